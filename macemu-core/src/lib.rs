@@ -1,0 +1,4 @@
+//! Pure-Rust emulation of the Motorola 68000 and the Macintosh Plus hardware around it.
+#![forbid(unsafe_code)]
+
+pub mod bus;
