@@ -1,0 +1,267 @@
+//! Audio: emulator frames (any of the Mac's rates, mono or stereo) → 48 kHz stereo → Opus 20 ms packets.
+//!
+//! Resampling uses libsamplerate, rebuilt whenever a frame arrives with another rate or channel count, so
+//! a rate change mid-stream just continues. A small FIFO absorbs the jitter between the emulator's frames
+//! and the 20 ms packet clock; when it runs dry the packet is silence and the FIFO refills to a cushion
+//! before sound resumes (one clean gap instead of crackling).
+
+use bytes::Bytes;
+use samplerate::{ConverterType, Samplerate};
+use std::collections::VecDeque;
+use thiserror::Error;
+
+pub const OUT_RATE: u32 = 48_000;
+/// Samples per channel in one 20 ms packet.
+pub const PACKET_FRAMES: usize = 960;
+/// Stereo frames kept before sound (re)starts: 30 ms.
+const CUSHION_FRAMES: usize = 1440;
+/// Beyond this much queued audio (120 ms) the oldest is dropped to keep latency bounded.
+const MAX_QUEUED_FRAMES: usize = 5760;
+
+#[derive(Debug, Error)]
+pub enum AudioError {
+    #[error("unsupported audio format: {rate} Hz, {channels} channels")]
+    BadFormat { rate: u32, channels: u32 },
+    #[error("audio frame has {len} samples, not a whole number of {channels}-channel frames")]
+    Ragged { len: usize, channels: u32 },
+    #[error("resampler: {0}")]
+    Resample(String),
+    #[error("Opus: {0}")]
+    Opus(String),
+}
+
+/// Turns big-endian S16 bytes (the shared-memory format) into native samples.
+pub fn s16be_to_native(bytes: &[u8], out: &mut Vec<i16>) {
+    out.clear();
+    out.extend(
+        bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_be_bytes([b[0], b[1]])),
+    );
+}
+
+struct Resampler {
+    rate: u32,
+    channels: u32,
+    src: Option<Samplerate>,
+}
+
+pub struct AudioEncoder {
+    opus: opus::Encoder,
+    resampler: Option<Resampler>,
+    fifo: VecDeque<f32>,
+    primed: bool,
+    out: Vec<u8>,
+    pub underruns: u64,
+}
+
+impl AudioEncoder {
+    pub fn new(bitrate_bps: i32) -> Result<Self, AudioError> {
+        let mut opus =
+            opus::Encoder::new(OUT_RATE, opus::Channels::Stereo, opus::Application::Audio)
+                .map_err(|e| AudioError::Opus(e.to_string()))?;
+        opus.set_bitrate(opus::Bitrate::Bits(bitrate_bps))
+            .map_err(|e| AudioError::Opus(e.to_string()))?;
+        Ok(Self {
+            opus,
+            resampler: None,
+            fifo: VecDeque::new(),
+            primed: false,
+            out: vec![0; 4000],
+            underruns: 0,
+        })
+    }
+
+    /// Stereo frames waiting to be encoded.
+    pub fn queued_frames(&self) -> usize {
+        self.fifo.len() / 2
+    }
+
+    /// Adds one emulator frame of interleaved native samples.
+    pub fn push(&mut self, rate: u32, channels: u32, samples: &[i16]) -> Result<(), AudioError> {
+        if !(8_000..=192_000).contains(&rate) || !(1..=2).contains(&channels) {
+            return Err(AudioError::BadFormat { rate, channels });
+        }
+        if samples.len() % channels as usize != 0 {
+            return Err(AudioError::Ragged {
+                len: samples.len(),
+                channels,
+            });
+        }
+        if samples.is_empty() {
+            return Ok(());
+        }
+        let fresh = !matches!(&self.resampler, Some(r) if r.rate == rate && r.channels == channels);
+        if fresh {
+            let src = if rate == OUT_RATE {
+                None
+            } else {
+                Some(
+                    Samplerate::new(
+                        ConverterType::SincFastest,
+                        rate,
+                        OUT_RATE,
+                        channels as usize,
+                    )
+                    .map_err(|e| AudioError::Resample(e.to_string()))?,
+                )
+            };
+            self.resampler = Some(Resampler {
+                rate,
+                channels,
+                src,
+            });
+        }
+        let r = self.resampler.as_ref().expect("set above");
+        let input: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
+        let resampled = match &r.src {
+            Some(src) => src
+                .process(&input)
+                .map_err(|e| AudioError::Resample(e.to_string()))?,
+            None => input,
+        };
+        if channels == 1 {
+            for s in resampled {
+                self.fifo.push_back(s);
+                self.fifo.push_back(s);
+            }
+        } else {
+            self.fifo.extend(resampled);
+        }
+        let excess = self.fifo.len().saturating_sub(MAX_QUEUED_FRAMES * 2);
+        self.fifo.drain(..excess);
+        Ok(())
+    }
+
+    /// The next 20 ms Opus packet: queued audio, or silence while there is not enough.
+    pub fn next_packet(&mut self) -> Result<Bytes, AudioError> {
+        let need = PACKET_FRAMES * 2;
+        if !self.primed && self.fifo.len() >= CUSHION_FRAMES * 2 {
+            self.primed = true;
+        }
+        let mut pcm = vec![0f32; need];
+        if self.primed && self.fifo.len() >= need {
+            for (d, s) in pcm.iter_mut().zip(self.fifo.drain(..need)) {
+                *d = s;
+            }
+        } else if self.primed {
+            self.primed = false;
+            self.underruns += 1;
+        }
+        let n = self
+            .opus
+            .encode_float(&pcm, &mut self.out)
+            .map_err(|e| AudioError::Opus(e.to_string()))?;
+        Ok(Bytes::copy_from_slice(&self.out[..n]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Power of `freq` in `x` (Goertzel), normalised by the signal's energy.
+    fn tone_share(x: &[f32], rate: f32, freq: f32) -> f32 {
+        let w = 2.0 * std::f32::consts::PI * freq / rate;
+        let (mut s1, mut s2) = (0f32, 0f32);
+        for &v in x {
+            let s = v + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s;
+        }
+        let p = s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2;
+        let e: f32 = x.iter().map(|v| v * v).sum();
+        p / (e * x.len() as f32 / 2.0)
+    }
+
+    fn tone(rate: u32, channels: u32, freq: f32, frames: usize, phase0: usize) -> Vec<i16> {
+        let mut v = Vec::new();
+        for i in 0..frames {
+            let s = (((i + phase0) as f32 * freq * 2.0 * std::f32::consts::PI / rate as f32).sin()
+                * 12000.0) as i16;
+            for _ in 0..channels {
+                v.push(s);
+            }
+        }
+        v
+    }
+
+    fn decode_left(dec: &mut opus::Decoder, pkt: &[u8]) -> Vec<f32> {
+        let mut out = vec![0f32; PACKET_FRAMES * 2];
+        let n = dec.decode_float(pkt, &mut out, false).unwrap();
+        assert_eq!(n, PACKET_FRAMES);
+        out.chunks_exact(2).map(|c| c[0]).collect()
+    }
+
+    #[test]
+    fn tones_survive_resampling_and_opus_through_a_rate_change() {
+        let mut enc = AudioEncoder::new(96_000).unwrap();
+        let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+        // 22050 Hz mono at 440 Hz for 0.6 s, then 44100 Hz stereo at 1000 Hz, in 20 ms emulator frames.
+        let mut heard = Vec::new();
+        let mut phase = 0;
+        for _ in 0..30 {
+            enc.push(22_050, 1, &tone(22_050, 1, 440.0, 441, phase))
+                .unwrap();
+            phase += 441;
+            heard.push((440.0, decode_left(&mut dec, &enc.next_packet().unwrap())));
+        }
+        phase = 0;
+        for _ in 0..30 {
+            enc.push(44_100, 2, &tone(44_100, 2, 1000.0, 882, phase))
+                .unwrap();
+            phase += 882;
+            heard.push((1000.0, decode_left(&mut dec, &enc.next_packet().unwrap())));
+        }
+        // Skip the start-up and the switch-over (codec and resampler delays); the steady packets must
+        // carry the tone that was sent and not the other one.
+        for (i, (f, pcm)) in heard.iter().enumerate() {
+            if i < 8 || (30..38).contains(&i) {
+                continue;
+            }
+            let other = if *f == 440.0 { 1000.0 } else { 440.0 };
+            let hit = tone_share(pcm, 48_000.0, *f);
+            assert!(hit > 0.8, "packet {i}: {f} Hz share {hit:.2}");
+            assert!(tone_share(pcm, 48_000.0, other) < 0.05, "packet {i}");
+        }
+        assert_eq!(enc.underruns, 0);
+    }
+
+    #[test]
+    fn silence_when_nothing_comes_and_bad_formats_error() {
+        let mut enc = AudioEncoder::new(64_000).unwrap();
+        let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+        for _ in 0..5 {
+            let pcm = decode_left(&mut dec, &enc.next_packet().unwrap());
+            assert!(pcm.iter().all(|s| s.abs() < 1e-3));
+        }
+        assert!(matches!(
+            enc.push(44_100, 3, &[0; 6]),
+            Err(AudioError::BadFormat { .. })
+        ));
+        assert!(matches!(
+            enc.push(0, 2, &[0; 6]),
+            Err(AudioError::BadFormat { .. })
+        ));
+        assert!(matches!(
+            enc.push(44_100, 2, &[0; 5]),
+            Err(AudioError::Ragged { .. })
+        ));
+    }
+
+    #[test]
+    fn queue_stays_bounded() {
+        let mut enc = AudioEncoder::new(64_000).unwrap();
+        for _ in 0..100 {
+            enc.push(48_000, 2, &[0; 1920]).unwrap();
+        }
+        assert!(enc.queued_frames() <= MAX_QUEUED_FRAMES);
+    }
+
+    #[test]
+    fn big_endian_conversion() {
+        let mut out = Vec::new();
+        s16be_to_native(&[0x12, 0x34, 0xFF, 0xFE], &mut out);
+        assert_eq!(out, vec![0x1234, -2]);
+    }
+}

@@ -1,0 +1,427 @@
+//! The HTTP API and the embedded browser client (axum), and the token check shared with signaling.
+//!
+//! The server's live state is reached through the small [`Control`] trait, so the API is tested against a
+//! fake. File access is limited to what the configuration names: `POST /api/prefs` writes exactly the
+//! configured prefs file (atomically), `/api/storage` lists only the configured ROM and disk folders.
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use include_dir::{include_dir, Dir};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+/// The browser client, embedded at build time.
+pub static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
+
+/// Request bodies above this are refused (413); prefs files are small text.
+pub const MAX_BODY: usize = 256 * 1024;
+/// Longest client log line kept.
+const MAX_LOG_LINE: usize = 2000;
+
+/// Emulator process actions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EmulatorAction {
+    Start,
+    Stop,
+    Restart,
+    Reset,
+}
+
+/// What the HTTP API needs from the running server.
+pub trait Control: Send + Sync + 'static {
+    /// Emulator state, pid, connection, fps, bitrate, peers, latency.
+    fn status(&self) -> Value;
+    /// Current codec name.
+    fn codec(&self) -> String;
+    /// Switches the codec; peers get `reconnect`. Errors are user-facing messages.
+    fn set_codec(&self, codec: &str) -> Result<(), String>;
+    fn emulator(&self, action: EmulatorAction) -> Result<String, String>;
+}
+
+/// Static configuration of the HTTP side.
+#[derive(Debug, Clone, Default)]
+pub struct HttpConfig {
+    pub token: Option<String>,
+    pub signaling_port: u16,
+    pub prefs_file: Option<PathBuf>,
+    pub rom_dirs: Vec<PathBuf>,
+    pub disk_dirs: Vec<PathBuf>,
+    /// Extra facts for `/api/config` (emulator command, STUN, bind address…).
+    pub extra: Value,
+}
+
+struct AppState {
+    cfg: HttpConfig,
+    control: Arc<dyn Control>,
+}
+
+type Shared = Arc<AppState>;
+
+/// Constant-time comparison, so response timing does not reveal the token.
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token a request carries: `?token=`, `Authorization: Bearer`, or the `macemu_token` cookie.
+pub fn request_token(query: Option<&str>, headers: &HeaderMap) -> Option<String> {
+    if let Some(q) = query {
+        for pair in q.split('&') {
+            if let Some(v) = pair.strip_prefix("token=") {
+                return Some(percent_decode(v));
+            }
+        }
+    }
+    if let Some(v) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        if let Some(t) = v.strip_prefix("Bearer ") {
+            return Some(t.trim().to_owned());
+        }
+    }
+    let cookies = headers.get_all(header::COOKIE);
+    for c in cookies.iter().filter_map(|v| v.to_str().ok()) {
+        for part in c.split(';') {
+            if let Some(t) = part.trim().strip_prefix("macemu_token=") {
+                return Some(t.to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 3) {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Whether a request is allowed under `required` (None: no token needed).
+pub fn authorized(required: Option<&str>, query: Option<&str>, headers: &HeaderMap) -> bool {
+    match required {
+        None => true,
+        Some(want) => request_token(query, headers).is_some_and(|got| same_token(&got, want)),
+    }
+}
+
+async fn auth(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    if !authorized(st.cfg.token.as_deref(), req.uri().query(), req.headers()) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "missing or wrong token"})),
+        )
+            .into_response();
+    }
+    let set_cookie = st
+        .cfg
+        .token
+        .clone()
+        .filter(|_| req.uri().query().is_some_and(|q| q.contains("token=")));
+    let mut resp = next.run(req).await;
+    // A page opened with ?token= keeps working for its later requests (same host, any port).
+    if let Some(t) = set_cookie {
+        if let Ok(v) = format!("macemu_token={t}; Path=/; HttpOnly; SameSite=Strict").parse() {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+    }
+    resp
+}
+
+fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+    (code, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// The API and static-file router.
+pub fn router(cfg: HttpConfig, control: Arc<dyn Control>) -> Router {
+    let st: Shared = Arc::new(AppState { cfg, control });
+    Router::new()
+        .route("/", get(index))
+        .route("/api/config", get(config))
+        .route("/api/storage", get(storage))
+        .route("/api/prefs", get(prefs_get).post(prefs_post))
+        .route("/api/status", get(status))
+        .route("/api/codec", get(codec_get).post(codec_post))
+        .route("/api/emulator/{action}", post(emulator))
+        .route("/api/log", post(client_log))
+        .route("/{*path}", get(static_file))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(st.clone(), auth))
+        .with_state(st)
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit('.').next().unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "wasm" => "application/wasm",
+        _ => "application/octet-stream",
+    }
+}
+
+fn serve_embedded(path: &str) -> Response {
+    match WEB.get_file(path) {
+        Some(f) => (
+            [
+                (header::CONTENT_TYPE, content_type(path)),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            f.contents(),
+        )
+            .into_response(),
+        None => err(StatusCode::NOT_FOUND, format!("no such file: {path}")),
+    }
+}
+
+async fn index() -> Response {
+    serve_embedded("index.html")
+}
+
+async fn static_file(Path(path): Path<String>) -> Response {
+    if path.starts_with("api/") {
+        return err(StatusCode::NOT_FOUND, "no such endpoint");
+    }
+    // Lookups are in the embedded tree only; no file system is reachable from here.
+    serve_embedded(path.trim_start_matches('/'))
+}
+
+async fn config(State(st): State<Shared>) -> Response {
+    let c = &st.cfg;
+    Json(json!({
+        "codec": st.control.codec(),
+        "codecs": ["h264", "png"],
+        "signaling_port": c.signaling_port,
+        "prefs_file": c.prefs_file,
+        "rom_dirs": c.rom_dirs,
+        "disk_dirs": c.disk_dirs,
+        "token_required": c.token.is_some(),
+        "server": c.extra,
+    }))
+    .into_response()
+}
+
+/// Regular files directly inside `dir` (no recursion, no symlinks out of it), sorted by name.
+fn list_dir(dir: &FsPath) -> Vec<Value> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, u64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let md = std::fs::symlink_metadata(e.path()).ok()?;
+            let name = e.file_name().into_string().ok()?;
+            (md.is_file() && !name.starts_with('.')).then_some((name, md.len()))
+        })
+        .collect();
+    v.sort();
+    v.into_iter()
+        .map(|(name, size)| json!({"name": name, "size": size}))
+        .collect()
+}
+
+fn rom_checksum(path: &FsPath) -> Option<String> {
+    // The classic Mac ROM checksum is the first big-endian long of the image.
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut b = [0u8; 4];
+    std::io::Read::read_exact(&mut f, &mut b).ok()?;
+    Some(format!("{:08X}", u32::from_be_bytes(b)))
+}
+
+async fn storage(State(st): State<Shared>) -> Response {
+    let c = &st.cfg;
+    let mut roms = Vec::new();
+    for d in &c.rom_dirs {
+        for mut r in list_dir(d) {
+            if let Some(name) = r["name"].as_str() {
+                if let Some(sum) = rom_checksum(&d.join(name)) {
+                    r["checksum"] = json!(sum);
+                }
+            }
+            r["dir"] = json!(d);
+            roms.push(r);
+        }
+    }
+    let mut disks = Vec::new();
+    for d in &c.disk_dirs {
+        for mut r in list_dir(d) {
+            r["dir"] = json!(d);
+            disks.push(r);
+        }
+    }
+    Json(json!({
+        "roms": roms,
+        "disks": disks,
+        "romsPath": c.rom_dirs.first(),
+        "imagesPath": c.disk_dirs.first(),
+    }))
+    .into_response()
+}
+
+async fn prefs_get(State(st): State<Shared>) -> Response {
+    let Some(p) = &st.cfg.prefs_file else {
+        return err(StatusCode::NOT_FOUND, "no prefs file configured (--prefs)");
+    };
+    match std::fs::read_to_string(p) {
+        Ok(content) => Json(json!({"path": p, "content": content})).into_response(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Json(json!({"path": p, "content": ""})).into_response()
+        }
+        Err(e) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading {}: {e}", p.display()),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct PrefsBody {
+    content: String,
+}
+
+async fn prefs_post(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(p) = &st.cfg.prefs_file else {
+        return err(StatusCode::NOT_FOUND, "no prefs file configured (--prefs)");
+    };
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let content = if is_json {
+        match serde_json::from_slice::<PrefsBody>(&body) {
+            Ok(b) => b.content,
+            Err(e) => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!("expected {{\"content\": …}}: {e}"),
+                )
+            }
+        }
+    } else {
+        match String::from_utf8(body.to_vec()) {
+            Ok(s) => s,
+            Err(_) => return err(StatusCode::BAD_REQUEST, "prefs must be UTF-8 text"),
+        }
+    };
+    if content.contains('\0') {
+        return err(StatusCode::BAD_REQUEST, "prefs must be text");
+    }
+    // Write beside the target and rename, so a crash never leaves half a prefs file.
+    let tmp = p.with_extension("macemu-tmp");
+    let r = std::fs::write(&tmp, content.as_bytes()).and_then(|_| std::fs::rename(&tmp, p));
+    match r {
+        Ok(()) => Json(json!({"ok": true, "path": p, "bytes": content.len()})).into_response(),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("writing {}: {e}", p.display()),
+            )
+        }
+    }
+}
+
+async fn status(State(st): State<Shared>) -> Response {
+    Json(st.control.status()).into_response()
+}
+
+async fn codec_get(State(st): State<Shared>) -> Response {
+    Json(json!({"codec": st.control.codec()})).into_response()
+}
+
+#[derive(Deserialize)]
+struct CodecBody {
+    codec: String,
+}
+
+async fn codec_post(State(st): State<Shared>, body: Bytes) -> Response {
+    let c = match serde_json::from_slice::<CodecBody>(&body) {
+        Ok(b) => b.codec,
+        Err(e) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"codec\": \"h264\"|\"png\"}}: {e}"),
+            )
+        }
+    };
+    match st.control.set_codec(&c) {
+        Ok(()) => Json(json!({"ok": true, "codec": st.control.codec()})).into_response(),
+        Err(m) => err(StatusCode::BAD_REQUEST, m),
+    }
+}
+
+async fn emulator(State(st): State<Shared>, Path(action): Path<String>) -> Response {
+    let a = match action.as_str() {
+        "start" => EmulatorAction::Start,
+        "stop" => EmulatorAction::Stop,
+        "restart" => EmulatorAction::Restart,
+        "reset" => EmulatorAction::Reset,
+        _ => {
+            return err(
+                StatusCode::NOT_FOUND,
+                format!("unknown emulator action {action:?}"),
+            )
+        }
+    };
+    match st.control.emulator(a) {
+        Ok(message) => Json(json!({"ok": true, "message": message})).into_response(),
+        Err(m) => err(StatusCode::CONFLICT, m),
+    }
+}
+
+async fn client_log(body: Bytes) -> Response {
+    let text = String::from_utf8_lossy(&body);
+    let (level, message) = match serde_json::from_str::<Value>(&text) {
+        Ok(v) => (
+            v["level"].as_str().unwrap_or("info").to_owned(),
+            v["message"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string()),
+        ),
+        Err(_) => ("info".to_owned(), text.into_owned()),
+    };
+    // Client text goes to our log: strip control characters and bound its length.
+    let clean: String = message
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LOG_LINE)
+        .collect();
+    match level.as_str() {
+        "error" => tracing::error!(target: "client", "{clean}"),
+        "warn" => tracing::warn!(target: "client", "{clean}"),
+        _ => tracing::info!(target: "client", "{clean}"),
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+/// Makes a random token (hex, 128 bits).
+pub fn generate_token() -> String {
+    use rand::RngCore;
+    let mut b = [0u8; 16];
+    rand::rng().fill_bytes(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}

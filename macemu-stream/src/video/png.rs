@@ -1,0 +1,253 @@
+//! PNG mode: the changed rectangle as an RGB PNG, sent on the unordered, unreliable DataChannel.
+//!
+//! Messages can be lost or arrive out of order, so the planner never relies on one message: each message
+//! covers the union of the last few frames' dirty rectangles (a loss or a late older message is painted
+//! over by the next ones), this repair goes on for a few frames after the screen stops changing, and a full
+//! frame goes out periodically. A stale region therefore lives at most `full_every`, normally a frame.
+
+use super::{FrameRef, Rect, VideoError};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Largest PNG put into one DataChannel message; bigger rectangles are split into bands (SCTP peers
+/// commonly accept 64 KiB messages; staying below keeps every message deliverable).
+pub const MAX_PNG_MESSAGE: usize = 60 * 1024;
+
+/// Encodes `r` of `frame` as an 8-bit RGB PNG with fast compression into `out`.
+pub fn encode_rect(
+    frame: &FrameRef<'_>,
+    r: Rect,
+    out: &mut Vec<u8>,
+    rgb: &mut Vec<u8>,
+) -> Result<(), VideoError> {
+    frame.validate()?;
+    let r = r.clamp_to(frame.width, frame.height);
+    if r.is_empty() {
+        return Err(VideoError::Png("empty rectangle".into()));
+    }
+    rgb.clear();
+    rgb.reserve(r.width as usize * r.height as usize * 3);
+    let (ro, go, bo) = match frame.format {
+        super::PixelFormat::Argb => (1, 2, 3),
+        super::PixelFormat::Bgra => (2, 1, 0),
+    };
+    for y in r.y..r.y + r.height {
+        let start = y as usize * frame.stride + r.x as usize * 4;
+        for p in frame.data[start..start + r.width as usize * 4].chunks_exact(4) {
+            rgb.extend_from_slice(&[p[ro], p[go], p[bo]]);
+        }
+    }
+    out.clear();
+    let mut enc = png::Encoder::new(&mut *out, r.width, r.height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    let mut w = enc
+        .write_header()
+        .map_err(|e| VideoError::Png(e.to_string()))?;
+    w.write_image_data(rgb)
+        .map_err(|e| VideoError::Png(e.to_string()))?;
+    w.finish().map_err(|e| VideoError::Png(e.to_string()))?;
+    Ok(())
+}
+
+/// Encodes `r`, splitting it into horizontal bands until each PNG fits in `max` bytes.
+pub fn encode_rect_bands(
+    frame: &FrameRef<'_>,
+    r: Rect,
+    max: usize,
+) -> Result<Vec<(Rect, Vec<u8>)>, VideoError> {
+    let mut out = Vec::new();
+    let mut rgb = Vec::new();
+    let mut todo = vec![r.clamp_to(frame.width, frame.height)];
+    while let Some(r) = todo.pop() {
+        if r.is_empty() {
+            continue;
+        }
+        let mut png = Vec::new();
+        encode_rect(frame, r, &mut png, &mut rgb)?;
+        if png.len() > max && r.height > 1 {
+            let top = r.height / 2;
+            // Bottom half pushed first so bands come out top to bottom.
+            todo.push(Rect::new(r.x, r.y + top, r.width, r.height - top));
+            todo.push(Rect::new(r.x, r.y, r.width, top));
+        } else {
+            out.push((r, png));
+        }
+    }
+    Ok(out)
+}
+
+/// Decides which rectangle each frame sends.
+#[derive(Debug)]
+pub struct PngPlanner {
+    history: VecDeque<Rect>,
+    window: usize,
+    full_every: Duration,
+    last_full: Option<Instant>,
+    size: (u32, u32),
+}
+
+impl PngPlanner {
+    /// `window`: how many frames a change is re-sent for; `full_every`: period of full frames.
+    pub fn new(window: usize, full_every: Duration) -> Self {
+        Self {
+            history: VecDeque::new(),
+            window: window.max(1),
+            full_every,
+            last_full: None,
+            size: (0, 0),
+        }
+    }
+
+    /// A new viewer needs everything.
+    pub fn force_full(&mut self) {
+        self.last_full = None;
+    }
+
+    /// The rectangle to send for a frame of `width`×`height` whose own dirty rectangle is `dirty`.
+    pub fn plan(&mut self, now: Instant, dirty: Rect, width: u32, height: u32) -> Option<Rect> {
+        let full = Rect::new(0, 0, width, height);
+        if self.size != (width, height) {
+            self.size = (width, height);
+            self.last_full = None;
+            self.history.clear();
+        }
+        if self
+            .last_full
+            .is_none_or(|t| now.duration_since(t) >= self.full_every)
+        {
+            self.last_full = Some(now);
+            self.history.clear();
+            return Some(full);
+        }
+        self.history.push_back(dirty.clamp_to(width, height));
+        while self.history.len() > self.window {
+            self.history.pop_front();
+        }
+        let u = self.history.iter().fold(Rect::default(), |a, r| a.union(r));
+        (!u.is_empty()).then_some(u)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::video::PixelFormat;
+
+    fn decode(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+        let dec = png::Decoder::new(std::io::Cursor::new(png_bytes));
+        let mut r = dec.read_info().unwrap();
+        let mut buf = vec![0; r.output_buffer_size().unwrap()];
+        let info = r.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Rgb);
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    #[test]
+    fn rectangle_round_trips_through_a_png_decoder() {
+        let (w, h, stride) = (40u32, 30u32, 200usize);
+        for fmt in [PixelFormat::Bgra, PixelFormat::Argb] {
+            let mut data = vec![0u8; stride * h as usize];
+            for y in 0..h as usize {
+                for x in 0..w as usize {
+                    let (r, g, b) = (x as u8 * 5, y as u8 * 7, (x ^ y) as u8);
+                    let px = if fmt == PixelFormat::Bgra {
+                        [b, g, r, 255]
+                    } else {
+                        [255, r, g, b]
+                    };
+                    data[y * stride + x * 4..][..4].copy_from_slice(&px);
+                }
+            }
+            let f = FrameRef {
+                data: &data,
+                width: w,
+                height: h,
+                stride,
+                format: fmt,
+            };
+            let mut out = Vec::new();
+            encode_rect(&f, Rect::new(3, 4, 10, 6), &mut out, &mut Vec::new()).unwrap();
+            let (pw, ph, px) = decode(&out);
+            assert_eq!((pw, ph), (10, 6));
+            for y in 0..6u32 {
+                for x in 0..10u32 {
+                    let (r, g, b) = f.rgb_at(3 + x, 4 + y);
+                    let i = ((y * 10 + x) * 3) as usize;
+                    assert_eq!(&px[i..i + 3], &[r, g, b]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn large_rectangles_split_into_bands_that_tile_it() {
+        let (w, h) = (512u32, 342u32);
+        // Noise does not compress: the full frame is far above the limit.
+        let mut x = 0x1234_5678u32;
+        let data: Vec<u8> = (0..w * h * 4)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        let f = FrameRef {
+            data: &data,
+            width: w,
+            height: h,
+            stride: w as usize * 4,
+            format: PixelFormat::Bgra,
+        };
+        let bands = encode_rect_bands(&f, Rect::new(0, 0, w, h), MAX_PNG_MESSAGE).unwrap();
+        assert!(bands.len() > 1);
+        let mut y = 0;
+        for (r, png) in &bands {
+            assert!(png.len() <= MAX_PNG_MESSAGE);
+            assert_eq!((r.x, r.y, r.width), (0, y, w));
+            y += r.height;
+            assert_eq!(decode(png).1, r.height);
+        }
+        assert_eq!(y, h);
+    }
+
+    #[test]
+    fn planner_resends_recent_changes_and_full_frames() {
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        let mut p = PngPlanner::new(3, Duration::from_secs(2));
+        assert_eq!(
+            p.plan(ms(0), Rect::default(), 512, 342),
+            Some(Rect::new(0, 0, 512, 342))
+        );
+        let a = Rect::new(10, 10, 8, 8);
+        let b = Rect::new(100, 50, 8, 8);
+        assert_eq!(p.plan(ms(16), a, 512, 342), Some(a));
+        assert_eq!(
+            p.plan(ms(33), b, 512, 342),
+            Some(a.union(&b)),
+            "a lost message of a is repaired"
+        );
+        // The screen stops changing: the recent changes are still re-sent for the window, then nothing.
+        assert_eq!(p.plan(ms(50), Rect::default(), 512, 342), Some(a.union(&b)));
+        assert_eq!(p.plan(ms(66), Rect::default(), 512, 342), Some(b));
+        assert_eq!(p.plan(ms(83), Rect::default(), 512, 342), None);
+        assert_eq!(
+            p.plan(ms(2100), Rect::default(), 512, 342),
+            Some(Rect::new(0, 0, 512, 342))
+        );
+        // A new size or a new viewer gets a full frame at once.
+        assert_eq!(
+            p.plan(ms(2116), Rect::default(), 640, 480),
+            Some(Rect::new(0, 0, 640, 480))
+        );
+        p.force_full();
+        assert_eq!(
+            p.plan(ms(2132), a, 640, 480),
+            Some(Rect::new(0, 0, 640, 480))
+        );
+    }
+}
