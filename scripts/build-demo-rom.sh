@@ -23,7 +23,7 @@ build=$(mktemp -d "${TMPDIR:-/tmp}/demo-rom.XXXXXX")
 [ "${KEEP_BUILD:-}" = 1 ] || trap 'rm -rf "$build"' EXIT
 
 export LC_ALL=C SOURCE_DATE_EPOCH=0
-CFLAGS="-m68000 -Os -std=gnu11 -ffreestanding -nostdlib -fno-builtin -fno-pic -fomit-frame-pointer
+CFLAGS="-m68000 -mstrict-align -O2 -fno-store-merging -fno-tree-loop-distribute-patterns -std=gnu11 -ffreestanding -nostdlib -fno-builtin -fno-pic -fomit-frame-pointer
   -fno-asynchronous-unwind-tables -fno-ident --param=min-pagesize=0 -Wall -Wextra -Werror -Wno-unused-parameter
   -ffile-prefix-map=$src=roms/demo -ffile-prefix-map=$build=build"
 

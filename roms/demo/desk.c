@@ -196,7 +196,7 @@ static void redraw_line(u8 l)
 {
     fill_rect(TB_X + 1, line_y(l) - 1, TB_W - 2, LINE_H, pat_white, OP_COPY);
     s16 x = TB_X + 4;
-    for (u8 i = 0; i < line_len[l]; i++) x = draw_char(x, line_y(l), lines[l][i], 0, OP_OR);
+    for (u8 i = 0; i < line_len[l]; i++) x += draw_char(x, line_y(l), lines[l][i], 0, OP_OR);
     if (l == cur_line) caret_x = x;
 }
 

@@ -20,6 +20,37 @@ static inline void apply(u8 *d, u8 v, u8 m, u8 op)
     }
 }
 
+/* The whole bytes of a span. COPY, the common case (desktop, window backgrounds), stores
+ * longs once the pointer is even. */
+static void span_middle(u8 *p, s16 n, u8 v, u8 op)
+{
+    switch (op) {
+    case OP_COPY:
+        if (n >= 8) {
+            if ((u32)p & 1) {
+                *p++ = v;
+                n--;
+            }
+            u32 vv = (u32)v * 0x01010101UL;
+            u32 *l = (u32 *)p;
+            for (s16 k = n >> 2; k > 0; k--) *l++ = vv;
+            p = (u8 *)l;
+            n &= 3;
+        }
+        while (n-- > 0) *p++ = v;
+        break;
+    case OP_XOR:
+        while (n-- > 0) *p++ ^= v;
+        break;
+    case OP_OR:
+        while (n-- > 0) *p++ |= v;
+        break;
+    default:
+        while (n-- > 0) *p++ &= (u8)~v;
+        break;
+    }
+}
+
 void fill_rect(s16 x, s16 y, s16 w, s16 h, const u8 *pat, u8 op)
 {
     s16 x1 = x + w, y1 = y + h;
@@ -37,9 +68,8 @@ void fill_rect(s16 x, s16 y, s16 w, s16 h, const u8 *pat, u8 op)
         u8 v = pat[yy & 7];
         apply(row, v, lm, op);
         if (bx1 > bx0) {
-            u8 *p = row + 1;
-            for (s16 b = bx0 + 1; b < bx1; b++) apply(p++, v, 0xFF, op);
-            apply(p, v, rm, op);
+            span_middle(row + 1, bx1 - bx0 - 1, v, op);
+            apply(row + (bx1 - bx0), v, rm, op);
         }
     }
 }
@@ -98,15 +128,29 @@ s16 draw_char(s16 x, s16 y, char c, u8 bold, u8 op)
     if (x >= 0 && x < SCREEN_W) {
         s16 bx = x >> 3;
         u8 sh = x & 7;
-        for (s16 r = 0; r < FONT_ROWS; r++) {
+        u8 two = bx + 1 < ROW_BYTES;
+        u8 *p = screen + ((u32)(u16)y << 6) + bx;
+        for (s16 r = 0; r < FONT_ROWS; r++, p += ROW_BYTES) {
             s16 yy = y + r;
-            if (yy < 0 || yy >= SCREEN_H) continue;
             u8 b = bits[r];
+            if (!b || yy < 0 || yy >= SCREEN_H) continue;
             if (bold) b |= b >> 1;
             u16 v = (u16)((u16)b << 8) >> sh;
-            u8 *p = screen + ((u32)(u16)yy << 6) + bx;
-            apply(p, (u8)(v >> 8), 0xFF, op);
-            if (bx + 1 < ROW_BYTES) apply(p + 1, (u8)v, 0xFF, op);
+            u8 hi = (u8)(v >> 8), lo = (u8)v;
+            switch (op) {
+            case OP_OR:
+                p[0] |= hi;
+                if (two) p[1] |= lo;
+                break;
+            case OP_BIC:
+                p[0] &= (u8)~hi;
+                if (two) p[1] &= (u8)~lo;
+                break;
+            default:
+                p[0] ^= hi;
+                if (two) p[1] ^= lo;
+                break;
+            }
         }
     }
     return char_width(c, bold);

@@ -67,18 +67,16 @@ _start:
         clr.w   (%a1)+
         bra.s   5b
 
-        /* Exception vectors in RAM: every vector 2..63 gets its own entry in exc_table
-         * (so the handler knows the vector number); autovectors and the rest are set below. */
+        /* Exception vectors in RAM: every vector 2..63 gets its own entry in exc_table (so
+         * the handler knows the vector number); the autovectors are set below. Vectors 64 and
+         * up are never used on a Mac (no device supplies a vector), and their space from 0x100
+         * holds the system globals, so they are left alone. */
 6:      lea     8.w,%a1
         lea     exc_table+8,%a0         /* entry n is at exc_table + 4n */
         moveq   #62-1,%d0
 7:      move.l  %a0,(%a1)+
         addq.l  #4,%a0
         dbra    %d0,7b
-        move.w  #256-64-1,%d0
-        lea     int_ignore,%a0
-8:      move.l  %a0,(%a1)+
-        dbra    %d0,8b
         move.l  #int_ignore,24*4.w      /* spurious interrupt */
         move.l  #int_level1,25*4.w      /* VIA */
         move.l  #int_level2,26*4.w      /* SCC */
