@@ -136,9 +136,26 @@ void hide_cursor(void)
     CrsrBusy = 0;
 }
 
+/* Like hide_cursor, but leaves the cursor on screen unless it overlaps the rectangle that is
+ * about to be drawn (QuickDraw's ShieldCursor), so drawing elsewhere does not make it flicker. */
+void shield_cursor(s16 x, s16 y, s16 w, s16 h)
+{
+    CrsrBusy = 1;
+    if (CrsrState == 0 && CrsrVis && saved_x < x + w && x < saved_x + 16 && saved_y < y + h &&
+        y < saved_y + 16)
+        erase();
+    CrsrState--;
+    CrsrBusy = 0;
+}
+
 void show_cursor(void)
 {
     CrsrBusy = 1;
-    if (CrsrState < 0 && ++CrsrState == 0) draw();
+    if (CrsrState < 0 && ++CrsrState == 0) {
+        /* the mouse may have moved while the cursor was left standing */
+        if (CrsrVis && (saved_x != PT_H(Mouse) - HOT_H || saved_y != PT_V(Mouse) - HOT_V))
+            erase();
+        if (!CrsrVis) draw();
+    }
     CrsrBusy = 0;
 }

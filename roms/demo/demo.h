@@ -21,6 +21,7 @@ s16 draw_text(s16 x, s16 y, const char *s, u8 bold, u8 op);
 void cursor_init(void);
 void cursor_task(void);   /* VBL: MTemp -> RawMouse -> Mouse, redraw */
 void hide_cursor(void);   /* nestable, like QuickDraw's HideCursor/ShowCursor */
+void shield_cursor(s16 x, s16 y, s16 w, s16 h);
 void show_cursor(void);
 
 /* ---- input.c: VIA interrupts, keyboard protocol, SCC mouse, event queue ---- */

@@ -159,31 +159,54 @@ static void invert_menu(s8 i)
     fill_rect(menu_x[i], 0, menu_x[i + 1] - menu_x[i], MENU_H - 1, pat_black, OP_XOR);
 }
 
-/* ---- status line: mouse, last key, keyboard model, RAM ---- */
-static void draw_status(void)
+/* ---- status line: mouse, last key, keyboard model, RAM; each field redrawn alone ---- */
+enum { ST_MOUSE, ST_KEY, ST_KBD, ST_RAM };
+static const s16 field_x[4] = {TB_X, TB_X + 110, TB_X + 180, TB_X + 280};
+static const s16 field_w[4] = {110, 70, 100, 100};
+
+static void draw_field(u8 f)
 {
-    char buf[96], *p = buf;
-    shown_mouse = PT_L(Mouse);
-    p = put_str(p, "Mouse ");
-    p = put_dec(p, (u16)(shown_mouse & 0xFFFF));
-    *p++ = ',';
-    p = put_dec(p, (u16)(shown_mouse >> 16));
-    p = put_str(p, "   Key $");
-    p = put_hex(p, last_key, 2);
-    p = put_str(p, "   Keyboard $");
-    p = put_hex(p, KbdType, 2);
-    p = put_str(p, "   RAM ");
-    p = put_dec(p, MemTop >> 10);
-    p = put_str(p, "K");
+    char buf[24], *p = buf;
+    switch (f) {
+    case ST_MOUSE:
+        shown_mouse = PT_L(Mouse);
+        p = put_str(p, "Mouse ");
+        p = put_dec(p, (u16)(shown_mouse & 0xFFFF));
+        *p++ = ',';
+        p = put_dec(p, (u16)(shown_mouse >> 16));
+        break;
+    case ST_KEY:
+        p = put_str(p, "Key $");
+        p = put_hex(p, last_key, 2);
+        break;
+    case ST_KBD:
+        p = put_str(p, "Keyboard $");
+        p = put_hex(p, KbdType, 2);
+        break;
+    default:
+        p = put_str(p, "RAM ");
+        p = put_dec(p, MemTop >> 10);
+        p = put_str(p, "K");
+        break;
+    }
     *p = 0;
-    fill_rect(TB_X, STATUS_Y, TB_W, LINE_H, pat_white, OP_COPY);
-    draw_text(TB_X, STATUS_Y + 1, buf, 0, OP_OR);
+    shield_cursor(field_x[f], STATUS_Y, field_w[f], LINE_H);
+    fill_rect(field_x[f], STATUS_Y, field_w[f], LINE_H, pat_white, OP_COPY);
+    draw_text(field_x[f], STATUS_Y + 1, buf, 0, OP_OR);
+    show_cursor();
 }
 
-/* ---- echo area ---- */
+/* ---- echo area: typing draws one glyph; only scrolling redraws lines ---- */
 static s16 line_y(u8 l)
 {
     return (s16)(TB_Y + 4 + l * LINE_H);
+}
+
+static s16 line_width(u8 l)
+{
+    s16 w = 0;
+    for (u8 i = 0; i < line_len[l]; i++) w += char_width(lines[l][i], 0);
+    return w;
 }
 
 static void toggle_caret(void)
@@ -197,7 +220,6 @@ static void redraw_line(u8 l)
     fill_rect(TB_X + 1, line_y(l) - 1, TB_W - 2, LINE_H, pat_white, OP_COPY);
     s16 x = TB_X + 4;
     for (u8 i = 0; i < line_len[l]; i++) x += draw_char(x, line_y(l), lines[l][i], 0, OP_OR);
-    if (l == cur_line) caret_x = x;
 }
 
 static void new_line(void)
@@ -205,37 +227,39 @@ static void new_line(void)
     if (cur_line + 1 < TB_LINES) {
         cur_line++;
         line_len[cur_line] = 0;
-        redraw_line(cur_line);
-        return;
+    } else {
+        for (u8 l = 0; l + 1 < TB_LINES; l++) {
+            line_len[l] = line_len[l + 1];
+            for (u8 i = 0; i < line_len[l]; i++) lines[l][i] = lines[l + 1][i];
+        }
+        line_len[cur_line] = 0;
+        for (u8 l = 0; l < TB_LINES; l++) redraw_line(l);
     }
-    for (u8 l = 0; l + 1 < TB_LINES; l++) {
-        line_len[l] = line_len[l + 1];
-        for (u8 i = 0; i < line_len[l]; i++) lines[l][i] = lines[l + 1][i];
-    }
-    line_len[cur_line] = 0;
-    for (u8 l = 0; l < TB_LINES; l++) redraw_line(l);
+    caret_x = TB_X + 4;
 }
 
 static void type_char(char c)
 {
+    shield_cursor(TB_X, TB_Y, TB_W, TB_H);
     if (caret_on) toggle_caret();
     if (c == '\r') {
         new_line();
     } else if (c == '\b') {
         if (line_len[cur_line]) {
-            line_len[cur_line]--;
+            char last = lines[cur_line][--line_len[cur_line]];
+            caret_x -= char_width(last, 0);
+            fill_rect(caret_x, line_y(cur_line) - 1, char_width(last, 0), LINE_H, pat_white, OP_COPY);
         } else if (cur_line) {
             cur_line--;
+            caret_x = TB_X + 4 + line_width(cur_line);
         }
-        redraw_line(cur_line);
     } else {
-        s16 w = 0;
-        for (u8 i = 0; i < line_len[cur_line]; i++) w += char_width(lines[cur_line][i], 0);
-        if (w + char_width(c, 0) > TB_W - 8 || line_len[cur_line] == LINE_MAX) new_line();
+        if (caret_x + char_width(c, 0) > TB_X + TB_W - 4 || line_len[cur_line] == LINE_MAX) new_line();
         lines[cur_line][line_len[cur_line]++] = c;
-        redraw_line(cur_line);
+        caret_x += draw_char(caret_x, line_y(cur_line), c, 0, OP_OR);
     }
     toggle_caret();
+    show_cursor();
 }
 
 /* ---- key codes to characters (US layout of the M0110 / M0110A) ---- */
@@ -278,41 +302,51 @@ static void handle(const struct event *ev)
 {
     switch (ev->what) {
     case EV_KEYDOWN: {
-        last_key = ev->code;
         KeyTime = Ticks;
         char c = key_to_char(ev->code, ev->mods);
         if (c) {
             KeyLast = (u8)c;
             type_char(c);
         }
-        draw_status();
+        if (ev->code != last_key) {
+            last_key = ev->code;
+            draw_field(ST_KEY);
+        }
         break;
     }
     case EV_KEYUP:
-        if (ev->code == 0xFF) draw_status(); /* keyboard model arrived */
+        if (ev->code == 0xFF) draw_field(ST_KBD); /* the keyboard answered Model */
         break;
     case EV_MOUSEDOWN:
         if (in_rect(ev->where, BTN_X, BTN_Y, BTN_W, BTN_H)) {
+            shield_cursor(BTN_X, BTN_Y, BTN_W, BTN_H);
             invert_button();
+            show_cursor();
             btn_down = 1;
             sound_start_tone();
         } else if ((s16)(ev->where >> 16) < MENU_H) {
             for (s8 i = 0; i < N_MENUS; i++)
                 if (in_rect(ev->where, menu_x[i], 0, menu_x[i + 1] - menu_x[i], MENU_H)) {
+                    shield_cursor(0, 0, SCREEN_W, MENU_H);
                     invert_menu(i);
+                    show_cursor();
                     menu_down = i;
                 }
         }
         break;
     case EV_MOUSEUP:
+        shield_cursor(0, 0, SCREEN_W, SCREEN_H);
         if (btn_down) invert_button();
         btn_down = 0;
         if (menu_down >= 0) invert_menu(menu_down);
         menu_down = -1;
+        show_cursor();
         break;
     case EV_SECOND:
         Time = rtc_read_seconds();
+        shield_cursor(CLOCK_X, 0, SCREEN_W - CLOCK_X, MENU_H);
         draw_clock();
+        show_cursor();
         break;
     }
 }
@@ -325,18 +359,18 @@ void demo_main(void)
     ROMBase = 0x400000;
     Ticks = 0;
     sound_init();
-    cursor_init();
+    cursor_init(); /* hidden until the desk is drawn */
     menu_down = -1;
+    caret_x = TB_X + 4;
 
     fill_rect(0, 0, SCREEN_W, SCREEN_H, pat_gray, OP_COPY);
     Time = rtc_read_seconds();
     draw_menu_bar();
     draw_window();
     draw_corners();
-    redraw_line(0);
     toggle_caret();
     input_init();
-    draw_status();
+    for (u8 f = ST_MOUSE; f <= ST_RAM; f++) draw_field(f);
     show_cursor();
     irq_restore(0x2000);
 
@@ -346,17 +380,11 @@ void demo_main(void)
         if (!get_event(&ev)) {
             /* nothing to do: sleep until the next interrupt (STOP sets SR atomically) */
             __asm__ volatile("stop #0x2000" ::: "memory");
-            if (PT_L(Mouse) != shown_mouse) {
-                hide_cursor();
-                draw_status();
-                show_cursor();
-            }
+            if (PT_L(Mouse) != shown_mouse) draw_field(ST_MOUSE);
             continue;
         }
         irq_restore(0x2000);
-        hide_cursor();
         handle(&ev);
-        show_cursor();
     }
 }
 

@@ -5,7 +5,7 @@
 #include "demo.h"
 
 /* ---- event queue: filled at interrupt level, drained by the main loop ---- */
-#define QLEN 64
+#define QLEN 128
 static struct event queue[QLEN];
 static volatile u8 q_head, q_tail;
 
@@ -224,6 +224,7 @@ void input_init(void)
     SCCRdGlob = SCC_RD;
     SCCWrGlob = SCC_WR;
     for (u8 i = 0; i < 16; i++) GLOB8(KeyMapAddr + i) = 0;
+    KbdType = 0; /* until the keyboard answers Model */
     MBState = (vBufB & vSW) ? 0x80 : 0x00;
     q_head = q_tail = 0;
     scc_init();
