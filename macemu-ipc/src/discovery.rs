@@ -1,0 +1,139 @@
+//! Finding emulators (`/dev/shm/macemu-video-<pid>`) and removing leftovers of dead ones.
+
+use crate::abi::{
+    off, MACEMU_CONTROL_SOCK_PREFIX, MACEMU_CONTROL_SOCK_SUFFIX, MACEMU_HEADER_SIZE,
+    MACEMU_VIDEO_SHM_PREFIX,
+};
+use crate::shm::ShmMap;
+use crate::sys::pid_alive;
+use crate::video::HeaderSnapshot;
+use crate::EmulatorState;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::SeqCst;
+
+const SHM_DIR: &str = "/dev/shm";
+
+/// `/macemu-video-<pid>`.
+pub fn shm_name(pid: u32) -> String {
+    format!("{MACEMU_VIDEO_SHM_PREFIX}{pid}")
+}
+
+/// `/tmp/macemu-<pid>.sock`.
+pub fn control_socket_path(pid: u32) -> String {
+    format!("{MACEMU_CONTROL_SOCK_PREFIX}{pid}{MACEMU_CONTROL_SOCK_SUFFIX}")
+}
+
+/// One emulator found by [`list_emulators`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmulatorInfo {
+    pub pid: u32,
+    pub width: u32,
+    pub height: u32,
+    /// `None` when the header is unreadable or holds an impossible state.
+    pub state: Option<EmulatorState>,
+    /// The process exists.
+    pub alive: bool,
+    /// The header passes v4 validation for this pid.
+    pub valid: bool,
+    /// The control socket exists.
+    pub socket: bool,
+}
+
+/// Reads the header of `/macemu-video-<pid>` through a read-only header-only mapping.
+pub(crate) fn read_header(pid: u32) -> Option<HeaderSnapshot> {
+    let map = ShmMap::open(&shm_name(pid), false).ok()?;
+    let mut bytes = vec![0u8; MACEMU_HEADER_SIZE.min(off::AUDIO_RING)];
+    for (i, chunk) in bytes.chunks_exact_mut(4).enumerate() {
+        chunk.copy_from_slice(&map.u32(i * 4).load(SeqCst).to_ne_bytes());
+    }
+    HeaderSnapshot::from_bytes(&bytes)
+}
+
+fn shm_pids() -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir(SHM_DIR)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            name.to_str()?
+                .strip_prefix(&MACEMU_VIDEO_SHM_PREFIX[1..])?
+                .parse()
+                .ok()
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// Emulators with shared memory in `/dev/shm`, live or not, sorted by pid.
+pub fn list_emulators() -> Vec<EmulatorInfo> {
+    shm_pids()
+        .into_iter()
+        .map(|pid| {
+            let hdr = read_header(pid);
+            let valid = hdr.is_some_and(|h| h.validate_connect(pid).is_ok());
+            EmulatorInfo {
+                pid,
+                width: hdr.map_or(0, |h| h.width),
+                height: hdr.map_or(0, |h| h.height),
+                state: hdr.and_then(|h| h.state().ok()),
+                alive: pid_alive(pid),
+                valid,
+                socket: std::fs::symlink_metadata(control_socket_path(pid)).is_ok(),
+            }
+        })
+        .collect()
+}
+
+/// What [`clean_stale`] removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Removed {
+    pub pid: u32,
+    pub paths: Vec<PathBuf>,
+}
+
+/// Removes shared memory and control sockets of pids that no longer exist. Live emulators are
+/// never touched.
+pub fn clean_stale() -> Vec<Removed> {
+    let mut pids = shm_pids();
+    let sock_dir = std::path::Path::new(MACEMU_CONTROL_SOCK_PREFIX)
+        .parent()
+        .unwrap_or(std::path::Path::new("/tmp"));
+    let sock_stem = std::path::Path::new(MACEMU_CONTROL_SOCK_PREFIX)
+        .file_name()
+        .and_then(|s| s.to_str())
+        .unwrap_or("macemu-");
+    for e in std::fs::read_dir(sock_dir).into_iter().flatten().flatten() {
+        if let Some(pid) = e
+            .file_name()
+            .to_str()
+            .and_then(|n| n.strip_prefix(sock_stem))
+            .and_then(|n| n.strip_suffix(MACEMU_CONTROL_SOCK_SUFFIX))
+            .and_then(|n| n.parse::<u32>().ok())
+        {
+            pids.push(pid);
+        }
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    let mut out = Vec::new();
+    for pid in pids {
+        if pid_alive(pid) {
+            continue;
+        }
+        let mut paths = Vec::new();
+        if rustix::shm::unlink(shm_name(pid).as_str()).is_ok() {
+            paths.push(PathBuf::from(format!("{SHM_DIR}{}", shm_name(pid))));
+        }
+        let sock = PathBuf::from(control_socket_path(pid));
+        if std::fs::remove_file(&sock).is_ok() {
+            paths.push(sock);
+        }
+        if !paths.is_empty() {
+            tracing::info!(pid, "ipc: removed leftovers {paths:?}");
+            out.push(Removed { pid, paths });
+        }
+    }
+    out
+}

@@ -1,0 +1,562 @@
+//! Emulator side: owns the shared memory, the eventfds and the control socket.
+
+use crate::abi::*;
+use crate::discovery::{control_socket_path, shm_name};
+use crate::error::IpcError;
+use crate::input::{InputDecoder, InputMessage};
+use crate::shm::{FrameWriter, MapError, ShmMap};
+use crate::sys::{self, PeerState};
+use crate::video::{claimed_index, pick_next_write};
+use crate::{audio, realtime_us, EmulatorState, PixelFormat, Rect, STRIDE};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use std::collections::HashSet;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Pids with a live `Publisher` in this process (a second one for the same pid is an error).
+static LIVE: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+
+fn live_insert(pid: u32) -> bool {
+    LIVE.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashSet::new)
+        .insert(pid)
+}
+
+fn live_remove(pid: u32) {
+    if let Some(s) = LIVE.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        s.remove(&pid);
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct PendingPing {
+    sequence: u32,
+    t1: u64,
+    t2: u64,
+    t3: u64,
+}
+
+/// Resources shared by the three publisher parts; dropping the last part unlinks them.
+#[derive(Debug)]
+struct Shared {
+    pid: u32,
+    map: Arc<ShmMap>,
+    shm_name: String,
+    socket_path: PathBuf,
+    frame_efd: OwnedFd,
+    audio_efd: OwnedFd,
+    /// A ping received by the input listener, echoed with the next published frame.
+    pending_ping: Mutex<Option<PendingPing>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        self.map.u32(off::STATE).store(MACEMU_STATE_STOPPED, SeqCst);
+        let _ = rustix::shm::unlink(self.shm_name.as_str());
+        let _ = std::fs::remove_file(&self.socket_path);
+        live_remove(self.pid);
+        tracing::debug!(
+            pid = self.pid,
+            "ipc: unlinked {} and {}",
+            self.shm_name,
+            self.socket_path.display()
+        );
+    }
+}
+
+/// The emulator's IPC endpoint. Split it into per-thread parts with [`Publisher::split`].
+#[derive(Debug)]
+pub struct Publisher {
+    frames: FramePublisher,
+    audio: AudioPublisher,
+    input: InputListener,
+}
+
+impl Publisher {
+    /// Creates `/macemu-video-<pid>` (0600, exclusive) and `/tmp/macemu-<pid>.sock` (0600). A
+    /// leftover of a dead process is replaced; one owned by a live process is an error.
+    pub fn create(pid: u32) -> Result<Publisher, IpcError> {
+        Self::create_with_size(pid, 0, 0)
+    }
+
+    /// As [`Publisher::create`], announcing an initial frame size (as v4's init does).
+    pub fn create_with_size(pid: u32, width: u32, height: u32) -> Result<Publisher, IpcError> {
+        if width > MACEMU_MAX_WIDTH || height > MACEMU_MAX_HEIGHT {
+            return Err(IpcError::InvalidFrameSize { width, height });
+        }
+        let name = shm_name(pid);
+        if !live_insert(pid) {
+            return Err(IpcError::OwnedByLiveProcess { name, pid });
+        }
+        match Self::create_inner(pid, &name, width, height) {
+            Ok(p) => Ok(p),
+            Err(e) => {
+                live_remove(pid);
+                Err(e)
+            }
+        }
+    }
+
+    fn create_inner(pid: u32, name: &str, width: u32, height: u32) -> Result<Publisher, IpcError> {
+        let frame_efd = sys::new_eventfd()?;
+        let audio_efd = sys::new_eventfd()?;
+        let (map, writer) = match ShmMap::create(name) {
+            Err(MapError::Io(Errno::EXIST)) => {
+                // Our own pid cannot have a live owner besides us (checked above): a leftover
+                // of an earlier process that had this pid.
+                if pid != std::process::id() && sys::pid_alive(pid) {
+                    return Err(IpcError::OwnedByLiveProcess {
+                        name: name.to_owned(),
+                        pid,
+                    });
+                }
+                tracing::info!(pid, "ipc: replacing leftover {name} of a dead process");
+                let _ = rustix::shm::unlink(name);
+                ShmMap::create(name)
+            }
+            other => other,
+        }
+        .map_err(|e| match e {
+            MapError::Io(e) => IpcError::from(e),
+            MapError::TooSmall { .. } => unreachable!("create sizes the object itself"),
+        })?;
+        // From here on, `Shared::drop` unlinks on any error.
+        let socket_path = PathBuf::from(control_socket_path(pid));
+        let shared = Arc::new(Shared {
+            pid,
+            map,
+            shm_name: name.to_owned(),
+            socket_path,
+            frame_efd,
+            audio_efd,
+            pending_ping: Mutex::new(None),
+        });
+        init_header(&shared, width, height);
+        let listener = bind_private(&shared.socket_path)?;
+        listener.set_nonblocking(true)?;
+        tracing::info!(
+            pid,
+            "ipc: publishing {} and listening on {}",
+            shared.shm_name,
+            shared.socket_path.display()
+        );
+        Ok(Publisher {
+            frames: FramePublisher {
+                shared: shared.clone(),
+                writer,
+                write_idx: 0,
+                pending: None,
+                seq: 0,
+                frame_count: 0,
+            },
+            audio: AudioPublisher {
+                shared: shared.clone(),
+                w: 0,
+            },
+            input: InputListener {
+                shared,
+                listener,
+                conn: None,
+                buf: vec![0; 4096],
+            },
+        })
+    }
+
+    /// The pid this publisher serves.
+    pub fn pid(&self) -> u32 {
+        self.frames.shared.pid
+    }
+
+    /// Splits into the frame, audio and input parts (each `Send`, for its own thread).
+    pub fn split(self) -> (FramePublisher, AudioPublisher, InputListener) {
+        (self.frames, self.audio, self.input)
+    }
+
+    pub fn frames(&mut self) -> &mut FramePublisher {
+        &mut self.frames
+    }
+
+    pub fn audio(&mut self) -> &mut AudioPublisher {
+        &mut self.audio
+    }
+
+    pub fn input(&mut self) -> &mut InputListener {
+        &mut self.input
+    }
+}
+
+/// v4 `macemu_init_ipc_buffer` on a fresh (zeroed) object; the magic goes last so a scanner never
+/// sees a valid magic on a half-initialised header.
+fn init_header(s: &Shared, width: u32, height: u32) {
+    use rustix::fd::AsRawFd;
+    let m = &s.map;
+    m.u32(off::VERSION).store(MACEMU_IPC_VERSION, SeqCst);
+    m.u32(off::PID).store(s.pid, SeqCst);
+    m.u32(off::STATE).store(MACEMU_STATE_STOPPED, SeqCst);
+    m.u32(off::WIDTH).store(width, SeqCst);
+    m.u32(off::HEIGHT).store(height, SeqCst);
+    m.u32(off::PIXEL_FORMAT).store(MACEMU_PIXFMT_BGRA, SeqCst);
+    m.u32(off::DIRTY_W).store(width, SeqCst);
+    m.u32(off::DIRTY_H).store(height, SeqCst);
+    m.u32(off::FRAME_EVENTFD)
+        .store(s.frame_efd.as_raw_fd() as u32, SeqCst);
+    m.u32(off::AUDIO_EVENTFD)
+        .store(s.audio_efd.as_raw_fd() as u32, SeqCst);
+    audio::init_silence(m);
+    m.u32(off::MAGIC).store(MACEMU_VIDEO_MAGIC, SeqCst);
+}
+
+/// Binds the control socket race-free with mode 0600: bind inside a private 0700 directory,
+/// chmod, then rename into place (replacing any leftover).
+fn bind_private(path: &std::path::Path) -> Result<UnixListener, IpcError> {
+    let dir = std::env::temp_dir().join(format!(
+        ".macemu-bind-{}-{}",
+        std::process::id(),
+        realtime_us()
+    ));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    let tmp = dir.join("s");
+    let result = (|| {
+        let l = UnixListener::bind(&tmp)?;
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::rename(&tmp, path)?;
+        Ok(l)
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    let _ = std::fs::remove_dir(&dir);
+    result
+}
+
+/// Metadata published with a frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameMeta {
+    /// Changed region; `width == 0` means nothing changed.
+    pub dirty: Rect,
+    pub cursor_x: u16,
+    pub cursor_y: u16,
+    pub cursor_visible: bool,
+}
+
+/// The frame buffer to fill: `height` rows of `stride` bytes, the first `width × 4` of each used.
+#[derive(Debug)]
+pub struct FrameMut<'a> {
+    pub data: &'a mut [u8],
+    pub stride: usize,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl FrameMut<'_> {
+    /// Row `y` (`width × 4` bytes).
+    pub fn row_mut(&mut self, y: u32) -> &mut [u8] {
+        let start = y as usize * self.stride;
+        &mut self.data[start..start + self.width as usize * 4]
+    }
+}
+
+/// Writes frames (one thread).
+#[derive(Debug)]
+pub struct FramePublisher {
+    shared: Arc<Shared>,
+    writer: FrameWriter,
+    /// The buffer being written: our own state, never re-read from shared memory.
+    write_idx: usize,
+    pending: Option<(u32, u32, PixelFormat)>,
+    seq: u32,
+    frame_count: u64,
+}
+
+impl FramePublisher {
+    /// The buffer to fill next, for a `width`×`height` frame in `format`. Its previous content is
+    /// an older frame (the emulator redraws; publish says what changed).
+    pub fn frame_mut(
+        &mut self,
+        width: u32,
+        height: u32,
+        format: PixelFormat,
+    ) -> Result<FrameMut<'_>, IpcError> {
+        if width == 0 || height == 0 || width > MACEMU_MAX_WIDTH || height > MACEMU_MAX_HEIGHT {
+            return Err(IpcError::InvalidFrameSize { width, height });
+        }
+        self.pending = Some((width, height, format));
+        let data = self
+            .writer
+            .frame_mut(self.write_idx, STRIDE * height as usize);
+        Ok(FrameMut {
+            data,
+            stride: STRIDE,
+            width,
+            height,
+        })
+    }
+
+    /// Publishes the frame filled through [`FramePublisher::frame_mut`]: metadata, timestamps,
+    /// ping echo, tear-free buffer swap, then the eventfd.
+    pub fn publish(&mut self, meta: &FrameMeta) -> Result<(), IpcError> {
+        let (width, height, format) = self.pending.ok_or(IpcError::NoFrame)?;
+        let d = meta.dirty;
+        if d.width != 0 && !d.fits(width, height) {
+            return Err(IpcError::InvalidDirtyRect {
+                x: d.x,
+                y: d.y,
+                w: d.width,
+                h: d.height,
+                width,
+                height,
+            });
+        }
+        let now = realtime_us();
+        let ping = self
+            .shared
+            .pending_ping
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let m = &self.shared.map;
+        // Sequence lock: odd while the metadata of this frame is being written.
+        self.seq = self.seq.wrapping_add(1) | 1;
+        m.u32(off::SEQLOCK).store(self.seq, SeqCst);
+        m.u32(off::WIDTH).store(width, SeqCst);
+        m.u32(off::HEIGHT).store(height, SeqCst);
+        m.u32(off::PIXEL_FORMAT).store(format as u32, SeqCst);
+        m.u32(off::DIRTY_X).store(d.x, SeqCst);
+        m.u32(off::DIRTY_Y).store(d.y, SeqCst);
+        m.u32(off::DIRTY_W).store(d.width, SeqCst);
+        m.u32(off::DIRTY_H).store(d.height, SeqCst);
+        let cursor = u32::from_ne_bytes({
+            let [a, b] = meta.cursor_x.to_ne_bytes();
+            let [c, e] = meta.cursor_y.to_ne_bytes();
+            [a, b, c, e]
+        });
+        m.u32(off::CURSOR_XY).store(cursor, SeqCst);
+        m.u32(off::CURSOR_VIS).store(
+            u32::from_ne_bytes([meta.cursor_visible as u8, 0, 0, 0]),
+            SeqCst,
+        );
+        if let Some(p) = ping {
+            m.u64(off::PING_T1).store(p.t1, SeqCst);
+            m.u64(off::PING_T2).store(p.t2, SeqCst);
+            m.u64(off::PING_T3).store(p.t3, SeqCst);
+            m.u64(off::PING_T4).store(now, SeqCst);
+            m.u32(off::PING_SEQUENCE).store(p.sequence, SeqCst);
+        }
+        let current = self.write_idx;
+        m.u64(off::TIMESTAMP_US).store(now, SeqCst);
+        m.u32(off::READY_INDEX).store(current as u32, SeqCst);
+        // Must follow the ready_index store (see `video` for the argument).
+        let claimed = claimed_index(m.u32(off::CLAIM).load(SeqCst));
+        self.write_idx = pick_next_write(current, claimed);
+        m.u32(off::WRITE_INDEX).store(self.write_idx as u32, SeqCst);
+        self.frame_count += 1;
+        m.u64(off::FRAME_COUNT).store(self.frame_count, SeqCst);
+        self.seq = self.seq.wrapping_add(1);
+        m.u32(off::SEQLOCK).store(self.seq, SeqCst);
+        sys::signal(self.shared.frame_efd.as_fd())?;
+        Ok(())
+    }
+
+    /// Sets the run state shown to servers.
+    pub fn set_state(&self, state: EmulatorState) {
+        self.shared.map.u32(off::STATE).store(state as u32, SeqCst);
+    }
+
+    /// Publishes mouse-latency statistics (average in 0.1 ms units, sample count).
+    pub fn set_mouse_latency(&self, avg_tenths_ms: u32, samples: u32) {
+        self.shared
+            .map
+            .u32(off::MOUSE_LAT_AVG)
+            .store(avg_tenths_ms, SeqCst);
+        self.shared
+            .map
+            .u32(off::MOUSE_LAT_SAMPLES)
+            .store(samples, SeqCst);
+    }
+
+    /// Frames published so far.
+    pub fn frame_count(&self) -> u64 {
+        self.frame_count
+    }
+}
+
+/// Pushes audio frames (one thread).
+#[derive(Debug)]
+pub struct AudioPublisher {
+    shared: Arc<Shared>,
+    w: usize,
+}
+
+impl AudioPublisher {
+    /// Pushes one frame: rate in {11025, 22050, 44100, 48000}, 1–2 channels, at most 960 samples
+    /// per channel, interleaved native `i16` (stored big-endian S16). `Ok(false)`: ring full.
+    pub fn push(
+        &mut self,
+        rate: u32,
+        channels: u32,
+        interleaved: &[i16],
+    ) -> Result<bool, IpcError> {
+        let pushed = audio::push(
+            &self.shared.map,
+            &mut self.w,
+            rate,
+            channels,
+            interleaved,
+            realtime_us(),
+        )?;
+        if pushed {
+            sys::signal(self.shared.audio_efd.as_fd())?;
+        }
+        Ok(pushed)
+    }
+}
+
+#[derive(Debug)]
+struct Conn {
+    stream: UnixStream,
+    decoder: InputDecoder,
+}
+
+/// Receives input messages from the connected server (one thread). Also accepts servers: a new
+/// server replaces one that has gone; while one is connected, others get a "busy" handshake.
+#[derive(Debug)]
+pub struct InputListener {
+    shared: Arc<Shared>,
+    listener: UnixListener,
+    conn: Option<Conn>,
+    buf: Vec<u8>,
+}
+
+/// Handshake byte telling a second server that another one is connected.
+pub(crate) const BUSY_BYTE: u8 = b'B';
+/// v4 handshake byte.
+pub(crate) const HANDSHAKE_BYTE: u8 = b'E';
+
+impl InputListener {
+    /// Whether a server is connected.
+    pub fn connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    fn accept_pending(&mut self) -> Result<(), IpcError> {
+        loop {
+            let stream = match self.listener.accept() {
+                Ok((s, _)) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.into()),
+            };
+            if let Some(c) = &self.conn {
+                if sys::peer_state(&c.stream) != PeerState::Closed {
+                    tracing::warn!("ipc: a second server tried to connect; told it we are busy");
+                    let _ = sys::send_with_fds(stream.as_fd(), BUSY_BYTE, &[]);
+                    continue;
+                }
+                tracing::info!("ipc: previous server gone, accepting the new one");
+            }
+            let fds = [self.shared.frame_efd.as_fd(), self.shared.audio_efd.as_fd()];
+            if let Err(e) = sys::send_with_fds(stream.as_fd(), HANDSHAKE_BYTE, &fds) {
+                tracing::warn!("ipc: handshake with a server failed: {e}");
+                continue;
+            }
+            stream.set_nonblocking(true)?;
+            tracing::info!("ipc: server connected");
+            self.conn = Some(Conn {
+                stream,
+                decoder: InputDecoder::new(),
+            });
+        }
+    }
+
+    /// The next input message if one is available (non-blocking). Also accepts servers and
+    /// answers pings (t3 recorded; t1..t4 echoed with the next frame). A malformed message is an
+    /// `Err(IpcError::Decode)` and is skipped; keep polling.
+    pub fn poll(&mut self) -> Result<Option<InputMessage>, IpcError> {
+        self.accept_pending()?;
+        loop {
+            let Some(conn) = self.conn.as_mut() else {
+                return Ok(None);
+            };
+            if let Some(msg) = conn.decoder.next() {
+                return Ok(Some(self.handle(msg?)));
+            }
+            match sys::recv_nonblocking(&conn.stream, &mut self.buf) {
+                Ok(0) => {
+                    tracing::info!("ipc: server disconnected");
+                    self.conn = None;
+                    // A server queued behind the old one can be accepted right away.
+                    self.accept_pending()?;
+                }
+                Ok(n) => conn.decoder.push(&self.buf[..n]),
+                Err(Errno::AGAIN) => return Ok(None),
+                Err(e) => {
+                    tracing::warn!("ipc: control socket error {e}; dropping the server");
+                    self.conn = None;
+                }
+            }
+        }
+    }
+
+    fn handle(&self, msg: InputMessage) -> InputMessage {
+        if let InputMessage::Ping {
+            sequence,
+            t1_browser_ms,
+            t2_server_us,
+            ..
+        } = msg
+        {
+            let t3 = realtime_us();
+            *self
+                .shared
+                .pending_ping
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(PendingPing {
+                sequence,
+                t1: t1_browser_ms,
+                t2: t2_server_us,
+                t3,
+            });
+            return InputMessage::Ping {
+                sequence,
+                t1_browser_ms,
+                t2_server_us,
+                t3_emulator_us: t3,
+            };
+        }
+        msg
+    }
+
+    /// Blocks up to `timeout` for the next message.
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<Option<InputMessage>, IpcError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(m) = self.poll()? {
+                return Ok(Some(m));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            match &self.conn {
+                Some(c) => sys::poll_readable([self.listener.as_fd(), c.stream.as_fd()], left)
+                    .map(|_| ())?,
+                None => sys::poll_readable([self.listener.as_fd()], left).map(|_| ())?,
+            }
+        }
+    }
+
+    /// A blocking iterator over incoming messages (waits indefinitely; errors are yielded).
+    pub fn incoming(&mut self) -> impl Iterator<Item = Result<InputMessage, IpcError>> + '_ {
+        std::iter::from_fn(move || loop {
+            match self.recv_timeout(Duration::from_secs(3600)) {
+                Ok(Some(m)) => return Some(Ok(m)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        })
+    }
+}

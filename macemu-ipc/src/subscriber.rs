@@ -1,0 +1,508 @@
+//! Server side: maps an emulator's shared memory, receives its eventfds and sends input.
+
+use crate::abi::*;
+use crate::discovery::{control_socket_path, shm_name};
+use crate::error::{ConnectError, IpcError};
+use crate::input::InputMessage;
+use crate::publisher::{BUSY_BYTE, HANDSHAKE_BYTE};
+use crate::shm::{MapError, ShmMap};
+use crate::sys::{self, PeerState};
+use crate::video::{claim_of, HeaderSnapshot, NO_CLAIM};
+use crate::{audio, AudioFrame, EmulatorState, PixelFormat, Rect, STRIDE};
+use rustix::fd::{AsFd, OwnedFd};
+use rustix::io::Errno;
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the handshake may take.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long sending one input message may block before the emulator counts as stuck.
+const SEND_TIMEOUT: Duration = Duration::from_secs(1);
+/// Liveness is re-checked at least this often while waiting.
+const LIVENESS_PERIOD: Duration = Duration::from_millis(100);
+/// Attempts to get a consistent (claimed, seqlock-stable) frame before giving up.
+const SNAPSHOT_ATTEMPTS: u32 = 20_000;
+
+/// Ping timestamps echoed by the emulator with a frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PingEcho {
+    pub sequence: u32,
+    pub t1_browser_ms: u64,
+    pub t2_server_us: u64,
+    pub t3_emulator_us: u64,
+    /// When the emulator completed the frame that carries the echo.
+    pub t4_frame_us: u64,
+}
+
+/// A published frame, borrowed zero-copy from the mapping. The emulator (ours) never writes this
+/// buffer while the view lives: the view holds the reader claim and releases it on drop.
+#[derive(Debug)]
+pub struct FrameView<'a> {
+    /// `height` rows of `stride` bytes; the first `width × 4` bytes of each row are pixels.
+    pub data: &'a [u8],
+    pub width: u32,
+    pub height: u32,
+    pub stride: usize,
+    pub pixel_format: PixelFormat,
+    pub dirty: Rect,
+    pub cursor_x: u16,
+    pub cursor_y: u16,
+    pub cursor_visible: bool,
+    pub frame_count: u64,
+    pub timestamp_us: u64,
+    /// The latest answered ping (`None` until the emulator has answered one).
+    pub ping: Option<PingEcho>,
+    /// Buffer index (0..3) this frame lives in.
+    pub index: usize,
+    claim: &'a AtomicU32,
+}
+
+impl FrameView<'_> {
+    /// Row `y` (`width × 4` bytes).
+    pub fn row(&self, y: u32) -> &[u8] {
+        let start = y as usize * self.stride;
+        &self.data[start..start + self.width as usize * 4]
+    }
+}
+
+impl Drop for FrameView<'_> {
+    fn drop(&mut self) {
+        self.claim.store(NO_CLAIM, SeqCst);
+    }
+}
+
+#[derive(Debug)]
+struct SenderInner {
+    pid: u32,
+    sock: UnixStream,
+    lock: Mutex<()>,
+}
+
+/// Sends input messages to the emulator; cheap to clone, usable from any thread. Each message is
+/// written whole under a lock, so messages from several threads never interleave.
+#[derive(Clone, Debug)]
+pub struct InputSender {
+    inner: Arc<SenderInner>,
+}
+
+impl InputSender {
+    pub fn send(&self, msg: &InputMessage) -> Result<(), IpcError> {
+        self.send_raw(&msg.encode())
+    }
+
+    /// Sends several messages in one write.
+    pub fn send_all(&self, msgs: &[InputMessage]) -> Result<(), IpcError> {
+        let bytes: Vec<u8> = msgs.iter().flat_map(|m| m.encode()).collect();
+        self.send_raw(&bytes)
+    }
+
+    fn send_raw(&self, bytes: &[u8]) -> Result<(), IpcError> {
+        let _g = self.inner.lock.lock().unwrap_or_else(|e| e.into_inner());
+        sys::send_all(&self.inner.sock, bytes).map_err(|e| match e {
+            Errno::AGAIN => IpcError::SendTimeout,
+            Errno::PIPE | Errno::CONNRESET | Errno::NOTCONN => IpcError::EmulatorGone {
+                pid: self.inner.pid,
+            },
+            e => e.into(),
+        })
+    }
+}
+
+/// Reads audio frames from its own thread; see [`Subscriber::audio`]. Only one consumer may
+/// read the ring (it is single-producer, single-consumer).
+#[derive(Debug)]
+pub struct AudioSubscriber {
+    map: Arc<ShmMap>,
+    efd: Arc<OwnedFd>,
+    sock: Arc<SenderInner>,
+}
+
+impl AudioSubscriber {
+    /// The next audio frame, or the silence frame when the ring is empty.
+    pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
+        sys::drain(self.efd.as_fd(), 8)?;
+        audio::pop(&self.map)
+    }
+
+    /// Waits up to `timeout` for the emulator to push a frame (its audio eventfd).
+    pub fn wait_audio(&mut self, timeout: Duration) -> Result<bool, IpcError> {
+        let [ready, sock] =
+            sys::poll_readable([self.efd.as_fd(), self.sock.sock.as_fd()], timeout)?;
+        if sock && sys::peer_state(&self.sock.sock) == PeerState::Closed {
+            return Err(IpcError::EmulatorGone { pid: self.sock.pid });
+        }
+        Ok(ready)
+    }
+}
+
+/// A connection to one emulator.
+#[derive(Debug)]
+pub struct Subscriber {
+    pid: u32,
+    map: Arc<ShmMap>,
+    frame_efd: OwnedFd,
+    audio_efd: Arc<OwnedFd>,
+    sender: InputSender,
+    last_frame_count: Option<u64>,
+    gone: bool,
+    #[cfg(feature = "tokio")]
+    async_fds: Option<(
+        tokio::io::unix::AsyncFd<OwnedFd>,
+        tokio::io::unix::AsyncFd<OwnedFd>,
+    )>,
+}
+
+impl Subscriber {
+    /// Maps `/macemu-video-<pid>`, validates it as v4 does, connects `/tmp/macemu-<pid>.sock` and
+    /// receives the two eventfds.
+    pub fn connect(pid: u32) -> Result<Subscriber, ConnectError> {
+        let name = shm_name(pid);
+        let map = ShmMap::open(&name, true).map_err(|e| match e {
+            MapError::Io(Errno::NOENT) => ConnectError::NotFound { name: name.clone() },
+            MapError::Io(e) => e.into(),
+            MapError::TooSmall { size, needed } => ConnectError::MappingTooSmall { size, needed },
+        })?;
+        let snap = read_snapshot(&map);
+        snap.validate_connect(pid)?;
+        if !sys::pid_alive(pid) {
+            return Err(ConnectError::NotAlive { pid });
+        }
+        let path = control_socket_path(pid);
+        let sock = UnixStream::connect(&path).map_err(|e| match e.raw_os_error() {
+            Some(c)
+                if c == Errno::NOENT.raw_os_error() || c == Errno::CONNREFUSED.raw_os_error() =>
+            {
+                ConnectError::SocketMissing { path: path.clone() }
+            }
+            _ => ConnectError::Io(e),
+        })?;
+        sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+        let (byte, mut fds) = match sys::recv_with_fds(sock.as_fd()) {
+            Ok(Some(x)) => x,
+            Ok(None) => return Err(ConnectError::Handshake("emulator closed the socket".into())),
+            Err(Errno::AGAIN) => {
+                return Err(ConnectError::Handshake("no handshake within 2 s".into()))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match byte {
+            HANDSHAKE_BYTE => {}
+            BUSY_BYTE => return Err(ConnectError::Busy),
+            b => {
+                return Err(ConnectError::Handshake(format!(
+                    "unexpected handshake byte {b:#04x}"
+                )))
+            }
+        }
+        if fds.len() != 2 {
+            return Err(ConnectError::Handshake(format!(
+                "expected 2 eventfds, got {} fds",
+                fds.len()
+            )));
+        }
+        let audio_efd = fds.pop().expect("two fds");
+        let frame_efd = fds.pop().expect("two fds");
+        if !sys::is_eventfd(frame_efd.as_fd()) || !sys::is_eventfd(audio_efd.as_fd()) {
+            return Err(ConnectError::Handshake(
+                "passed descriptors are not eventfds".into(),
+            ));
+        }
+        sock.set_read_timeout(None)?;
+        sock.set_write_timeout(Some(SEND_TIMEOUT))?;
+        tracing::info!(
+            pid,
+            width = snap.width,
+            height = snap.height,
+            "ipc: connected to emulator"
+        );
+        Ok(Subscriber {
+            pid,
+            map: Arc::new(map),
+            frame_efd,
+            audio_efd: Arc::new(audio_efd),
+            sender: InputSender {
+                inner: Arc::new(SenderInner {
+                    pid,
+                    sock,
+                    lock: Mutex::new(()),
+                }),
+            },
+            last_frame_count: None,
+            gone: false,
+            #[cfg(feature = "tokio")]
+            async_fds: None,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// A sender for input messages (clone it freely).
+    pub fn sender(&self) -> InputSender {
+        self.sender.clone()
+    }
+
+    /// An audio reader for another thread (use either it or [`Subscriber::read_audio`]).
+    pub fn audio(&self) -> AudioSubscriber {
+        AudioSubscriber {
+            map: self.map.clone(),
+            efd: self.audio_efd.clone(),
+            sock: self.sender.inner.clone(),
+        }
+    }
+
+    /// The emulator's run state.
+    pub fn state(&self) -> Result<EmulatorState, IpcError> {
+        self.check_alive()?;
+        let v = self.map.u32(off::STATE).load(SeqCst);
+        EmulatorState::from_u32(v).ok_or(IpcError::CorruptShm {
+            field: "state",
+            value: v.into(),
+        })
+    }
+
+    /// Mouse-latency statistics published by the emulator (average in 0.1 ms, samples).
+    pub fn mouse_latency(&self) -> (u32, u32) {
+        (
+            self.map.u32(off::MOUSE_LAT_AVG).load(SeqCst),
+            self.map.u32(off::MOUSE_LAT_SAMPLES).load(SeqCst),
+        )
+    }
+
+    /// Sets the v4 `capture_trigger` flag (asks the emulator to capture audio for debugging).
+    pub fn set_capture_trigger(&self, on: bool) {
+        self.map.u32(off::CAPTURE_TRIGGER).store(on as u32, SeqCst);
+    }
+
+    /// Whether the emulator is still there (process exists, socket open).
+    pub fn is_alive(&self) -> bool {
+        !self.gone
+            && sys::pid_alive(self.pid)
+            && sys::peer_state(&self.sender.inner.sock) != PeerState::Closed
+    }
+
+    fn check_alive(&self) -> Result<(), IpcError> {
+        if self.is_alive() {
+            Ok(())
+        } else {
+            Err(IpcError::EmulatorGone { pid: self.pid })
+        }
+    }
+
+    /// Reads one audio frame (silence when the ring is empty).
+    pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
+        if self.gone {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
+        sys::drain(self.audio_efd.as_fd(), 8)?;
+        audio::pop(&self.map)
+    }
+
+    /// Waits up to `timeout` for a frame newer than the last one returned and borrows it. The
+    /// first call after connecting returns the current frame at once if there is one.
+    /// `Ok(None)`: timeout. `Err(EmulatorGone)`: reconnect.
+    pub fn wait_frame(&mut self, timeout: Duration) -> Result<Option<FrameView<'_>>, IpcError> {
+        if self.gone {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.has_new_frame() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            let [efd, sock] = sys::poll_readable(
+                [self.frame_efd.as_fd(), self.sender.inner.sock.as_fd()],
+                left.min(LIVENESS_PERIOD),
+            )?;
+            if efd {
+                sys::drain(self.frame_efd.as_fd(), 256)?;
+            }
+            if sock || !efd {
+                self.check_gone()?;
+            }
+        }
+        self.snapshot().map(Some)
+    }
+
+    fn has_new_frame(&self) -> bool {
+        let fc = self.map.u64(off::FRAME_COUNT).load(SeqCst);
+        match self.last_frame_count {
+            None => fc > 0,
+            Some(last) => fc != last,
+        }
+    }
+
+    /// Marks the emulator gone if its socket closed (anything it sends otherwise is discarded:
+    /// v4 emulators send nothing after the handshake) or its process is gone.
+    fn check_gone(&mut self) -> Result<(), IpcError> {
+        let sock = &self.sender.inner.sock;
+        let mut closed = false;
+        loop {
+            match sys::peer_state(sock) {
+                PeerState::Closed => {
+                    closed = true;
+                    break;
+                }
+                PeerState::Readable => {
+                    let mut junk = [0u8; 256];
+                    if let Ok(0) = sys::recv_nonblocking(sock, &mut junk) {
+                        closed = true;
+                        break;
+                    }
+                }
+                PeerState::Open => break,
+            }
+        }
+        if closed || !sys::pid_alive(self.pid) {
+            self.gone = true;
+            tracing::info!(pid = self.pid, "ipc: emulator gone");
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
+        Ok(())
+    }
+
+    /// Claims the ready buffer and reads its metadata consistently (see `video`).
+    fn snapshot(&mut self) -> Result<FrameView<'_>, IpcError> {
+        let m = &*self.map;
+        let claim = m.u32(off::CLAIM);
+        let mut last_err = IpcError::Unstable;
+        for attempt in 0..SNAPSHOT_ATTEMPTS {
+            if attempt > 64 {
+                std::thread::yield_now();
+            }
+            let s1 = m.u32(off::SEQLOCK).load(SeqCst);
+            if s1 & 1 == 1 {
+                std::hint::spin_loop();
+                continue;
+            }
+            let r = m.u32(off::READY_INDEX).load(SeqCst);
+            if r as usize >= MACEMU_NUM_BUFFERS {
+                // Possibly a transient scribble; a persistent one is reported below.
+                last_err = IpcError::CorruptShm {
+                    field: "ready_index",
+                    value: r.into(),
+                };
+                continue;
+            }
+            claim.store(claim_of(r as usize), SeqCst);
+            if m.u32(off::READY_INDEX).load(SeqCst) != r {
+                continue;
+            }
+            let snap = read_snapshot(m);
+            let ping_seq = m.u32(off::PING_SEQUENCE).load(SeqCst);
+            let ping = (ping_seq != 0).then(|| PingEcho {
+                sequence: ping_seq,
+                t1_browser_ms: m.u64(off::PING_T1).load(SeqCst),
+                t2_server_us: m.u64(off::PING_T2).load(SeqCst),
+                t3_emulator_us: m.u64(off::PING_T3).load(SeqCst),
+                t4_frame_us: m.u64(off::PING_T4).load(SeqCst),
+            });
+            if m.u32(off::SEQLOCK).load(SeqCst) != s1 {
+                continue;
+            }
+            let meta = match snap.frame_meta() {
+                Ok(meta) if meta.index == r as usize => meta,
+                Ok(_) => continue,
+                Err(e) => {
+                    claim.store(NO_CLAIM, SeqCst);
+                    // Consume the frame so a broken header does not spin the caller.
+                    self.last_frame_count = Some(snap.frame_count);
+                    return Err(e);
+                }
+            };
+            self.last_frame_count = Some(meta.frame_count);
+            let len = STRIDE * meta.height as usize;
+            return Ok(FrameView {
+                data: m.frame(meta.index, len),
+                width: meta.width,
+                height: meta.height,
+                stride: STRIDE,
+                pixel_format: meta.pixel_format,
+                dirty: meta.dirty,
+                cursor_x: meta.cursor_x,
+                cursor_y: meta.cursor_y,
+                cursor_visible: meta.cursor_visible,
+                frame_count: meta.frame_count,
+                timestamp_us: meta.timestamp_us,
+                ping,
+                index: meta.index,
+                claim,
+            });
+        }
+        claim.store(NO_CLAIM, SeqCst);
+        self.last_frame_count = Some(m.u64(off::FRAME_COUNT).load(SeqCst));
+        Err(last_err)
+    }
+
+    /// Async frame wait on tokio: the next frame newer than the last one returned.
+    #[cfg(feature = "tokio")]
+    pub async fn next_frame(&mut self) -> Result<FrameView<'_>, IpcError> {
+        use tokio::io::Interest;
+        if self.gone {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
+        if self.async_fds.is_none() {
+            let efd: OwnedFd = self.frame_efd.try_clone()?;
+            let sock: OwnedFd = self.sender.inner.sock.as_fd().try_clone_to_owned()?;
+            self.async_fds = Some((
+                tokio::io::unix::AsyncFd::with_interest(efd, Interest::READABLE)?,
+                tokio::io::unix::AsyncFd::with_interest(sock, Interest::READABLE)?,
+            ));
+        }
+        loop {
+            if self.has_new_frame() {
+                break;
+            }
+            let (efd, sock) = self.async_fds.as_ref().expect("set above");
+            tokio::select! {
+                g = efd.readable() => {
+                    let mut g = g?;
+                    sys::drain(efd.get_ref().as_fd(), 256)?;
+                    g.clear_ready();
+                }
+                g = sock.readable() => {
+                    let mut g = g?;
+                    g.clear_ready();
+                    self.check_gone()?;
+                }
+                _ = tokio::time::sleep(LIVENESS_PERIOD) => {
+                    self.check_gone()?;
+                }
+            }
+        }
+        self.snapshot()
+    }
+}
+
+fn read_snapshot(m: &ShmMap) -> HeaderSnapshot {
+    let cursor = m.u32(off::CURSOR_XY).load(SeqCst).to_ne_bytes();
+    HeaderSnapshot {
+        magic: m.u32(off::MAGIC).load(SeqCst),
+        version: m.u32(off::VERSION).load(SeqCst),
+        pid: m.u32(off::PID).load(SeqCst),
+        state: m.u32(off::STATE).load(SeqCst),
+        width: m.u32(off::WIDTH).load(SeqCst),
+        height: m.u32(off::HEIGHT).load(SeqCst),
+        pixel_format: m.u32(off::PIXEL_FORMAT).load(SeqCst),
+        dirty: [
+            m.u32(off::DIRTY_X).load(SeqCst),
+            m.u32(off::DIRTY_Y).load(SeqCst),
+            m.u32(off::DIRTY_W).load(SeqCst),
+            m.u32(off::DIRTY_H).load(SeqCst),
+        ],
+        cursor_x: u16::from_ne_bytes([cursor[0], cursor[1]]),
+        cursor_y: u16::from_ne_bytes([cursor[2], cursor[3]]),
+        cursor_visible: m.u32(off::CURSOR_VIS).load(SeqCst).to_ne_bytes()[0],
+        ready_index: m.u32(off::READY_INDEX).load(SeqCst),
+        frame_count: m.u64(off::FRAME_COUNT).load(SeqCst),
+        timestamp_us: m.u64(off::TIMESTAMP_US).load(SeqCst),
+    }
+}
