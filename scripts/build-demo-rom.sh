@@ -6,6 +6,8 @@
 #   scripts/build-demo-rom.sh            build into roms/demo.rom
 #   scripts/build-demo-rom.sh OUT.rom    build elsewhere (the tests compare with roms/demo.rom)
 #
+# Building into roms/demo.rom also records the toolchain versions in roms/demo/TOOLCHAIN.
+#
 # Environment: M68K_PREFIX (default m68k-linux-gnu-), KEEP_BUILD=1 keeps the build directory
 # (ELF and map file) and prints its path.
 set -eu
@@ -57,5 +59,11 @@ printf "$octal" | dd of=demo.bin bs=1 count=4 conv=notrunc 2>/dev/null
 mkdir -p "$(dirname "$out")"
 cp demo.bin "$out"
 chmod 0644 "$out"
+# The image depends on the compiler and assembler versions: record them next to the checked-in
+# ROM so the test can tell a stale image from a different toolchain.
+toolchain=$($CC --version | head -1; ${prefix}as --version | head -1)
+if [ "$#" -eq 0 ]; then
+  printf '%s\n' "$toolchain" >"$src/TOOLCHAIN"
+fi
 echo "build-demo-rom: $out (checksum $sum)"
 [ "${KEEP_BUILD:-}" != 1 ] || echo "build-demo-rom: build files kept in $build"
