@@ -1,0 +1,1 @@
+//! Disassembler (debugging aid).

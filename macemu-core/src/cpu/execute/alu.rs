@@ -1,0 +1,367 @@
+//! Arithmetic and logic: ADD/SUB/CMP/AND/OR/EOR and their A/I/Q/X forms, NEG/NEGX/NOT/CLR/TST,
+//! EXT, SWAP, EXG, MOVEQ, Scc, TAS, CHK.
+
+use super::{ea_mode, ea_reg, reg9, ADD, AND, CMP, EOR, OR, SUB};
+use crate::bus::Bus;
+use crate::cpu::ea::{mask, sext, LONG};
+use crate::cpu::exceptions::vector;
+use crate::cpu::{Cpu, Res};
+
+#[inline(always)]
+fn is_reg_or_imm(m: u16, r: usize) -> bool {
+    m == 0 || m == 1 || (m == 7 && r == 4)
+}
+
+/// `<ea>,Dn` forms of ADD, SUB, AND, OR, CMP.
+pub(crate) fn to_reg<B: Bus, const S: u32, const K: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    let s = c.read_ea::<S, B>(bus, m, r)?;
+    let dn = reg9(op);
+    let res = c.alu::<S, K>(s, c.d[dn]);
+    if K != CMP {
+        c.set_d::<S>(dn, res);
+    }
+    c.prefetch(bus)?;
+    if S == LONG {
+        c.idle(if K == CMP || !is_reg_or_imm(m, r) {
+            2
+        } else {
+            4
+        });
+    }
+    Ok(())
+}
+
+/// `Dn,<ea>` forms of ADD, SUB, AND, OR, EOR with a memory destination.
+pub(crate) fn to_mem<B: Bus, const S: u32, const K: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let a = c.ea_addr::<S, B>(bus, ea_mode(op), ea_reg(op))?;
+    let d = c.read::<S, B>(bus, a)?;
+    let res = c.alu::<S, K>(c.d[reg9(op)], d);
+    c.prefetch(bus)?;
+    c.write::<S, B>(bus, a, res).map_err(|f| f.pc_off(0))
+}
+
+/// EOR Dn,Dn.
+pub(crate) fn eor_reg<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let r = ea_reg(op);
+    let res = c.alu::<S, EOR>(c.d[reg9(op)], c.d[r]);
+    c.set_d::<S>(r, res);
+    c.prefetch(bus)?;
+    if S == LONG {
+        c.idle(4);
+    }
+    Ok(())
+}
+
+/// ADDA, SUBA, CMPA (source sign-extended to 32 bits).
+pub(crate) fn addr_op<B: Bus, const S: u32, const K: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    let s = sext(S, c.read_ea::<S, B>(bus, m, r)?);
+    let an = reg9(op);
+    let d = c.a[an];
+    match K {
+        ADD => c.a[an] = d.wrapping_add(s),
+        SUB => c.a[an] = d.wrapping_sub(s),
+        _ => {
+            c.sub_flags::<LONG>(s, d, 0);
+        }
+    }
+    c.prefetch(bus)?;
+    c.idle(if K == CMP {
+        2
+    } else if S != LONG || is_reg_or_imm(m, r) {
+        4
+    } else {
+        2
+    });
+    Ok(())
+}
+
+/// ADDI, SUBI, ANDI, ORI, EORI, CMPI.
+pub(crate) fn imm<B: Bus, const S: u32, const K: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let s = if S == LONG {
+        c.fetch_ext_long(bus)?
+    } else {
+        u32::from(c.fetch_ext(bus)?) & mask(S)
+    };
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    if m == 0 {
+        let res = c.alu::<S, K>(s, c.d[r]);
+        if K != CMP {
+            c.set_d::<S>(r, res);
+        }
+        c.prefetch(bus)?;
+        if S == LONG {
+            c.idle(if K == CMP { 2 } else { 4 });
+        }
+        return Ok(());
+    }
+    let a = c.ea_addr::<S, B>(bus, m, r)?;
+    let d = c.read::<S, B>(bus, a)?;
+    let res = c.alu::<S, K>(s, d);
+    c.prefetch(bus)?;
+    if K != CMP {
+        c.write::<S, B>(bus, a, res)?;
+    }
+    Ok(())
+}
+
+/// ADDQ/SUBQ to a data register or memory (K = ADD or SUB).
+pub(crate) fn quick<B: Bus, const S: u32, const K: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let q = match (op >> 9) & 7 {
+        0 => 8,
+        n => u32::from(n),
+    };
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    if m == 0 {
+        let res = c.alu::<S, K>(q, c.d[r]);
+        c.set_d::<S>(r, res);
+        c.prefetch(bus)?;
+        if S == LONG {
+            c.idle(4);
+        }
+        return Ok(());
+    }
+    let a = c.ea_addr::<S, B>(bus, m, r)?;
+    let d = c.read::<S, B>(bus, a)?;
+    let res = c.alu::<S, K>(q, d);
+    c.prefetch(bus)?;
+    c.write::<S, B>(bus, a, res)
+}
+
+/// ADDQ/SUBQ to an address register: whole register, no flags.
+pub(crate) fn quick_an<B: Bus, const K: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let q = match (op >> 9) & 7 {
+        0 => 8,
+        n => u32::from(n),
+    };
+    let r = ea_reg(op);
+    c.a[r] = if K == ADD {
+        c.a[r].wrapping_add(q)
+    } else {
+        c.a[r].wrapping_sub(q)
+    };
+    c.prefetch(bus)?;
+    c.idle(4);
+    Ok(())
+}
+
+/// ADDX/SUBX, register and -(Ay),-(Ax) forms (K = ADD or SUB).
+pub(crate) fn extend<B: Bus, const S: u32, const K: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let (rx, ry) = (reg9(op), ea_reg(op));
+    let x = u32::from(c.x);
+    let z = c.z;
+    if op & 8 == 0 {
+        let res = if K == ADD {
+            c.add_flags::<S>(c.d[ry], c.d[rx], x)
+        } else {
+            c.sub_flags::<S>(c.d[ry], c.d[rx], x)
+        };
+        c.z = z && res == 0;
+        c.x = c.c;
+        c.set_d::<S>(rx, res);
+        c.prefetch(bus)?;
+        if S == LONG {
+            c.idle(4);
+        }
+        return Ok(());
+    }
+    let sa = c.ea_addr::<S, B>(bus, 4, ry)?;
+    let s = c.read::<S, B>(bus, sa)?;
+    let da = c.ea_addr::<S, B>(bus, 4, rx)?;
+    c.clk -= 2; // the second predecrement overlaps the first read
+    let d = c.read::<S, B>(bus, da)?;
+    let res = if K == ADD {
+        c.add_flags::<S>(s, d, x)
+    } else {
+        c.sub_flags::<S>(s, d, x)
+    };
+    c.z = z && res == 0;
+    c.x = c.c;
+    c.prefetch(bus)?;
+    if S == LONG {
+        c.write_long_rev(bus, da, res)
+    } else {
+        c.write::<S, B>(bus, da, res)
+    }
+}
+
+/// CMPM (Ay)+,(Ax)+.
+pub(crate) fn cmpm<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let sa = c.ea_addr::<S, B>(bus, 3, ea_reg(op))?;
+    let s = c.read::<S, B>(bus, sa)?;
+    let da = c.ea_addr::<S, B>(bus, 3, reg9(op))?;
+    let d = c.read::<S, B>(bus, da)?;
+    c.sub_flags::<S>(s, d, 0);
+    c.prefetch(bus)
+}
+
+/// Single-operand read-modify-write operations on data registers or memory.
+pub(crate) const NEG: u8 = 0;
+pub(crate) const NEGX: u8 = 1;
+pub(crate) const NOT: u8 = 2;
+pub(crate) const CLR: u8 = 3;
+
+pub(crate) fn unary<B: Bus, const S: u32, const K: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    let apply = |c: &mut Cpu, d: u32| -> u32 {
+        match K {
+            NEG => {
+                let res = c.sub_flags::<S>(d, 0, 0);
+                c.x = c.c;
+                res
+            }
+            NEGX => {
+                let z = c.z;
+                let res = c.sub_flags::<S>(d, 0, u32::from(c.x));
+                c.z = z && res == 0;
+                c.x = c.c;
+                res
+            }
+            NOT => {
+                let res = !d & mask(S);
+                c.set_logic::<S>(res);
+                res
+            }
+            _ => {
+                c.set_logic::<S>(0);
+                0
+            }
+        }
+    };
+    if m == 0 {
+        let res = apply(c, c.d[r]);
+        c.set_d::<S>(r, res);
+        c.prefetch(bus)?;
+        if S == LONG {
+            c.idle(2);
+        }
+        return Ok(());
+    }
+    let a = c.ea_addr::<S, B>(bus, m, r)?;
+    let d = c.read::<S, B>(bus, a)?;
+    let res = apply(c, d);
+    c.prefetch(bus)?;
+    c.write::<S, B>(bus, a, res)
+}
+
+pub(crate) fn tst<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let v = c.read_ea::<S, B>(bus, ea_mode(op), ea_reg(op))?;
+    c.set_logic::<S>(v);
+    c.prefetch(bus)
+}
+
+/// EXT.W (S = 2) and EXT.L (S = 4).
+pub(crate) fn ext<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let r = ea_reg(op);
+    let v = if S == LONG {
+        c.d[r] as u16 as i16 as i32 as u32
+    } else {
+        c.d[r] as u8 as i8 as i16 as u16 as u32
+    };
+    c.set_d::<S>(r, v);
+    c.set_logic::<S>(v);
+    c.prefetch(bus)
+}
+
+pub(crate) fn swap<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let r = ea_reg(op);
+    let v = c.d[r].rotate_left(16);
+    c.d[r] = v;
+    c.set_logic::<LONG>(v);
+    c.prefetch(bus)
+}
+
+pub(crate) fn exg<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (rx, ry) = (reg9(op), ea_reg(op));
+    match (op >> 3) & 0x1F {
+        0x08 => c.d.swap(rx, ry),
+        0x09 => c.a.swap(rx, ry),
+        _ => core::mem::swap(&mut c.d[rx], &mut c.a[ry]),
+    }
+    c.prefetch(bus)?;
+    c.idle(2);
+    Ok(())
+}
+
+pub(crate) fn moveq<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let v = op as u8 as i8 as i32 as u32;
+    c.d[reg9(op)] = v;
+    c.set_logic::<LONG>(v);
+    c.prefetch(bus)
+}
+
+pub(crate) fn scc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    let v = if c.cond(op >> 8) { 0xFF } else { 0 };
+    if m == 0 {
+        c.set_d::<1>(r, v);
+        c.prefetch(bus)?;
+        if v != 0 {
+            c.idle(2);
+        }
+        return Ok(());
+    }
+    let a = c.ea_addr::<1, B>(bus, m, r)?;
+    c.read::<1, B>(bus, a)?;
+    c.prefetch(bus)?;
+    c.write::<1, B>(bus, a, v)
+}
+
+pub(crate) fn tas<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    if m == 0 {
+        let v = c.d[r];
+        c.set_logic::<1>(v);
+        c.set_d::<1>(r, v | 0x80);
+        return c.prefetch(bus);
+    }
+    let a = c.ea_addr::<1, B>(bus, m, r)?;
+    let v = c.read::<1, B>(bus, a)?;
+    c.set_logic::<1>(v);
+    c.idle(2);
+    c.write::<1, B>(bus, a, v | 0x80)?;
+    c.prefetch(bus)
+}
+
+/// CHK.W <ea>,Dn.
+pub(crate) fn chk<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let bound = c.read_ea::<2, B>(bus, ea_mode(op), ea_reg(op))? as u16 as i16;
+    let v = c.d[reg9(op)] as u16 as i16;
+    c.z = v == 0;
+    c.v = false;
+    c.c = false;
+    c.idle(6);
+    if v < 0 || v > bound {
+        c.n = v < 0;
+        return c.exception(bus, vector::CHK, c.pc, 4);
+    }
+    c.prefetch(bus)
+}
+
+/// Maps an ALU selector name to its constant (keeps the decode table readable).
+pub(crate) const _KINDS: [u8; 6] = [ADD, SUB, AND, OR, EOR, CMP];

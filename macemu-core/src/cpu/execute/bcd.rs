@@ -1,0 +1,100 @@
+//! Packed-decimal arithmetic: ABCD, SBCD, NBCD (including the 68000's N and V results).
+
+use super::{ea_mode, ea_reg, reg9};
+use crate::bus::Bus;
+use crate::cpu::{Cpu, Res};
+
+impl Cpu {
+    /// `d + s + X` in BCD; sets X, N, V, C and accumulates Z.
+    fn bcd_add(&mut self, s: u32, d: u32) -> u32 {
+        let x = u32::from(self.x);
+        let mut res = (s & 0xF) + (d & 0xF) + x;
+        let pre = !res;
+        if res > 9 {
+            res += 6;
+        }
+        res += (s & 0xF0) + (d & 0xF0);
+        let carry = res > 0x99;
+        if carry {
+            res = res.wrapping_sub(0xA0);
+        }
+        let res = res & 0xFF;
+        self.v = pre & res & 0x80 != 0;
+        self.c = carry;
+        self.x = carry;
+        self.n = res & 0x80 != 0;
+        if res != 0 {
+            self.z = false;
+        }
+        res
+    }
+
+    /// `d - s - X` in BCD; sets X, N, V, C and accumulates Z.
+    fn bcd_sub(&mut self, s: u32, d: u32) -> u32 {
+        let x = u32::from(self.x);
+        let mut res = (d & 0xF).wrapping_sub(s & 0xF).wrapping_sub(x);
+        let pre = !res;
+        if res > 9 {
+            res = res.wrapping_sub(6);
+        }
+        res = res.wrapping_add(d & 0xF0).wrapping_sub(s & 0xF0);
+        let carry = res > 0x99;
+        if carry {
+            res = res.wrapping_add(0xA0);
+        }
+        let res = res & 0xFF;
+        self.v = pre & res & 0x80 != 0;
+        self.c = carry;
+        self.x = carry;
+        self.n = res & 0x80 != 0;
+        if res != 0 {
+            self.z = false;
+        }
+        res
+    }
+}
+
+/// ABCD (K = false) and SBCD (K = true), Dy,Dx or -(Ay),-(Ax).
+pub(crate) fn abcd_sbcd<B: Bus, const SUB: bool>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (rx, ry) = (reg9(op), ea_reg(op));
+    if op & 8 == 0 {
+        let (s, d) = (c.d[ry] & 0xFF, c.d[rx] & 0xFF);
+        let r = if SUB {
+            c.bcd_sub(s, d)
+        } else {
+            c.bcd_add(s, d)
+        };
+        c.set_d::<1>(rx, r);
+        c.prefetch(bus)?;
+        c.idle(2);
+        return Ok(());
+    }
+    let sa = c.ea_addr::<1, B>(bus, 4, ry)?;
+    let s = c.read::<1, B>(bus, sa)?;
+    let da = c.ea_addr::<1, B>(bus, 4, rx)?;
+    c.clk -= 2;
+    let d = c.read::<1, B>(bus, da)?;
+    let r = if SUB {
+        c.bcd_sub(s, d)
+    } else {
+        c.bcd_add(s, d)
+    };
+    c.prefetch(bus)?;
+    c.write::<1, B>(bus, da, r)
+}
+
+pub(crate) fn nbcd<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (ea_mode(op), ea_reg(op));
+    if m == 0 {
+        let v = c.bcd_sub(c.d[r] & 0xFF, 0);
+        c.set_d::<1>(r, v);
+        c.prefetch(bus)?;
+        c.idle(2);
+        return Ok(());
+    }
+    let a = c.ea_addr::<1, B>(bus, m, r)?;
+    let d = c.read::<1, B>(bus, a)?;
+    let v = c.bcd_sub(d, 0);
+    c.prefetch(bus)?;
+    c.write::<1, B>(bus, a, v)
+}
