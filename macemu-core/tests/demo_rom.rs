@@ -42,7 +42,7 @@ fn demo_rom_is_a_mac_plus_rom_image() {
     // 0x400000 image, at an even address inside the ROM.
     let pc = be32(&rom, 4);
     assert!(
-        (ROM_BASE + 8..ROM_BASE + ROM_SIZE as u32).contains(&pc) && pc % 2 == 0,
+        (ROM_BASE + 8..ROM_BASE + ROM_SIZE as u32).contains(&pc) && pc & 1 == 0,
         "reset PC {pc:#x} is not inside the ROM"
     );
     // Its first instruction masks interrupts: MOVE.W #$2700,SR.
