@@ -33,7 +33,7 @@ static s16 caret_x;
 static u8 caret_on;
 static u8 btn_down;
 static s8 menu_down;
-static u8 last_key;
+static u8 last_key, key_seen;
 static u32 shown_mouse;
 
 /* ---- number formatting (no library) ---- */
@@ -176,8 +176,12 @@ static void draw_field(u8 f)
         p = put_dec(p, (u16)(shown_mouse >> 16));
         break;
     case ST_KEY:
-        p = put_str(p, "Key $");
-        p = put_hex(p, last_key, 2);
+        if (key_seen) {
+            p = put_str(p, "Key $");
+            p = put_hex(p, last_key, 2);
+        } else {
+            p = put_str(p, "Key --");
+        }
         break;
     case ST_KBD:
         p = put_str(p, "Keyboard $");
@@ -308,8 +312,9 @@ static void handle(const struct event *ev)
             KeyLast = (u8)c;
             type_char(c);
         }
-        if (ev->code != last_key) {
+        if (ev->code != last_key || !key_seen) {
             last_key = ev->code;
+            key_seen = 1;
             draw_field(ST_KEY);
         }
         break;
