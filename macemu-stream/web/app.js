@@ -130,6 +130,7 @@ const status = {
 // The server reports the emulator in a few shapes; reduce them to one word.
 function emulatorState(st) {
   if (!st) return 'unknown';
+  if ('emulator' in st && st.emulator == null) return 'disconnected';
   const e = typeof st.emulator === 'object' && st.emulator ? st.emulator : st;
   const connected = e.connected ?? st.emulator_connected;
   let state = e.state ?? st.emulator_state ?? (st.video && st.video.state);
@@ -266,14 +267,14 @@ function renderStorage() {
   const romSel = $('rom');
   const builtin = new Option('Built-in demo ROM', '');
   const roms = (storage.roms || []).map((r) => {
-    const path = joinPath(storage.romsPath, r.name);
+    const path = joinPath(r.dir ?? storage.romsPath, r.name);
     return new Option(r.checksum ? `${r.name} (${r.checksum})` : r.name, path, false, path === currentRom);
   });
   romSel.replaceChildren(builtin, ...roms);
   romSel.value = currentRom;
   const mounted = new Set(prefLines(text, 'disk'));
   const boxes = (storage.disks || []).map((d) => {
-    const path = joinPath(storage.imagesPath, d.name);
+    const path = joinPath(d.dir ?? storage.imagesPath, d.name);
     const label = document.createElement('label');
     const cb = document.createElement('input');
     cb.type = 'checkbox';
@@ -298,15 +299,16 @@ function syncPrefsFromChoices() {
 }
 $('rom').onchange = syncPrefsFromChoices;
 
+// Without a prefs file on the server the choices are shown but cannot be saved.
 async function loadStorage() {
-  try {
-    const [st, prefs] = await Promise.all([api('/api/storage'), api('/api/prefs')]);
-    storage = st || storage;
-    $('prefs').value = (prefs && prefs.content) || '';
-    renderStorage();
-  } catch (e) {
-    log('warn', `storage/prefs: ${e.message}`);
-  }
+  const [st, prefs] = await Promise.allSettled([api('/api/storage'), api('/api/prefs')]);
+  if (st.status === 'fulfilled' && st.value) storage = st.value;
+  else log('warn', `storage: ${st.reason && st.reason.message}`);
+  const canSave = prefs.status === 'fulfilled';
+  $('prefs').value = canSave ? (prefs.value && prefs.value.content) || '' : '';
+  for (const id of ['prefs', 'prefs-save', 'prefs-save-restart']) $(id).disabled = !canSave;
+  $('prefs-msg').textContent = canSave ? '' : `Preferences unavailable: ${prefs.reason.message}`;
+  renderStorage();
 }
 
 async function savePrefs(restart) {
