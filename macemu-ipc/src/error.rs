@@ -16,6 +16,8 @@ pub enum IpcError {
         width: u32,
         height: u32,
     },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
     #[error("publish called before frame_mut: there is no frame to publish")]
     NoFrame,
     #[error("invalid audio frame: {0}")]

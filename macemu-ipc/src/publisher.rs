@@ -378,6 +378,11 @@ impl FramePublisher {
             .store(samples, SeqCst);
     }
 
+    /// Size of the frame being drawn (set by the last `frame_mut`).
+    pub fn pending_size(&self) -> Option<(u32, u32)> {
+        self.pending.map(|(w, h, _)| (w, h))
+    }
+
     /// Frames published so far.
     pub fn frame_count(&self) -> u64 {
         self.frame_count
