@@ -3,4 +3,6 @@
 
 pub mod bus;
 pub mod cpu;
+pub mod mac;
 pub mod rom;
+pub mod video;

@@ -1,0 +1,763 @@
+//! The Macintosh Plus board: memory map, device wiring, interrupts and the run loop.
+//!
+//! # Driving a machine
+//!
+//! ```no_run
+//! use macemu_core::mac::MacPlus;
+//! # let rom = vec![0u8; 128 * 1024];
+//! let mut mac = MacPlus::new(&rom, 4 << 20).expect("ROM and RAM size");
+//! mac.set_rtc_seconds(3_800_000_000);       // the driver converts its clock to Mac seconds
+//! // mac.set_xpram(&saved);                 // restore parameter RAM from the driver's file
+//! loop {
+//!     // input from the driver's event queue, between frames:
+//!     mac.key(0x00, true);                  // Mac virtual key code, down
+//!     mac.mouse_move_relative(3, -1);       // quadrature through the SCC, like a real mouse
+//!     mac.mouse_button(true);
+//!     let report = mac.run_frame();         // one video frame: 130,240 CPU clocks, 1/60.15 s
+//!     let screen: &[u8] = mac.screen();     // 512 x 342, 1 bpp, 64 bytes a row, 1 = black
+//!     let audio: &[i16; 370] = mac.audio_frame(); // 22,254.5 Hz mono PCM of that frame
+//!     if mac.take_xpram_changed() { /* save mac.xpram() */ }
+//!     # let _ = (report, screen, audio);
+//!     # break;
+//! }
+//! ```
+//!
+//! The core never reads the wall clock and never sleeps: the driver paces `run_frame` (60.15
+//! times a second for real time, or back to back for maximum speed) and owns every thread.
+//! Everything inside is deterministic: the same ROM, inputs and frame count give the same
+//! screen.
+//!
+//! # Timing
+//!
+//! Time is CPU clocks since power-on. The CPU runs instruction by instruction; between
+//! instructions the board handles its events at their exact cycle: every scan-line boundary
+//! (352 clocks: sound DMA fetch, VBL edges, one-second edges, keyboard and mouse) and the next VIA
+//! timer expiry. The VIA is advanced lazily in E-clock ticks (clock / 10) and brought up to date
+//! before every register access, so timer reads and interrupt times are exact to the instruction.
+
+use crate::bus::{Bus, BusError, FunctionCode, InterruptAck};
+use crate::cpu::{Cpu, CpuModel, RunState};
+
+use super::iwm::Iwm;
+use super::keyboard::Keyboard;
+use super::rtc::{Rtc, XPRAM_SIZE};
+use super::scc::{Channel, Scc};
+use super::scsi::Scsi;
+use super::sound::{self, SoundDma, SAMPLES_PER_FRAME};
+use super::via::{self, Via};
+use super::video::{self, Beam, CYCLES_PER_FRAME, CYCLES_PER_LINE};
+use super::{CPU_HZ, E_CLOCK_DIVIDER};
+
+use std::fmt;
+
+/// Why a machine cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MachineError {
+    /// RAM must be 1, 2 or 4 MiB (the Plus's SIMM configurations without the 2.5 MiB one).
+    RamSize { bytes: usize },
+    /// The ROM image must be a power of two from 4 KiB to 128 KiB (it is mirrored).
+    RomSize { bytes: usize },
+}
+
+impl fmt::Display for MachineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MachineError::RamSize { bytes } => {
+                write!(f, "RAM size {bytes} bytes: a Mac Plus takes 1, 2 or 4 MiB")
+            }
+            MachineError::RomSize { bytes } => write!(
+                f,
+                "ROM image of {bytes} bytes: expected a power of two up to 128 KiB"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for MachineError {}
+
+/// Mouse buttons the Plus knows: one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MouseButton {
+    Up,
+    Down,
+}
+
+/// What happened during one [`MacPlus::run_frame`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameReport {
+    /// Frames completed since power-on (this one included).
+    pub frame: u64,
+    /// CPU clocks this call ran (one frame, 130,240, give or take the last instruction).
+    pub cycles: u64,
+    /// CPU clocks since power-on.
+    pub total_cycles: u64,
+    /// The CPU's state at the end of the frame.
+    pub cpu: RunState,
+    /// The screen buffer the video circuitry showed (true = main, VIA PA6).
+    pub main_screen: bool,
+}
+
+/// Low-memory globals of the mouse (Inside Macintosh): MTemp, RawMouse (v, h words), CrsrNew,
+/// CrsrCouple.
+const MTEMP: u32 = 0x0828;
+const RAW_MOUSE: u32 = 0x082C;
+const CRSR_NEW: u32 = 0x08CE;
+const CRSR_COUPLE: u32 = 0x08CF;
+
+/// One mouse quadrature edge per axis at most every 8 lines (~360 µs), the fastest a real Plus
+/// mouse produces (about 284 µs measured, per snow's notes), so the ROM's handler keeps up.
+const MOUSE_LINES: u64 = 8;
+/// Time for the keyboard to clock a command byte out of the VIA (8 bits at ~400 µs).
+const KBD_COMMAND_CYCLES: u64 = CPU_HZ * 32 / 10_000;
+/// Line at which vertical blanking (and the VBL interrupt) starts.
+const VBL_LINE: u64 = video::HEIGHT as u64;
+/// The VSYNC pulse lasts a few lines; CA1 returns high at this line.
+const VSYNC_END_LINE: u64 = VBL_LINE + 4;
+
+/// Everything on the bus: memory, devices and the board's clock. Implements [`Bus`].
+pub struct Board {
+    ram: Vec<u8>,
+    ram_mask: u32,
+    rom: Vec<u8>,
+    rom_mask: u32,
+    overlay: bool,
+
+    via: Via,
+    rtc: Rtc,
+    scc: Scc,
+    iwm: Iwm,
+    scsi: Scsi,
+    keyboard: Keyboard,
+    sound: SoundDma,
+
+    /// CPU clocks since power-on (the start of the current instruction while one runs).
+    now: u64,
+    /// E-clock ticks already applied to the VIA.
+    via_e: u64,
+    next_line: u64,
+    next_via: u64,
+    next_event: u64,
+    next_second: u64,
+    kbd_shift_started: Option<u64>,
+
+    mouse_dx: i32,
+    mouse_dy: i32,
+    mouse_x2: bool,
+    mouse_y2: bool,
+    mouse_button: bool,
+    pending_abs: Option<(i16, i16)>,
+    interrupt_switch: bool,
+    frame: u64,
+}
+
+impl Board {
+    fn new(rom: &[u8], ram_size: usize) -> Result<Board, MachineError> {
+        if ![1usize << 20, 2 << 20, 4 << 20].contains(&ram_size) {
+            return Err(MachineError::RamSize { bytes: ram_size });
+        }
+        if !rom.len().is_power_of_two() || !(4096..=128 * 1024).contains(&rom.len()) {
+            return Err(MachineError::RomSize { bytes: rom.len() });
+        }
+        let mut b = Board {
+            ram: vec![0; ram_size],
+            ram_mask: (ram_size - 1) as u32,
+            rom: rom.to_vec(),
+            rom_mask: (rom.len() - 1) as u32,
+            overlay: true,
+            via: Via::new(),
+            rtc: Rtc::new(),
+            scc: Scc::new(),
+            iwm: Iwm::new(),
+            scsi: Scsi::new(),
+            keyboard: Keyboard::new(),
+            sound: SoundDma::new(),
+            now: 0,
+            via_e: 0,
+            next_line: 0,
+            next_via: u64::MAX,
+            next_event: 0,
+            next_second: CPU_HZ,
+            kbd_shift_started: None,
+            mouse_dx: 0,
+            mouse_dy: 0,
+            mouse_x2: false,
+            mouse_y2: false,
+            mouse_button: false,
+            pending_abs: None,
+            interrupt_switch: false,
+            frame: 0,
+        };
+        b.drive_via_inputs();
+        Ok(b)
+    }
+
+    fn ram_size(&self) -> u32 {
+        self.ram_mask + 1
+    }
+
+    // ---- wiring ----------------------------------------------------------------------------
+
+    /// Input pins of the VIA that do not depend on the beam: SCC W/REQ, mouse, RTC data.
+    fn drive_via_inputs(&mut self) {
+        // PA7: SCC wait/request, inactive (high) with no serial traffic.
+        self.via.set_port_a_input(0x80, 0x80);
+        let mut pb = 0u8;
+        if !self.mouse_button {
+            pb |= 0x08; // PB3: 0 = button pressed
+        }
+        if self.mouse_x2 {
+            pb |= 0x10;
+        }
+        if self.mouse_y2 {
+            pb |= 0x20;
+        }
+        if self.rtc.sending() && self.rtc.data_out() {
+            pb |= 0x01;
+        } else if !self.rtc.sending() {
+            pb |= 0x01; // released data line floats high
+        }
+        self.via.set_port_b_input(0x39, pb);
+    }
+
+    /// After the VIA's outputs may have changed: overlay and RTC lines follow.
+    fn via_outputs_changed(&mut self) {
+        let pa = self.via.port_a();
+        self.overlay = pa & 0x10 != 0;
+        let pb = self.via.port_b();
+        let data_in = pb & 0x01 != 0;
+        self.rtc
+            .update_lines(pb & 0x04 != 0, pb & 0x02 != 0, data_in);
+        self.drive_via_inputs();
+        // The keyboard clocks a command out once the VIA offers one.
+        match (self.via.pending_shift_out(), self.kbd_shift_started) {
+            (Some(_), None) => self.kbd_shift_started = Some(self.now),
+            (None, Some(_)) => self.kbd_shift_started = None,
+            _ => {}
+        }
+    }
+
+    fn main_screen(&self) -> bool {
+        self.via.port_a() & 0x40 != 0
+    }
+
+    fn screen(&self) -> &[u8] {
+        let base = video::screen_base(self.ram_size(), self.main_screen()) as usize;
+        &self.ram[base..base + video::SCREEN_BYTES]
+    }
+
+    // ---- time ------------------------------------------------------------------------------
+
+    fn sync_via(&mut self) {
+        let target = self.now / E_CLOCK_DIVIDER;
+        if target > self.via_e {
+            let mut ticks = target - self.via_e;
+            while ticks > 0 {
+                let step = ticks.min(u64::from(u32::MAX)) as u32;
+                self.via.advance(step);
+                ticks -= u64::from(step);
+            }
+            self.via_e = target;
+        }
+    }
+
+    fn schedule(&mut self) {
+        self.next_via = match self.via.ticks_to_next_event() {
+            Some(t) => (self.via_e + u64::from(t)) * E_CLOCK_DIVIDER,
+            None => u64::MAX,
+        };
+        self.next_event = self.next_line.min(self.next_via);
+    }
+
+    /// Handles everything due at or before `now`.
+    fn process_events(&mut self) {
+        self.sync_via();
+        while self.next_line <= self.now {
+            let at = self.next_line;
+            self.next_line += CYCLES_PER_LINE;
+            self.line_start(at);
+        }
+        self.schedule();
+    }
+
+    fn line_start(&mut self, at: u64) {
+        let line = Beam::at(at).line;
+        // Sound DMA: one word per line.
+        let pa = self.via.port_a();
+        let pb = self.via.port_b();
+        let addr = sound::sound_base(self.ram_size(), pa & 0x08 != 0) + 2 * line as u32;
+        let byte = self.ram[(addr & self.ram_mask) as usize];
+        self.sound
+            .fetch(line as usize, byte, pa & 0x07, pb & 0x80 == 0);
+        // Each line's horizontal blanking is one PB6 pulse (T2 pulse-counting mode).
+        self.via.pulse_pb6();
+        if line == VBL_LINE {
+            self.via.set_ca1(false);
+            self.apply_absolute_mouse();
+        } else if line == VSYNC_END_LINE {
+            self.via.set_ca1(true);
+        }
+        if line == video::LINES_PER_FRAME - 1 {
+            self.sound.end_frame();
+            self.frame += 1;
+        }
+        // RTC one-second output: falls on the second (CA2 interrupt), rises half a second later.
+        if at >= self.next_second {
+            self.next_second += CPU_HZ;
+            self.rtc.tick_second();
+            self.via.set_ca2(false);
+        } else if at >= self.next_second - CPU_HZ / 2 {
+            self.via.set_ca2(true);
+        }
+        self.keyboard_service(at);
+        if line % MOUSE_LINES == 0 {
+            self.mouse_service();
+        }
+    }
+
+    fn keyboard_service(&mut self, now: u64) {
+        if let Some(start) = self.kbd_shift_started {
+            if now >= start + KBD_COMMAND_CYCLES {
+                self.kbd_shift_started = None;
+                if let Some(cmd) = self.via.finish_shift_out() {
+                    self.keyboard.command(cmd, now);
+                }
+            }
+        }
+        if let Some(b) = self.keyboard.poll(now) {
+            if !self.via.shift_in_external(b) {
+                self.keyboard.unpoll(b, now);
+            }
+        }
+    }
+
+    /// Turns pending relative motion into quadrature edges: X1/Y1 on SCC DCD A/B, X2/Y2 on VIA
+    /// PB4/PB5. Moving right leaves X2 != X1 after the edge, left X2 == X1; down Y2 == Y1, up
+    /// Y2 != Y1 (the phase relation MAME and snow use with the Plus ROM).
+    fn mouse_service(&mut self) {
+        if self.mouse_dx != 0 && !self.scc.ext_pending(Channel::A) {
+            let x1 = !self.scc.dcd(Channel::A);
+            let right = self.mouse_dx > 0;
+            self.mouse_x2 = if right { !x1 } else { x1 };
+            self.mouse_dx -= self.mouse_dx.signum();
+            self.drive_via_inputs();
+            self.scc.set_dcd(Channel::A, x1);
+        }
+        if self.mouse_dy != 0 && !self.scc.ext_pending(Channel::B) {
+            let y1 = !self.scc.dcd(Channel::B);
+            let down = self.mouse_dy > 0;
+            self.mouse_y2 = if down { y1 } else { !y1 };
+            self.mouse_dy -= self.mouse_dy.signum();
+            self.drive_via_inputs();
+            self.scc.set_dcd(Channel::B, y1);
+        }
+    }
+
+    /// Absolute positioning writes the mouse globals the way the ROM's own mouse code does, once
+    /// the system runs (overlay off and the VBL interrupt enabled, i.e. after the RAM test).
+    fn apply_absolute_mouse(&mut self) {
+        let Some((x, y)) = self.pending_abs else {
+            return;
+        };
+        if self.overlay || self.via.ier() & via::irq::CA1 == 0 {
+            return;
+        }
+        self.pending_abs = None;
+        let (x, y) = (x as u16, y as u16);
+        for base in [MTEMP, RAW_MOUSE] {
+            self.poke_word(base, y);
+            self.poke_word(base + 2, x);
+        }
+        let couple = self.ram[CRSR_COUPLE as usize];
+        self.ram[CRSR_NEW as usize] = couple;
+    }
+
+    fn poke_word(&mut self, addr: u32, v: u16) {
+        let a = (addr & self.ram_mask) as usize;
+        self.ram[a..a + 2].copy_from_slice(&v.to_be_bytes());
+    }
+
+    // ---- address decoding ------------------------------------------------------------------
+
+    fn via_access(&mut self) {
+        self.sync_via();
+        // H4 follows the beam.
+        let h4 = Beam::at(self.now).in_hblank();
+        self.via.set_port_b_input(0x40, if h4 { 0x40 } else { 0 });
+    }
+
+    fn after_device_access(&mut self) {
+        self.schedule();
+    }
+
+    fn read8(&mut self, addr: u32) -> u8 {
+        let addr = addr & 0x00FF_FFFF;
+        match addr >> 19 {
+            // 0x000000..0x3FFFFF: RAM, or ROM while the overlay is on.
+            0x00..=0x07 => {
+                if self.overlay {
+                    self.rom[(addr & self.rom_mask) as usize]
+                } else {
+                    self.ram[(addr & self.ram_mask) as usize]
+                }
+            }
+            // 0x400000..0x4FFFFF: ROM (mirrored).
+            0x08 | 0x09 => self.rom[(addr & self.rom_mask) as usize],
+            // 0x580000..0x5FFFFF: NCR 5380.
+            0x0B => self.scsi.read(((addr >> 4) & 7) as u8),
+            // 0x600000..0x7FFFFF: RAM while the overlay is on (the ROM sizes memory there).
+            0x0C..=0x0F if self.overlay => self.ram[(addr & self.ram_mask) as usize],
+            // 0x800000..0x9FFFFF: SCC read.
+            0x10..=0x13 => self.scc.read(addr),
+            // 0xC00000..0xDFFFFF: IWM.
+            0x18..=0x1B => {
+                let sel = self.via.port_a() & 0x20 != 0;
+                self.iwm.read(addr, sel)
+            }
+            // 0xE80000..0xEFFFFF: VIA, register n at 0xEFE1FE + n * 0x200.
+            0x1D => {
+                self.via_access();
+                let v = self.via.read(((addr >> 9) & 0xF) as u8);
+                self.after_device_access();
+                v
+            }
+            // Everything else is open bus on the Plus (no bus error generator).
+            _ => 0,
+        }
+    }
+
+    fn write8(&mut self, addr: u32, v: u8) {
+        let addr = addr & 0x00FF_FFFF;
+        match addr >> 19 {
+            // Writes under the overlay hit ROM and are lost.
+            0x00..=0x07 if !self.overlay => {
+                let a = (addr & self.ram_mask) as usize;
+                self.ram[a] = v;
+            }
+            0x0B => self.scsi.write(((addr >> 4) & 7) as u8, v),
+            0x0C..=0x0F if self.overlay => {
+                let a = (addr & self.ram_mask) as usize;
+                self.ram[a] = v;
+            }
+            // 0xA00000..0xBFFFFF: SCC write.
+            0x14..=0x17 => {
+                self.scc.write(addr, v);
+            }
+            0x18..=0x1B => {
+                let sel = self.via.port_a() & 0x20 != 0;
+                self.iwm.write(addr, v, sel);
+            }
+            0x1D => {
+                self.via_access();
+                self.via.write(((addr >> 9) & 0xF) as u8, v);
+                self.via_outputs_changed();
+                self.after_device_access();
+            }
+            _ => {}
+        }
+    }
+
+    fn interrupt_level_now(&self) -> u8 {
+        if self.interrupt_switch {
+            4
+        } else if self.scc.irq() {
+            2
+        } else if self.via.irq() {
+            1
+        } else {
+            0
+        }
+    }
+
+    fn reset_devices_now(&mut self) {
+        self.sync_via();
+        self.via.reset();
+        self.scc.hardware_reset();
+        self.iwm.reset();
+        self.scsi.reset();
+        self.kbd_shift_started = None;
+        self.via_outputs_changed();
+        self.schedule();
+    }
+}
+
+impl Bus for Board {
+    #[inline]
+    fn read_byte(&mut self, _fc: FunctionCode, addr: u32) -> Result<u8, BusError> {
+        Ok(self.read8(addr))
+    }
+
+    #[inline]
+    fn read_word(&mut self, _fc: FunctionCode, addr: u32) -> Result<u16, BusError> {
+        let a = addr & 0x00FF_FFFF;
+        // Fast paths for memory; devices answer on one byte lane, mirrored on the other.
+        if a < 0x40_0000 {
+            let (mem, mask) = if self.overlay {
+                (&self.rom, self.rom_mask)
+            } else {
+                (&self.ram, self.ram_mask)
+            };
+            let i = (a & mask) as usize;
+            return Ok(u16::from_be_bytes([mem[i], mem[i + 1]]));
+        }
+        if (0x40_0000..0x50_0000).contains(&a) {
+            let i = (a & self.rom_mask) as usize;
+            return Ok(u16::from_be_bytes([self.rom[i], self.rom[i + 1]]));
+        }
+        match a >> 19 {
+            // Memory and the RAM alias: two bytes.
+            0x0C..=0x0F => Ok(u16::from_be_bytes([self.read8(a), self.read8(a + 1)])),
+            // VIA and SCC read on the upper byte (even address), IWM/SCSI on the lower one.
+            0x10..=0x13 | 0x1D => {
+                let v = self.read8(a);
+                Ok(u16::from_be_bytes([v, v]))
+            }
+            _ => {
+                let v = self.read8(a + 1);
+                Ok(u16::from_be_bytes([v, v]))
+            }
+        }
+    }
+
+    #[inline]
+    fn write_byte(&mut self, _fc: FunctionCode, addr: u32, value: u8) -> Result<(), BusError> {
+        self.write8(addr, value);
+        Ok(())
+    }
+
+    #[inline]
+    fn write_word(&mut self, _fc: FunctionCode, addr: u32, value: u16) -> Result<(), BusError> {
+        let a = addr & 0x00FF_FFFF;
+        if a < 0x40_0000 && !self.overlay {
+            let i = (a & self.ram_mask) as usize;
+            self.ram[i..i + 2].copy_from_slice(&value.to_be_bytes());
+            return Ok(());
+        }
+        let [hi, lo] = value.to_be_bytes();
+        match a >> 19 {
+            0x00..=0x07 | 0x0C..=0x0F => {
+                self.write8(a, hi);
+                self.write8(a + 1, lo);
+            }
+            // VIA on the upper byte lane; SCC writes, IWM and SCSI on the lower one.
+            0x1D => self.write8(a, hi),
+            _ => self.write8(a + 1, lo),
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn interrupt_level(&mut self) -> u8 {
+        self.interrupt_level_now()
+    }
+
+    fn interrupt_ack(&mut self, _level: u8) -> InterruptAck {
+        // The Plus asserts VPA for every interrupt acknowledge: autovectors only.
+        InterruptAck::Autovector
+    }
+
+    fn reset_devices(&mut self) {
+        self.reset_devices_now();
+    }
+}
+
+/// A Macintosh Plus: 68000 plus [`Board`].
+pub struct MacPlus {
+    cpu: Cpu,
+    board: Board,
+}
+
+impl MacPlus {
+    /// Builds a powered-on machine: `rom` (normally 128 KiB) and `ram_size` bytes of RAM (1, 2 or
+    /// 4 MiB). The CPU is reset, so the first instruction comes from the ROM's reset vector.
+    pub fn new(rom: &[u8], ram_size: usize) -> Result<MacPlus, MachineError> {
+        let board = Board::new(rom, ram_size)?;
+        let mut mac = MacPlus {
+            cpu: Cpu::new(CpuModel::M68000),
+            board,
+        };
+        mac.cpu.reset(&mut mac.board);
+        Ok(mac)
+    }
+
+    /// The reset button: devices to their reset state, ROM overlay back on, CPU reset. RAM,
+    /// the clock and parameter RAM survive, as on the real machine.
+    pub fn reset(&mut self) {
+        self.board.reset_devices_now();
+        self.board.keyboard = Keyboard::new();
+        self.board.mouse_dx = 0;
+        self.board.mouse_dy = 0;
+        self.board.pending_abs = None;
+        self.cpu.reset(&mut self.board);
+    }
+
+    /// Runs CPU and devices for `cycles` CPU clocks (the last instruction may overrun a little;
+    /// the overrun is taken from the next call). Returns the clocks actually run.
+    pub fn run_cycles(&mut self, cycles: u64) -> u64 {
+        let start = self.board.now;
+        let end = start + cycles;
+        self.run_until(end);
+        self.board.now - start
+    }
+
+    fn run_until(&mut self, end: u64) {
+        let b = &mut self.board;
+        loop {
+            if b.now >= b.next_event {
+                b.process_events();
+            }
+            if b.now >= end {
+                break;
+            }
+            match self.cpu.run_state() {
+                RunState::Running => {
+                    let c = self.cpu.step(b);
+                    b.now += u64::from(c);
+                }
+                RunState::Stopped => {
+                    // STOP: nothing happens until an event raises an interrupt; skip to it.
+                    let c = self.cpu.step(b);
+                    b.now += u64::from(c);
+                    if self.cpu.run_state() == RunState::Stopped {
+                        b.now = b.now.max(b.next_event.min(end));
+                    }
+                }
+                RunState::Halted => b.now = b.next_event.min(end),
+            }
+        }
+    }
+
+    /// Runs to the end of the current video frame (the next multiple of 130,240 clocks since
+    /// power-on) and reports. Afterwards [`MacPlus::screen`] and [`MacPlus::audio_frame`] hold
+    /// that frame's picture and sound.
+    pub fn run_frame(&mut self) -> FrameReport {
+        let start = self.board.now;
+        let end = (start / CYCLES_PER_FRAME + 1) * CYCLES_PER_FRAME;
+        self.run_until(end);
+        FrameReport {
+            frame: self.board.frame,
+            cycles: self.board.now - start,
+            total_cycles: self.board.now,
+            cpu: self.cpu.run_state(),
+            main_screen: self.board.main_screen(),
+        }
+    }
+
+    /// The 1-bpp screen buffer the video circuitry shows now: 342 rows of 64 bytes, MSB = left
+    /// pixel, 1 = black.
+    pub fn screen(&self) -> &[u8] {
+        self.board.screen()
+    }
+
+    /// The 370 PCM samples (22,254.5 Hz, mono) of the last complete frame.
+    pub fn audio_frame(&self) -> &[i16; SAMPLES_PER_FRAME] {
+        self.board.sound.frame()
+    }
+
+    /// Key down/up by Macintosh virtual key code (ADB codes; the arrows become the M0110A's
+    /// keypad arrows). Returns false for keys the Plus keyboard lacks or repeated transitions.
+    pub fn key(&mut self, mac_code: u8, down: bool) -> bool {
+        self.board.keyboard.key(mac_code, down)
+    }
+
+    /// Releases every held key.
+    pub fn release_all_keys(&mut self) {
+        self.board.keyboard.release_all();
+    }
+
+    /// Moves the mouse by (dx, dy) counts (right and down positive), delivered as quadrature
+    /// interrupts over the following lines. Large backlogs are clamped to one screen's worth.
+    pub fn mouse_move_relative(&mut self, dx: i32, dy: i32) {
+        let b = &mut self.board;
+        b.mouse_dx = b.mouse_dx.saturating_add(dx).clamp(-1024, 1024);
+        b.mouse_dy = b.mouse_dy.saturating_add(dy).clamp(-1024, 1024);
+    }
+
+    /// Puts the cursor at (x, y) through the low-memory mouse globals (MTemp, RawMouse and
+    /// CrsrNew), applied at the next VBL once the system has set up its interrupts. Cancels
+    /// pending relative motion.
+    pub fn mouse_move_absolute(&mut self, x: i16, y: i16) {
+        let b = &mut self.board;
+        b.mouse_dx = 0;
+        b.mouse_dy = 0;
+        b.pending_abs = Some((x, y));
+    }
+
+    /// The mouse button (VIA PB3).
+    pub fn mouse_button(&mut self, down: bool) {
+        self.board.mouse_button = down;
+        self.board.drive_via_inputs();
+    }
+
+    /// The programmer's interrupt switch (level-4 interrupt while pressed).
+    pub fn interrupt_switch(&mut self, pressed: bool) {
+        self.board.interrupt_switch = pressed;
+    }
+
+    /// The cursor position the system keeps in RawMouse (x, y), for the driver's cursor metadata.
+    pub fn cursor_position(&self) -> (i16, i16) {
+        let r = &self.board.ram;
+        let y = i16::from_be_bytes([r[RAW_MOUSE as usize], r[RAW_MOUSE as usize + 1]]);
+        let x = i16::from_be_bytes([r[RAW_MOUSE as usize + 2], r[RAW_MOUSE as usize + 3]]);
+        (x, y)
+    }
+
+    /// Sets the clock, in seconds since 1904-01-01 00:00 local time.
+    pub fn set_rtc_seconds(&mut self, seconds: u32) {
+        self.board.rtc.set_seconds(seconds);
+    }
+
+    /// The clock, in seconds since 1904-01-01 00:00 local time.
+    pub fn rtc_seconds(&self) -> u32 {
+        self.board.rtc.seconds()
+    }
+
+    /// Parameter RAM (256 bytes), for the driver to save.
+    pub fn xpram(&self) -> &[u8; XPRAM_SIZE] {
+        self.board.rtc.xpram()
+    }
+
+    /// Loads parameter RAM saved earlier.
+    pub fn set_xpram(&mut self, data: &[u8; XPRAM_SIZE]) {
+        self.board.rtc.set_xpram(data);
+    }
+
+    /// True once after the Mac wrote new values into parameter RAM.
+    pub fn take_xpram_changed(&mut self) -> bool {
+        self.board.rtc.take_xpram_changed()
+    }
+
+    /// RAM size in bytes.
+    pub fn ram_size(&self) -> usize {
+        self.board.ram.len()
+    }
+
+    /// All of RAM (read-only), for debuggers and tests.
+    pub fn ram(&self) -> &[u8] {
+        &self.board.ram
+    }
+
+    /// Whether the ROM overlay at address 0 is on.
+    pub fn overlay(&self) -> bool {
+        self.board.overlay
+    }
+
+    /// CPU clocks since power-on.
+    pub fn cycles(&self) -> u64 {
+        self.board.now
+    }
+
+    /// Frames completed since power-on.
+    pub fn frames(&self) -> u64 {
+        self.board.frame
+    }
+
+    /// The CPU (registers, run state).
+    pub fn cpu(&self) -> &Cpu {
+        &self.cpu
+    }
+
+    /// Mutable access to the CPU, for debuggers.
+    pub fn cpu_mut(&mut self) -> &mut Cpu {
+        &mut self.cpu
+    }
+}

@@ -1,0 +1,97 @@
+//! Compact-Mac video timing and screen buffers.
+//!
+//! The dot clock is 15.6672 MHz (two dots per CPU clock). A scan line is 512 visible dots plus
+//! 192 of horizontal blanking = 704 dots = 352 CPU clocks; a frame is 342 visible lines plus 28
+//! of vertical blanking = 370 lines = 130,240 CPU clocks, so the refresh rate is
+//! 7,833,600 / 130,240 = 60.1474 Hz. The VBL interrupt (VIA CA1) comes at the start of vertical
+//! blanking. The screen is 512 x 342 at 1 bit per pixel (1 = black), 64 bytes a line, read from
+//! RAM top - 0x5900 (main buffer, VIA PA6 = 1) or RAM top - 0xD900 (alternate, PA6 = 0).
+
+/// Visible pixels per line.
+pub const WIDTH: usize = 512;
+/// Visible lines.
+pub const HEIGHT: usize = 342;
+/// Bytes per screen line.
+pub const ROW_BYTES: usize = WIDTH / 8;
+/// Bytes of one screen buffer.
+pub const SCREEN_BYTES: usize = ROW_BYTES * HEIGHT;
+/// CPU clocks per scan line (704 dots at two dots a clock).
+pub const CYCLES_PER_LINE: u64 = 352;
+/// CPU clocks of the visible part of a line.
+pub const VISIBLE_CYCLES: u64 = 256;
+/// Lines per frame including vertical blanking.
+pub const LINES_PER_FRAME: u64 = 370;
+/// CPU clocks per frame.
+pub const CYCLES_PER_FRAME: u64 = CYCLES_PER_LINE * LINES_PER_FRAME;
+/// Offset of the main screen below the top of RAM.
+pub const MAIN_SCREEN_OFFSET: u32 = 0x5900;
+/// Offset of the alternate screen below the top of RAM.
+pub const ALT_SCREEN_OFFSET: u32 = 0xD900;
+
+/// Where the beam is at a given cycle (frames start at cycle 0 with visible line 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Beam {
+    /// Line within the frame, 0..370 (342.. is vertical blanking).
+    pub line: u64,
+    /// CPU clock within the line, 0..352 (256.. is horizontal blanking).
+    pub clock: u64,
+}
+
+impl Beam {
+    pub fn at(cycle: u64) -> Beam {
+        let pos = cycle % CYCLES_PER_FRAME;
+        Beam {
+            line: pos / CYCLES_PER_LINE,
+            clock: pos % CYCLES_PER_LINE,
+        }
+    }
+
+    /// Horizontal blanking: the H4 signal on VIA PB6.
+    pub fn in_hblank(self) -> bool {
+        self.clock >= VISIBLE_CYCLES
+    }
+
+    /// Vertical blanking.
+    pub fn in_vblank(self) -> bool {
+        self.line >= HEIGHT as u64
+    }
+}
+
+/// Start address of the screen buffer for a RAM size; `main` follows VIA PA6.
+pub fn screen_base(ram_size: u32, main: bool) -> u32 {
+    ram_size
+        - if main {
+            MAIN_SCREEN_OFFSET
+        } else {
+            ALT_SCREEN_OFFSET
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refresh_rate_is_60_15_hz() {
+        let hz = super::super::CPU_HZ as f64 / CYCLES_PER_FRAME as f64;
+        assert!((hz - 60.1474).abs() < 0.0001, "{hz}");
+    }
+
+    #[test]
+    fn beam_positions() {
+        assert_eq!(Beam::at(0), Beam { line: 0, clock: 0 });
+        assert!(!Beam::at(255).in_hblank());
+        assert!(Beam::at(256).in_hblank());
+        assert!(!Beam::at(341 * CYCLES_PER_LINE + 351).in_vblank());
+        assert!(Beam::at(342 * CYCLES_PER_LINE).in_vblank());
+        assert_eq!(Beam::at(CYCLES_PER_FRAME + 353), Beam { line: 1, clock: 1 });
+    }
+
+    #[test]
+    fn screen_addresses_match_inside_macintosh() {
+        // A 128K Mac has ScrnBase 0x1A700; a 4 MiB Plus 0x3FA700.
+        assert_eq!(screen_base(0x20000, true), 0x1A700);
+        assert_eq!(screen_base(0x400000, true), 0x3FA700);
+        assert_eq!(screen_base(0x400000, false), 0x3F2700);
+    }
+}

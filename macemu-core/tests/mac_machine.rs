@@ -1,0 +1,238 @@
+//! The Mac Plus board with the real CPU, driven by tiny ROM images assembled by hand here.
+//!
+//! Independent truth: instruction encodings from the M68000 Programmer's Reference Manual, the
+//! memory map and VIA wiring from the Guide to the Macintosh Family Hardware, the timing from
+//! the Plus's 7.8336 MHz clock, 352 clocks a line and 370 lines a frame.
+
+use macemu_core::cpu::RunState;
+use macemu_core::mac::MacPlus;
+
+const MIB: usize = 1 << 20;
+const CYCLES_PER_FRAME: u64 = 352 * 370;
+
+// VIA registers: 0xEFE1FE + n * 0x200.
+const VIA_DDRA: u32 = 0xEFE7FE;
+const VIA_T1CL: u32 = 0xEFE9FE;
+const VIA_T1CH: u32 = 0xEFEBFE;
+const VIA_ACR: u32 = 0xEFF7FE;
+const VIA_IFR: u32 = 0xEFFBFE;
+const VIA_IER: u32 = 0xEFFDFE;
+const VIA_ORA: u32 = 0xEFFFFE;
+
+/// A tiny assembler for the handful of instructions the tests need.
+#[derive(Default)]
+struct Asm {
+    words: Vec<u16>,
+}
+
+impl Asm {
+    fn pc(&self) -> u32 {
+        0x400000 + 2 * self.words.len() as u32
+    }
+    fn w(&mut self, ws: &[u16]) -> &mut Self {
+        self.words.extend_from_slice(ws);
+        self
+    }
+    fn long(&mut self, v: u32) -> &mut Self {
+        self.w(&[(v >> 16) as u16, v as u16])
+    }
+    /// MOVE.B #imm,(abs).L
+    fn move_b_imm_abs(&mut self, imm: u8, addr: u32) -> &mut Self {
+        self.w(&[0x13FC, u16::from(imm)]).long(addr)
+    }
+    /// MOVE.L #imm,(abs).L
+    fn move_l_imm_abs(&mut self, imm: u32, addr: u32) -> &mut Self {
+        self.w(&[0x23FC]).long(imm).long(addr)
+    }
+    /// MOVEA.L #imm,A7
+    fn movea_sp(&mut self, imm: u32) -> &mut Self {
+        self.w(&[0x2E7C]).long(imm)
+    }
+    /// MOVE.W #imm,SR
+    fn move_sr(&mut self, imm: u16) -> &mut Self {
+        self.w(&[0x46FC, imm])
+    }
+    /// ADDQ.L #1,(abs).L
+    fn addq1_abs(&mut self, addr: u32) -> &mut Self {
+        self.w(&[0x52B9]).long(addr)
+    }
+    /// STOP #imm
+    fn stop(&mut self, sr: u16) -> &mut Self {
+        self.w(&[0x4E72, sr])
+    }
+    /// BRA.S to `target`
+    fn bra(&mut self, target: u32) -> &mut Self {
+        let disp = target as i64 - (self.pc() as i64 + 2);
+        self.w(&[0x6000 | (disp as i8 as u8 as u16)])
+    }
+    fn rte(&mut self) -> &mut Self {
+        self.w(&[0x4E73])
+    }
+
+    fn rom(&self) -> Vec<u8> {
+        let mut rom = vec![0u8; 128 * 1024];
+        for (i, w) in self.words.iter().enumerate() {
+            rom[2 * i..2 * i + 2].copy_from_slice(&w.to_be_bytes());
+        }
+        rom
+    }
+}
+
+/// Reset vectors, then: overlay off through VIA PA4, stack in RAM, a level-1 handler that counts
+/// into RAM 0x100 and acknowledges `ack_flags` in the IFR, the VIA interrupts in `ier` enabled,
+/// then `idle` forever.
+fn program(ier: u8, ack_flags: u8, extra_setup: impl Fn(&mut Asm), use_stop: bool) -> Vec<u8> {
+    let mut a = Asm::default();
+    a.long(0x0008_0000).long(0x0040_0010); // SSP, PC
+    a.w(&[0; 4]); // pad to 0x10
+    assert_eq!(a.pc(), 0x400010);
+    a.move_b_imm_abs(0x7F, VIA_DDRA);
+    // PA6 main screen, PA4 = 0 overlay off, PA3 main sound, volume 7.
+    a.move_b_imm_abs(0x4F, VIA_ORA);
+    a.movea_sp(0x0008_0000);
+    let handler_slot = a.words.len() + 1; // the immediate of the next instruction
+    a.move_l_imm_abs(0, 0x64); // level-1 autovector, patched below
+    extra_setup(&mut a);
+    a.move_b_imm_abs(0x80 | ier, VIA_IER);
+    a.move_sr(0x2000);
+    let idle = a.pc();
+    if use_stop {
+        a.stop(0x2000);
+    }
+    a.bra(idle);
+    let handler = a.pc();
+    a.addq1_abs(0x100);
+    a.move_b_imm_abs(ack_flags, VIA_IFR);
+    a.rte();
+    a.words[handler_slot] = (handler >> 16) as u16;
+    a.words[handler_slot + 1] = handler as u16;
+    a.rom()
+}
+
+fn counter(mac: &MacPlus) -> u32 {
+    u32::from_be_bytes(mac.ram()[0x100..0x104].try_into().unwrap())
+}
+
+#[test]
+fn reset_reads_vectors_through_the_overlay_then_the_rom_switches_it_off() {
+    let rom = program(0x02, 0x02, |_| {}, false);
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    assert!(mac.overlay(), "overlay is on after reset");
+    let r = mac.cpu().regs();
+    assert_eq!(r.pc, 0x400010, "PC from the ROM seen at address 4");
+    assert_eq!(r.ssp, 0x80000);
+    mac.run_cycles(200);
+    assert!(!mac.overlay(), "writing PA4 = 0 removes the overlay");
+    // RAM is now at 0: the program stored the handler address at the level-1 vector.
+    assert_ne!(&mac.ram()[0x64..0x68], &[0, 0, 0, 0]);
+}
+
+#[test]
+fn vbl_interrupt_once_per_frame() {
+    for use_stop in [false, true] {
+        let rom = program(0x02, 0x02, |_| {}, use_stop);
+        let mut mac = MacPlus::new(&rom, 1 * MIB).unwrap();
+        for n in 1..=30u32 {
+            let rep = mac.run_frame();
+            assert_eq!(rep.frame, u64::from(n));
+            // Frames end on frame boundaries, give or take the last instruction's clocks.
+            let end = u64::from(n) * CYCLES_PER_FRAME;
+            assert!(
+                (end..end + 200).contains(&rep.total_cycles),
+                "{}",
+                rep.total_cycles
+            );
+            assert_eq!(counter(&mac), n, "one VBL per frame (stop: {use_stop})");
+        }
+        if use_stop {
+            assert_eq!(mac.cpu().run_state(), RunState::Stopped);
+        }
+    }
+}
+
+#[test]
+fn one_second_interrupt_counts_seconds() {
+    // CA2 (flag 0x01) only.
+    let rom = program(0x01, 0x01, |_| {}, true);
+    let mut mac = MacPlus::new(&rom, 2 * MIB).unwrap();
+    mac.set_rtc_seconds(1000);
+    // 60.15 frames a second: after 302 frames (5.02 s) five seconds have passed.
+    for _ in 0..302 {
+        mac.run_frame();
+    }
+    assert_eq!(counter(&mac), 5);
+    assert_eq!(mac.rtc_seconds(), 1005);
+}
+
+#[test]
+fn via_timer1_free_running_interrupt_rate() {
+    // T1 free-running with latch 7832: period 7834 E ticks = 78,340 CPU clocks = 100.0 Hz.
+    let rom = program(
+        0x40,
+        0x40,
+        |a| {
+            a.move_b_imm_abs(0x40, VIA_ACR);
+            a.move_b_imm_abs((7832 & 0xFF) as u8, VIA_T1CL);
+            a.move_b_imm_abs((7832 >> 8) as u8, VIA_T1CH);
+        },
+        true,
+    );
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    let total = 78_340 * 200 + 30_000;
+    mac.run_cycles(total);
+    // The timer started a few hundred clocks in; exactly 200 periods fit after it.
+    assert_eq!(counter(&mac), 200);
+}
+
+#[test]
+fn mouse_button_and_keyboard_reach_the_via() {
+    let rom = program(0x00, 0x00, |_| {}, false);
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    mac.run_frame();
+    assert!(mac.key(0x00, true));
+    assert!(!mac.key(0x00, true), "a held key is not pressed again");
+    assert!(mac.key(0x00, false));
+    mac.mouse_button(true);
+    mac.run_frame();
+    // XPRAM round trip through the API.
+    let mut x = [0u8; 256];
+    x[0x10] = 0xA8;
+    mac.set_xpram(&x);
+    assert_eq!(mac.xpram()[0x10], 0xA8);
+    assert!(!mac.take_xpram_changed());
+}
+
+#[test]
+fn bad_sizes_are_errors() {
+    let rom = program(0, 0, |_| {}, false);
+    assert!(MacPlus::new(&rom, 3 * MIB).is_err());
+    assert!(MacPlus::new(&rom[..1000], 4 * MIB).is_err());
+    let e = MacPlus::new(&rom, 512 * 1024).err().unwrap();
+    assert!(e.to_string().contains("1, 2 or 4 MiB"));
+}
+
+#[test]
+fn sound_buffer_becomes_pcm() {
+    // Fill the main sound buffer (4 MiB: 0x3FFD00) with 0xFF in the high bytes, enable sound
+    // (PB7 = 0 as an output), volume 7.
+    let rom = program(
+        0x00,
+        0x00,
+        |a| {
+            a.move_b_imm_abs(0x80, 0xEFE5FE); // DDRB: PB7 output
+            a.move_b_imm_abs(0x00, 0xEFE1FE); // ORB: PB7 = 0, sound on
+            for i in 0..370u32 {
+                a.move_b_imm_abs(0xFF, 0x3FFD00 + 2 * i);
+            }
+        },
+        false,
+    );
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    mac.run_frame();
+    mac.run_frame();
+    assert!(
+        mac.audio_frame().iter().all(|&s| s == 127 * 256),
+        "{:?}",
+        &mac.audio_frame()[..4]
+    );
+}
