@@ -2,6 +2,8 @@
 
 use clap::{Parser, Subcommand};
 
+mod cmd_cpu;
+
 #[derive(Parser)]
 #[command(name = "macemu-cli", version, about = "Classic-Macintosh emulator streamed to a web browser")]
 struct Cli {
@@ -10,7 +12,12 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Run 68000 single-step test vectors (files or directories); prints one line per file.
+    CpuTest(cmd_cpu::CpuTestArgs),
+    /// Run a bare-68000 memory image (cpu68k.bin) to STOP and report D0, instructions, MIPS.
+    CpuBench(cmd_cpu::CpuBenchArgs),
+}
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -21,5 +28,8 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::CpuTest(args) => cmd_cpu::run_test(args),
+        Command::CpuBench(args) => cmd_cpu::run_bench(args),
+    }
 }

@@ -204,10 +204,6 @@ impl Cpu {
     #[inline(always)]
     pub(crate) fn write_long_rev<B: Bus>(&mut self, bus: &mut B, addr: u32, v: u32) -> Res<()> {
         let fc = self.data_fc();
-        if addr & 1 != 0 {
-            self.clk += 4;
-            return Err(Self::fault(FaultKind::Address, addr, true, fc));
-        }
         self.write_word_fc(bus, addr.wrapping_add(2), v as u16, fc)?;
         self.write_word_fc(bus, addr, (v >> 16) as u16, fc)
     }
@@ -286,11 +282,22 @@ impl Cpu {
         r: usize,
     ) -> Res<u32> {
         let step = if S == 1 && r == 7 { 2 } else { S };
+        // Saved PC of a fault on this operand: -(An) word/byte operands +2; displacement and
+        // index modes exclude their extension word.
+        self.ae_adj = match m {
+            4 if S != 4 => 2,
+            5 | 6 => 2u32.wrapping_neg(),
+            7 if r >= 2 => 2u32.wrapping_neg(),
+            _ => 0,
+        };
         match m {
             2 => Ok(self.a[r]),
             3 => {
                 let a = self.a[r];
-                self.a[r] = a.wrapping_add(step);
+                // A long operand at an odd address faults before the increment.
+                if S != 4 || a & 1 == 0 {
+                    self.a[r] = a.wrapping_add(step);
+                }
                 Ok(a)
             }
             4 => {
@@ -356,12 +363,12 @@ impl Cpu {
         }
     }
 
-    /// Pushes a long onto the active stack (low word first, as the 68000 does).
+    /// Pushes a long onto the active stack.
     #[inline(always)]
     pub(crate) fn push_long<B: Bus>(&mut self, bus: &mut B, v: u32) -> Res<()> {
         let sp = self.a[7].wrapping_sub(4);
         self.a[7] = sp;
-        self.write_long_rev(bus, sp, v)
+        self.write::<4, B>(bus, sp, v)
     }
 
     #[inline(always)]

@@ -77,6 +77,7 @@ impl Cpu {
     }
 
     pub(crate) fn trace_exception<B: Bus>(&mut self, bus: &mut B) {
+        self.cur_op = self.ir;
         let pc = self.pc.wrapping_sub(2);
         if let Err(f) = self.exception(bus, super::exceptions::vector::TRACE, pc, 4) {
             self.group0(bus, f);
@@ -85,6 +86,7 @@ impl Cpu {
 
     /// Interrupt entry for `level` (1..=7): acknowledge cycle, frame, vector, new mask.
     pub(crate) fn interrupt<B: Bus>(&mut self, bus: &mut B, level: u8) {
+        self.cur_op = self.ir;
         // A stopped CPU has not consumed STOP's immediate word yet.
         let pc = if self.state == RunState::Stopped {
             self.pc.wrapping_add(2)
@@ -126,11 +128,11 @@ impl Cpu {
         }
         self.in_group0 = true;
         self.trace_pending = false;
-        let status = (self.ir & !0x1F)
+        let status = (self.cur_op & !0x1F)
             | u16::from(!f.write) << 4
             | u16::from(f.program && false) << 3
             | f.fc as u16;
-        let pc = self.pc.wrapping_add(f.pc_off);
+        let pc = self.pc.wrapping_add(self.ae_adj).wrapping_add(f.pc_off);
         let sr = self.enter_supervisor();
         self.idle(8);
         let r = (|| -> Res<()> {
@@ -140,7 +142,7 @@ impl Cpu {
             self.write_word_fc(bus, sp.wrapping_sub(2), pc as u16, fc)?;
             self.write_word_fc(bus, sp.wrapping_sub(6), sr, fc)?;
             self.write_word_fc(bus, sp.wrapping_sub(4), (pc >> 16) as u16, fc)?;
-            self.write_word_fc(bus, sp.wrapping_sub(8), self.ir, fc)?;
+            self.write_word_fc(bus, sp.wrapping_sub(8), self.cur_op, fc)?;
             self.write_word_fc(bus, sp.wrapping_sub(10), f.addr as u16, fc)?;
             self.write_word_fc(bus, sp.wrapping_sub(14), status, fc)?;
             self.write_word_fc(bus, sp.wrapping_sub(12), (f.addr >> 16) as u16, fc)?;

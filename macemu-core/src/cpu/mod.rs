@@ -13,6 +13,7 @@ pub mod disasm;
 mod ea;
 mod exceptions;
 mod execute;
+pub mod flat;
 mod state;
 mod timing;
 #[cfg(feature = "vectors")]
@@ -92,6 +93,12 @@ pub struct Cpu {
     pub(crate) in_group0: bool,
     /// The last instruction ran with T set: a trace exception precedes the next one.
     pub(crate) trace_pending: bool,
+    /// Correction to `pc` for the saved program counter of an address/bus error frame, set by
+    /// the effective-address calculation (the 68000 updates its PC at fixed microcode steps).
+    pub(crate) ae_adj: u32,
+    /// Opcode of the instruction being executed (IR in an address/bus error frame, even after
+    /// the prefetch has loaded the next one).
+    pub(crate) cur_op: u16,
     /// Instructions completed (statistics for benchmarks and the debugger).
     pub(crate) instructions: u64,
     model: CpuModel,
@@ -121,6 +128,8 @@ impl Cpu {
             last_ipl: 0,
             in_group0: false,
             trace_pending: false,
+            ae_adj: 0,
+            cur_op: 0,
             instructions: 0,
             model,
             decode: decode::table(),
@@ -167,6 +176,7 @@ impl Cpu {
             self.refill = false;
             let pc = self.pc.wrapping_sub(2);
             if let Err(f) = self.jump(bus, pc) {
+                self.cur_op = self.ir;
                 self.group0(bus, f);
                 return self.finish(bus);
             }
@@ -199,20 +209,20 @@ impl Cpu {
     }
 
     /// Runs until at least `cycles` clocks are used, or the CPU stops or halts.
-    /// Returns the clocks used.
+    /// Returns the clocks used. A stopped CPU is given one step to accept an interrupt.
     pub fn run<B: Bus>(&mut self, bus: &mut B, cycles: u64) -> u64 {
         let mut used = 0u64;
-        while used < cycles {
-            if self.state != RunState::Running {
-                // Let a pending interrupt wake a stopped CPU; otherwise give the time back.
-                let c = self.step(bus);
-                used += u64::from(c);
-                if self.state != RunState::Running {
-                    break;
-                }
-                continue;
-            }
+        if self.state != RunState::Running {
             used += u64::from(self.step(bus));
+            if self.state != RunState::Running {
+                return used;
+            }
+        }
+        while used < cycles {
+            used += u64::from(self.step(bus));
+            if self.state != RunState::Running {
+                break;
+            }
         }
         used
     }
@@ -221,7 +231,9 @@ impl Cpu {
     #[inline(always)]
     fn execute_one<B: Bus>(&mut self, bus: &mut B) {
         self.trace_pending = self.t;
+        self.ae_adj = 0;
         let op = self.ir;
+        self.cur_op = op;
         let h = decode::Handlers::<B>::LIST[self.decode[op as usize] as usize];
         match h(self, bus, op) {
             Ok(()) => self.instructions += 1,

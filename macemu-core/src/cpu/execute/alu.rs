@@ -186,9 +186,11 @@ pub(crate) fn extend<B: Bus, const S: u32, const K: u8>(
         }
         return Ok(());
     }
-    let sa = c.ea_addr::<S, B>(bus, 4, ry)?;
+    let sa = c.predec_long_aware::<S, B>(ry)?;
+    c.ae_adj = if S == LONG { 4 } else { 2 };
     let s = c.read::<S, B>(bus, sa)?;
-    let da = c.ea_addr::<S, B>(bus, 4, rx)?;
+    let da = c.predec_long_aware::<S, B>(rx)?;
+    c.ae_adj = if S == LONG { 4 } else { 2 };
     c.clk -= 2; // the second predecrement overlaps the first read
     let d = c.read::<S, B>(bus, da)?;
     let res = if K == ADD {
@@ -206,11 +208,48 @@ pub(crate) fn extend<B: Bus, const S: u32, const K: u8>(
     }
 }
 
+impl Cpu {
+    /// -(An) for ADDX/SUBX/ABCD-style operands: a long at an odd address faults on its low
+    /// word (at An-2) before An changes.
+    #[inline(always)]
+    fn predec_long_aware<const S: u32, B: Bus>(&mut self, r: usize) -> Res<u32> {
+        self.idle(2);
+        let step = if S == 1 && r == 7 { 2 } else { S };
+        let a = self.a[r].wrapping_sub(step);
+        if S == LONG && a & 1 != 0 {
+            let fc = self.data_fc();
+            self.clk += 4;
+            return Err(crate::cpu::Fault {
+                kind: crate::cpu::FaultKind::Address,
+                addr: a.wrapping_add(2),
+                write: false,
+                program: false,
+                fc,
+                pc_off: 0,
+            });
+        }
+        self.a[r] = a;
+        Ok(a)
+    }
+}
+
 /// CMPM (Ay)+,(Ax)+.
 pub(crate) fn cmpm<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let sa = c.ea_addr::<S, B>(bus, 3, ea_reg(op))?;
+    let (ry, rx) = (ea_reg(op), reg9(op));
+    let step = |r: usize| if S == 1 && r == 7 { 2 } else { S };
+    let sa = c.a[ry];
+    // A faulting long source has advanced by one word; a faulting destination not at all.
+    c.a[ry] = sa.wrapping_add(if S == LONG && sa & 1 != 0 {
+        2
+    } else {
+        step(ry)
+    });
+    c.ae_adj = 2;
     let s = c.read::<S, B>(bus, sa)?;
-    let da = c.ea_addr::<S, B>(bus, 3, reg9(op))?;
+    let da = c.a[rx];
+    if S == 1 || da & 1 == 0 {
+        c.a[rx] = da.wrapping_add(step(rx));
+    }
     let d = c.read::<S, B>(bus, da)?;
     c.sub_flags::<S>(s, d, 0);
     c.prefetch(bus)
@@ -355,9 +394,9 @@ pub(crate) fn chk<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     c.z = v == 0;
     c.v = false;
     c.c = false;
+    c.n = v < 0;
     c.idle(6);
     if v < 0 || v > bound {
-        c.n = v < 0;
         return c.exception(bus, vector::CHK, c.pc, 4);
     }
     c.prefetch(bus)

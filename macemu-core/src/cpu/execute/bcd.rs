@@ -5,45 +5,41 @@ use crate::bus::Bus;
 use crate::cpu::{Cpu, Res};
 
 impl Cpu {
-    /// `d + s + X` in BCD; sets X, N, V, C and accumulates Z.
+    /// `d + s + X` in BCD; sets X, N, V, C and accumulates Z (N and V as the 68000 leaves them).
     fn bcd_add(&mut self, s: u32, d: u32) -> u32 {
         let x = u32::from(self.x);
-        let mut res = (s & 0xF) + (d & 0xF) + x;
-        let pre = !res;
-        if res > 9 {
+        let bin = s + d + x;
+        let mut res = bin;
+        if (s & 0xF) + (d & 0xF) + x > 9 {
             res += 6;
         }
-        res += (s & 0xF0) + (d & 0xF0);
-        let carry = res > 0x99;
+        let carry = bin > 0x99;
         if carry {
-            res = res.wrapping_sub(0xA0);
+            res += 0x60;
         }
-        let res = res & 0xFF;
-        self.v = pre & res & 0x80 != 0;
-        self.c = carry;
-        self.x = carry;
-        self.n = res & 0x80 != 0;
-        if res != 0 {
-            self.z = false;
-        }
-        res
+        self.v = !bin & res & 0x80 != 0;
+        self.finish_bcd(res, carry)
     }
 
     /// `d - s - X` in BCD; sets X, N, V, C and accumulates Z.
     fn bcd_sub(&mut self, s: u32, d: u32) -> u32 {
-        let x = u32::from(self.x);
-        let mut res = (d & 0xF).wrapping_sub(s & 0xF).wrapping_sub(x);
-        let pre = !res;
-        if res > 9 {
-            res = res.wrapping_sub(6);
+        let x = s_i(self.x);
+        let (s, d) = (s as i32, d as i32);
+        let bin = d - s - x;
+        let mut res = bin;
+        if (d & 0xF) - (s & 0xF) - x < 0 {
+            res -= 6;
         }
-        res = res.wrapping_add(d & 0xF0).wrapping_sub(s & 0xF0);
-        let carry = res > 0x99;
-        if carry {
-            res = res.wrapping_add(0xA0);
+        let carry = bin < 0 || res < 0;
+        if bin < 0 {
+            res -= 0x60;
         }
+        self.v = bin & !res & 0x80 != 0;
+        self.finish_bcd(res as u32, carry)
+    }
+
+    fn finish_bcd(&mut self, res: u32, carry: bool) -> u32 {
         let res = res & 0xFF;
-        self.v = pre & res & 0x80 != 0;
         self.c = carry;
         self.x = carry;
         self.n = res & 0x80 != 0;
@@ -52,6 +48,10 @@ impl Cpu {
         }
         res
     }
+}
+
+fn s_i(b: bool) -> i32 {
+    i32::from(b)
 }
 
 /// ABCD (K = false) and SBCD (K = true), Dy,Dx or -(Ay),-(Ax).

@@ -36,6 +36,7 @@ pub(crate) fn bsr<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let target = c.pc.wrapping_add(disp);
     c.idle(2);
     c.push_long(bus, ret)?;
+    c.ae_adj = target.wrapping_sub(c.pc);
     c.jump(bus, target)
 }
 
@@ -47,12 +48,15 @@ pub(crate) fn dbcc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     }
     let r = ea_reg(op);
     let cnt = (c.d[r] as u16).wrapping_sub(1);
-    c.d[r] = (c.d[r] & 0xFFFF_0000) | u32::from(cnt);
     if cnt != 0xFFFF {
         c.idle(2);
         let target = c.pc.wrapping_add(c.irc as i16 as i32 as u32);
-        return c.jump(bus, target);
+        c.ae_adj = 2;
+        c.jump(bus, target)?;
+        c.d[r] = (c.d[r] & 0xFFFF_0000) | u32::from(cnt);
+        return Ok(());
     }
+    c.d[r] = (c.d[r] & 0xFFFF_0000) | u32::from(cnt);
     c.idle(2);
     c.fetch_ext(bus)?;
     c.idle(4);
@@ -60,6 +64,19 @@ pub(crate) fn dbcc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
 }
 
 impl Cpu {
+    /// JSR/BSR: the first word at the target is fetched before the return address is pushed.
+    #[inline(always)]
+    fn call<B: Bus>(&mut self, bus: &mut B, target: u32, ret: u32) -> Res<()> {
+        let fc = self.prog_fc();
+        let w = self.read_word_fc(bus, target, fc)?;
+        self.ae_adj = 0;
+        self.push_long(bus, ret)?;
+        self.ir = w;
+        self.irc = self.read_word_fc(bus, target.wrapping_add(2), fc)?;
+        self.pc = target.wrapping_add(2);
+        Ok(())
+    }
+
     /// Control addressing for JMP/JSR: extension words are taken from the queue without the
     /// refill the branch would discard. Returns the target and the return address.
     #[inline(always)]
@@ -108,14 +125,16 @@ impl Cpu {
 }
 
 pub(crate) fn jmp<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let pc = c.pc;
     let (t, _) = c.ctrl_target(bus, ea_mode(op), ea_reg(op))?;
+    c.ae_adj = pc.wrapping_sub(c.pc);
     c.jump(bus, t)
 }
 
 pub(crate) fn jsr<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let (t, ret) = c.ctrl_target(bus, ea_mode(op), ea_reg(op))?;
-    c.push_long(bus, ret)?;
-    c.jump(bus, t)
+    c.ae_adj = ret.wrapping_sub(c.pc);
+    c.call(bus, t, ret)
 }
 
 pub(crate) fn rts<B: Bus>(c: &mut Cpu, bus: &mut B, _op: u16) -> Res<()> {
@@ -149,10 +168,11 @@ pub(crate) fn trap<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
 }
 
 pub(crate) fn trapv<B: Bus>(c: &mut Cpu, bus: &mut B, _op: u16) -> Res<()> {
+    c.prefetch(bus)?;
     if c.v {
-        return c.exception(bus, vector::TRAPV, c.pc, 4);
+        return c.exception(bus, vector::TRAPV, c.pc.wrapping_sub(2), 0);
     }
-    c.prefetch(bus)
+    Ok(())
 }
 
 pub(crate) fn nop<B: Bus>(c: &mut Cpu, bus: &mut B, _op: u16) -> Res<()> {

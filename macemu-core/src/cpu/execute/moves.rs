@@ -10,7 +10,8 @@ use crate::cpu::{Cpu, Res};
 
 /// MOVE <ea>,<ea>.
 pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let v = c.read_ea::<S, B>(bus, ea_mode(op), ea_reg(op))?;
+    let (sm, sr) = (ea_mode(op), ea_reg(op));
+    let v = c.read_ea::<S, B>(bus, sm, sr)?;
     let dm = (op >> 6) & 7;
     let dr = reg9(op);
     if dm == 0 {
@@ -22,17 +23,56 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
         // -(An): the address is formed without the usual extra clocks.
         let step = if S == 1 && dr == 7 { 2 } else { S };
         let a = c.a[dr].wrapping_sub(step);
-        c.a[dr] = a;
         c.set_logic::<S>(v);
+        c.ae_adj = 2;
         c.prefetch(bus)?;
-        return if S == LONG {
-            c.write_long_rev(bus, a, v)
-        } else {
-            c.write::<S, B>(bus, a, v)
-        };
+        c.ae_adj = 0;
+        if S == LONG {
+            // The low word goes first; at an odd address it faults before An changes.
+            if a & 1 != 0 {
+                return c.write::<WORD, B>(bus, a.wrapping_add(2), v);
+            }
+            c.a[dr] = a;
+            return c.write_long_rev(bus, a, v);
+        }
+        c.a[dr] = a;
+        return c.write::<S, B>(bus, a, v);
     }
-    let a = c.ea_addr::<S, B>(bus, dm, dr)?;
-    c.set_logic::<S>(v);
+    if dm == 7 && dr == 1 {
+        // (xxx).l: the low address word is used from IRC; its refill follows the write.
+        let hi = c.fetch_ext(bus)?;
+        let a = u32::from(hi) << 16 | u32::from(c.irc);
+        c.pc = c.pc.wrapping_add(2);
+        c.ae_adj = if sm <= 1 { 0 } else { 2u32.wrapping_neg() };
+        c.set_logic::<S>(v);
+        c.write::<S, B>(bus, a, v)?;
+        let fc = c.prog_fc();
+        c.irc = c.read_word_fc(bus, c.pc, fc)?;
+        return c.prefetch(bus);
+    }
+    let a = if dm == 3 {
+        let a = c.a[dr];
+        if S == 1 || a & 1 == 0 {
+            c.a[dr] = a.wrapping_add(if S == 1 && dr == 7 { 2 } else { S });
+        }
+        a
+    } else {
+        c.ea_addr::<S, B>(bus, dm, dr)?
+    };
+    c.ae_adj = if dm <= 3 { 2 } else { 0 };
+    if S == LONG && a & 1 != 0 {
+        // A faulting long write leaves the flags partly evaluated: from a memory source only
+        // the low word's; from a register untouched for (An) and (An)+, N and Z only for the
+        // displacement modes.
+        match dm {
+            2 | 3 | 5 | 6 if sm >= 2 => c.set_logic::<WORD>(v),
+            2 | 3 => {}
+            5 | 6 => c.set_nz::<LONG>(v),
+            _ => c.set_logic::<LONG>(v),
+        }
+    } else {
+        c.set_logic::<S>(v);
+    }
     c.write::<S, B>(bus, a, v)?;
     c.prefetch(bus)
 }
@@ -64,8 +104,12 @@ pub(crate) fn pea<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     if m == 6 || (m == 7 && r == 3) {
         c.idle(2);
     }
-    c.push_long(bus, a)?;
-    c.prefetch(bus)
+    if m == 7 && r <= 1 {
+        c.push_long(bus, a)?;
+        return c.prefetch(bus);
+    }
+    c.prefetch(bus)?;
+    c.push_long(bus, a)
 }
 
 pub(crate) fn link<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
@@ -74,9 +118,7 @@ pub(crate) fn link<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let v = c.a[r];
     let sp = c.a[7].wrapping_sub(4);
     c.a[7] = sp;
-    // The pushed value of A7 is the decremented one.
-    let v = if r == 7 { sp } else { v };
-    c.write_long_rev(bus, sp, v)?;
+    c.write::<LONG, B>(bus, sp, v)?;
     c.a[r] = sp;
     c.a[7] = c.a[7].wrapping_add(disp);
     c.prefetch(bus)
@@ -84,8 +126,10 @@ pub(crate) fn link<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
 
 pub(crate) fn unlk<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let r = ea_reg(op);
-    c.a[7] = c.a[r];
-    let v = c.pop_long(bus)?;
+    let a = c.a[r];
+    c.ae_adj = 2;
+    let v = c.read::<LONG, B>(bus, a)?;
+    c.a[7] = a.wrapping_add(4);
     c.a[r] = v;
     c.prefetch(bus)
 }
@@ -165,6 +209,7 @@ pub(crate) fn logic_sr<B: Bus, const K: u8, const SR: bool>(
 pub(crate) fn movem_to_mem<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let list = c.fetch_ext(bus)?;
     let (m, r) = (ea_mode(op), ea_reg(op));
+    c.ae_adj = 2;
     if m == 4 {
         // Predecrement: list bit 0 is A7, stored from A7 down to D0.
         let mut a = c.a[r];
@@ -187,6 +232,7 @@ pub(crate) fn movem_to_mem<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u
         return c.prefetch(bus);
     }
     let mut a = c.ea_addr::<S, B>(bus, m, r)?;
+    c.ae_adj = 2;
     for i in 0..16 {
         if list & (1 << i) != 0 {
             let v = if i >= 8 { c.a[i - 8] } else { c.d[i] };
@@ -207,6 +253,7 @@ pub(crate) fn movem_to_reg<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u
     } else {
         c.ea_addr::<S, B>(bus, m, r)?
     };
+    c.ae_adj = 2;
     let fc = if pcrel { c.prog_fc() } else { c.data_fc() };
     for i in 0..16 {
         if list & (1 << i) != 0 {
