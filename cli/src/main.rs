@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_cpu;
+mod cmd_ipc;
 
 #[derive(Parser)]
 #[command(name = "macemu-cli", version, about = "Classic-Macintosh emulator streamed to a web browser")]
@@ -13,6 +14,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Inspect v4 IPC resources: list emulators, clean leftovers of dead ones.
+    Ipc(cmd_ipc::IpcArgs),
     /// Run 68000 single-step test vectors (files or directories); prints one line per file.
     CpuTest(cmd_cpu::CpuTestArgs),
     /// Run a bare-68000 memory image (cpu68k.bin) to STOP and report D0, instructions, MIPS.
@@ -29,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
+        Command::Ipc(args) => cmd_ipc::run(args),
         Command::CpuTest(args) => cmd_cpu::run_test(args),
         Command::CpuBench(args) => cmd_cpu::run_bench(args),
     }
