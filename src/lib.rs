@@ -6,3 +6,5 @@
 
 pub use macemu_core as core;
 pub use macemu_ipc as ipc;
+
+pub mod emulator;

@@ -1,0 +1,372 @@
+//! What input messages do to the machine: a pure mapping, tested without sockets or threads.
+//!
+//! Faults of the original fixed here: a key release never re-types the key (down and up are
+//! distinct transitions), the mouse mode persists until a MOUSE_MODE message changes it, and the
+//! mouse button reports transitions only.
+
+use macemu_core::mac::machine::MacPlus;
+use macemu_ipc::{Command, EmulatorState, InputMessage, MouseMode};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// What the 68k thread applies between frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ControlEvent {
+    Key {
+        keycode: u8,
+        down: bool,
+    },
+    Mouse {
+        x: i16,
+        y: i16,
+        buttons: u8,
+        absolute: bool,
+    },
+    Mode(MouseMode),
+    Command(Command),
+}
+
+/// Where the control thread sends a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Machine(ControlEvent),
+    /// An AUDIO_REQUEST for this many samples (at the server's rate).
+    Audio(u32),
+    /// Fully handled by the IPC layer (pings: t3 is stored and echoed with the next frame).
+    Handled,
+}
+
+pub fn route(msg: InputMessage) -> Route {
+    match msg {
+        InputMessage::Key { keycode, down, .. } => {
+            Route::Machine(ControlEvent::Key { keycode, down })
+        }
+        InputMessage::Mouse {
+            x,
+            y,
+            buttons,
+            absolute,
+            ..
+        } => Route::Machine(ControlEvent::Mouse {
+            x,
+            y,
+            buttons,
+            absolute,
+        }),
+        InputMessage::Command(c) => Route::Machine(ControlEvent::Command(c)),
+        InputMessage::MouseMode(m) => Route::Machine(ControlEvent::Mode(m)),
+        InputMessage::AudioRequest { samples } => Route::Audio(samples),
+        InputMessage::Ping { .. } => Route::Handled,
+    }
+}
+
+/// The machine operations input needs (implemented by [`MacPlus`]; tests use a recorder).
+pub trait MachineInput {
+    fn key(&mut self, keycode: u8, down: bool) -> bool;
+    fn release_all_keys(&mut self);
+    fn mouse_relative(&mut self, dx: i32, dy: i32);
+    fn mouse_absolute(&mut self, x: i16, y: i16);
+    fn mouse_button(&mut self, down: bool);
+    fn reset(&mut self);
+}
+
+impl MachineInput for MacPlus {
+    fn key(&mut self, keycode: u8, down: bool) -> bool {
+        MacPlus::key(self, keycode, down)
+    }
+    fn release_all_keys(&mut self) {
+        MacPlus::release_all_keys(self)
+    }
+    fn mouse_relative(&mut self, dx: i32, dy: i32) {
+        self.mouse_move_relative(dx, dy)
+    }
+    fn mouse_absolute(&mut self, x: i16, y: i16) {
+        self.mouse_move_absolute(x, y)
+    }
+    fn mouse_button(&mut self, down: bool) {
+        MacPlus::mouse_button(self, down)
+    }
+    fn reset(&mut self) {
+        MacPlus::reset(self)
+    }
+}
+
+/// Mouse state kept across messages.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MouseState {
+    pub mode: MouseModeState,
+    pub button_down: bool,
+    /// Where absolute mode last put the cursor, to apply relative deltas to in absolute mode.
+    pub pos: (i16, i16),
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MouseModeState {
+    #[default]
+    Absolute,
+    Relative,
+}
+
+/// Applies one event. Commands change `state`: START powers a stopped machine on (reset) and runs
+/// it, STOP stops it, RESET resets and keeps the state, PAUSE/RESUME hold and continue.
+pub fn apply<M: MachineInput>(
+    event: ControlEvent,
+    mac: &mut M,
+    mouse: &mut MouseState,
+    state: &AtomicU32,
+) {
+    let set = |s: EmulatorState| state.store(s as u32, Ordering::SeqCst);
+    let current =
+        EmulatorState::from_u32(state.load(Ordering::SeqCst)).unwrap_or(EmulatorState::Stopped);
+    match event {
+        ControlEvent::Key { keycode, down } => {
+            if !mac.key(keycode, down) {
+                tracing::debug!(
+                    keycode,
+                    down,
+                    "key ignored (no such key on a Plus, or no change)"
+                );
+            }
+        }
+        ControlEvent::Mode(m) => {
+            mouse.mode = match m {
+                MouseMode::Absolute => MouseModeState::Absolute,
+                MouseMode::Relative => MouseModeState::Relative,
+            };
+        }
+        ControlEvent::Mouse {
+            x,
+            y,
+            buttons,
+            absolute,
+        } => {
+            if absolute {
+                mouse.pos = (x, y);
+                mac.mouse_absolute(x, y);
+            } else if mouse.mode == MouseModeState::Absolute {
+                // Deltas while the browser tracks an absolute cursor: keep the two in step.
+                mouse.pos = (mouse.pos.0.saturating_add(x), mouse.pos.1.saturating_add(y));
+                mac.mouse_absolute(mouse.pos.0, mouse.pos.1);
+            } else if x != 0 || y != 0 {
+                mac.mouse_relative(i32::from(x), i32::from(y));
+            }
+            let down = buttons & 0x07 != 0;
+            if down != mouse.button_down {
+                mouse.button_down = down;
+                mac.mouse_button(down);
+            }
+        }
+        ControlEvent::Command(c) => match c {
+            Command::Start => {
+                if current == EmulatorState::Stopped {
+                    mac.reset();
+                }
+                set(EmulatorState::Running);
+            }
+            Command::Stop => {
+                mac.release_all_keys();
+                set(EmulatorState::Stopped);
+            }
+            Command::Reset => {
+                mac.release_all_keys();
+                mac.reset();
+            }
+            Command::Pause => {
+                if current == EmulatorState::Running {
+                    set(EmulatorState::Paused);
+                }
+            }
+            Command::Resume => {
+                if current == EmulatorState::Paused {
+                    set(EmulatorState::Running);
+                }
+            }
+        },
+    }
+}
+
+/// Mouse input latency: server-stamped time of a mouse message to its arrival here.
+#[derive(Debug, Default)]
+pub struct LatencyStats {
+    avg_tenths_ms: f64,
+    samples: u32,
+}
+
+impl LatencyStats {
+    /// Updates with a message; returns (average in tenths of ms, samples) after a mouse message.
+    pub fn observe(&mut self, msg: &InputMessage) -> Option<(u32, u32)> {
+        let InputMessage::Mouse { timestamp_ms, .. } = *msg else {
+            return None;
+        };
+        let now_ms = macemu_ipc::realtime_us() / 1000;
+        // Only plausible stamps (0–10 s old): senders that put other clocks here are ignored.
+        let age = now_ms.checked_sub(timestamp_ms).filter(|&a| a <= 10_000)?;
+        let sample = age as f64 * 10.0;
+        self.samples = self.samples.saturating_add(1);
+        let weight = 1.0 / f64::from(self.samples.min(32));
+        self.avg_tenths_ms += (sample - self.avg_tenths_ms) * weight;
+        Some((self.avg_tenths_ms.round() as u32, self.samples))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Recorder(Vec<String>);
+
+    impl MachineInput for Recorder {
+        fn key(&mut self, keycode: u8, down: bool) -> bool {
+            self.0.push(format!("key {keycode} {down}"));
+            true
+        }
+        fn release_all_keys(&mut self) {
+            self.0.push("release all".into());
+        }
+        fn mouse_relative(&mut self, dx: i32, dy: i32) {
+            self.0.push(format!("rel {dx} {dy}"));
+        }
+        fn mouse_absolute(&mut self, x: i16, y: i16) {
+            self.0.push(format!("abs {x} {y}"));
+        }
+        fn mouse_button(&mut self, down: bool) {
+            self.0.push(format!("button {down}"));
+        }
+        fn reset(&mut self) {
+            self.0.push("reset".into());
+        }
+    }
+
+    fn run(events: &[ControlEvent], state: EmulatorState) -> (Vec<String>, EmulatorState) {
+        let mut mac = Recorder::default();
+        let mut mouse = MouseState::default();
+        let st = AtomicU32::new(state as u32);
+        for &e in events {
+            apply(e, &mut mac, &mut mouse, &st);
+        }
+        (
+            mac.0,
+            EmulatorState::from_u32(st.load(Ordering::SeqCst)).unwrap(),
+        )
+    }
+
+    #[test]
+    fn key_release_is_a_release() {
+        let (log, _) = run(
+            &[
+                ControlEvent::Key {
+                    keycode: 0,
+                    down: true,
+                },
+                ControlEvent::Key {
+                    keycode: 0,
+                    down: false,
+                },
+            ],
+            EmulatorState::Running,
+        );
+        assert_eq!(log, ["key 0 true", "key 0 false"]);
+    }
+
+    #[test]
+    fn mouse_mode_persists_and_buttons_report_transitions() {
+        let mv = |x, y, buttons, absolute| ControlEvent::Mouse {
+            x,
+            y,
+            buttons,
+            absolute,
+        };
+        let (log, _) = run(
+            &[
+                ControlEvent::Mode(MouseMode::Relative),
+                mv(3, -2, 0, false),
+                mv(1, 1, 1, false),
+                mv(1, 1, 1, false),
+                mv(0, 0, 0, false),
+                ControlEvent::Mode(MouseMode::Absolute),
+                mv(100, 50, 0, true),
+                mv(5, 5, 0, false),
+            ],
+            EmulatorState::Running,
+        );
+        assert_eq!(
+            log,
+            [
+                "rel 3 -2",
+                "rel 1 1",
+                "button true",
+                "rel 1 1",
+                "button false",
+                "abs 100 50",
+                "abs 105 55"
+            ]
+        );
+    }
+
+    #[test]
+    fn commands_follow_the_state_machine() {
+        use Command::*;
+        let cmd = ControlEvent::Command;
+        assert_eq!(
+            run(&[cmd(Reset)], EmulatorState::Running).1,
+            EmulatorState::Running
+        );
+        assert_eq!(
+            run(&[cmd(Reset)], EmulatorState::Running).0,
+            ["release all", "reset"]
+        );
+        assert_eq!(
+            run(&[cmd(Pause)], EmulatorState::Running).1,
+            EmulatorState::Paused
+        );
+        assert_eq!(
+            run(&[cmd(Pause), cmd(Resume)], EmulatorState::Running).1,
+            EmulatorState::Running
+        );
+        // RESUME does not start a stopped machine; START does, from power-on.
+        assert_eq!(
+            run(&[cmd(Stop), cmd(Resume)], EmulatorState::Running).1,
+            EmulatorState::Stopped
+        );
+        let (log, st) = run(&[cmd(Stop), cmd(Start)], EmulatorState::Running);
+        assert_eq!(st, EmulatorState::Running);
+        assert_eq!(log, ["release all", "reset"]);
+        // START while running changes nothing.
+        assert!(run(&[cmd(Start)], EmulatorState::Running).0.is_empty());
+    }
+
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route(InputMessage::AudioRequest { samples: 960 }),
+            Route::Audio(960)
+        );
+        assert_eq!(
+            route(InputMessage::Ping {
+                sequence: 1,
+                t1_browser_ms: 0,
+                t2_server_us: 0,
+                t3_emulator_us: 0
+            }),
+            Route::Handled
+        );
+    }
+
+    #[test]
+    fn latency_ignores_implausible_stamps() {
+        let mut s = LatencyStats::default();
+        let now = macemu_ipc::realtime_us() / 1000;
+        let m = |t| InputMessage::Mouse {
+            x: 0,
+            y: 0,
+            buttons: 0,
+            absolute: false,
+            timestamp_ms: t,
+        };
+        assert_eq!(s.observe(&m(0)), None);
+        assert_eq!(s.observe(&m(now + 60_000)), None);
+        let (avg, n) = s.observe(&m(now.saturating_sub(2))).unwrap();
+        assert_eq!(n, 1);
+        assert!(avg <= 100, "{avg}");
+    }
+}

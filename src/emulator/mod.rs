@@ -1,0 +1,552 @@
+//! The emulator process of the v4 architecture: a Mac Plus published over `macemu-ipc`.
+//!
+//! Threads, as the architecture describes them, each owning its part and talking by channels:
+//!
+//! ```text
+//!  tick (60.15 Hz) ──tick──▶ 68k ──screen snapshot──▶ video refresh ──▶ FramePublisher (shm + eventfd)
+//!                            ▲  └──PCM──▶ resampler ◀── audio ──▶ AudioPublisher (shm ring)
+//!  control socket ──events──┘                           ▲
+//!       └───────────────────── AUDIO_REQUEST ───────────┘
+//!  xpram: saves parameter RAM every 60 s when it changed, and at exit
+//! ```
+//!
+//! The 68k thread alone owns the machine; nothing else locks it. Real-time pacing comes from the
+//! tick thread, so a late frame is never "caught up" in a burst.
+
+mod control;
+pub mod resample;
+pub mod xpram;
+
+use control::{ControlEvent, MouseState};
+use macemu_core::mac::machine::MacPlus;
+use macemu_core::rom::{self, RomError, RomKind};
+use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source};
+use macemu_ipc::{
+    AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, PixelFormat,
+    Publisher, Rect,
+};
+use resample::Resampler;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The demo ROM built from `roms/demo/` (see `scripts/build-demo-rom.sh`).
+pub static DEMO_ROM: &[u8] = include_bytes!("../../roms/demo.rom");
+
+/// The Mac Plus clock and frame rate.
+pub const CPU_HZ: f64 = 7_833_600.0;
+pub const FRAME_HZ: f64 = 60.15;
+/// Sound samples the Plus plays per second, and the rate we publish them at.
+pub const MAC_SOUND_HZ: f64 = 22_254.5;
+pub const PUBLISHED_SOUND_HZ: u32 = 22_050;
+/// One 20 ms audio frame at the published rate.
+pub const AUDIO_FRAME_SAMPLES: usize = PUBLISHED_SOUND_HZ as usize / 50;
+
+/// How fast the 68k runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speed {
+    /// 7.8336 MHz and 60.15 frames a second, paced by the tick thread.
+    Real,
+    /// As fast as the host allows; the screen is still published at 60 Hz.
+    Max,
+}
+
+/// Everything `emulate` needs to start.
+#[derive(Clone, Debug)]
+pub struct EmulatorConfig {
+    /// The ROM image (the demo ROM when none is given).
+    pub rom: Vec<u8>,
+    /// RAM in bytes: 1, 2, 2.5 or 4 MiB.
+    pub ram_size: usize,
+    /// Where parameter RAM is kept between runs; `None` keeps it in memory only.
+    pub xpram_path: Option<PathBuf>,
+    pub speed: Speed,
+    /// The pid in the shm and socket names (normally this process's).
+    pub pid: u32,
+    /// Seconds since 1904-01-01 to set the clock to at power-on.
+    pub rtc_seconds: u32,
+}
+
+impl EmulatorConfig {
+    /// The demo ROM, 4 MiB, real speed, this process's pid and the host's clock.
+    pub fn demo() -> Self {
+        EmulatorConfig {
+            rom: DEMO_ROM.to_vec(),
+            ram_size: 4 << 20,
+            xpram_path: None,
+            speed: Speed::Real,
+            pid: std::process::id(),
+            rtc_seconds: mac_time_now(),
+        }
+    }
+}
+
+/// Why the emulator could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum EmulatorError {
+    #[error("ROM: {0}")]
+    Rom(#[from] RomError),
+    #[error("machine: {0}")]
+    Machine(String),
+    #[error(transparent)]
+    Ipc(#[from] macemu_ipc::IpcError),
+    #[error(transparent)]
+    Xpram(#[from] xpram::XpramError),
+    #[error("starting a thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
+/// Seconds since 1904-01-01 (the Mac epoch) from the host's clock, in UTC.
+pub fn mac_time_now() -> u32 {
+    const MAC_TO_UNIX: u64 = 2_082_844_800;
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    (unix + MAC_TO_UNIX) as u32
+}
+
+/// The latest picture from the 68k thread, waiting for the video thread.
+struct Snapshot {
+    screen: Vec<u8>,
+    frame: u64,
+    cursor: (i16, i16),
+}
+
+struct Shared {
+    stop: AtomicBool,
+    snapshot: Mutex<Snapshot>,
+    new_frame: Condvar,
+    sound: Mutex<Resampler>,
+    xpram: Mutex<Option<[u8; xpram::XPRAM_SIZE]>>,
+    /// Mouse input latency (tenths of ms, EWMA) and sample count, from the control thread.
+    mouse_latency: (AtomicU32, AtomicU32),
+}
+
+/// A running emulator. Dropping it (or [`Emulator::stop`]) stops every thread and unlinks the
+/// shared memory and socket.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    threads: Vec<(&'static str, JoinHandle<()>)>,
+    pid: u32,
+    rom_kind: RomKind,
+}
+
+impl Emulator {
+    /// Checks the ROM, builds the machine, creates the IPC resources and starts the threads.
+    pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
+        let rom_kind = rom::identify(&config.rom)?;
+        let mut mac = MacPlus::new(&config.rom, config.ram_size)
+            .map_err(|e| EmulatorError::Machine(e.to_string()))?;
+        mac.set_rtc_seconds(config.rtc_seconds);
+        if let Some(path) = &config.xpram_path {
+            if let Some(data) = xpram::load(path)? {
+                mac.set_xpram(&data);
+            }
+        }
+        let publisher = Publisher::create_with_size(config.pid, 512, 342)?;
+        let (frames, audio, input) = publisher.split();
+        frames.set_state(EmulatorState::Running);
+
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            snapshot: Mutex::new(Snapshot {
+                screen: mac.screen().to_vec(),
+                frame: 0,
+                cursor: mac.cursor_position(),
+            }),
+            new_frame: Condvar::new(),
+            sound: Mutex::new(Resampler::new(MAC_SOUND_HZ, f64::from(PUBLISHED_SOUND_HZ))),
+            xpram: Mutex::new(None),
+            mouse_latency: (AtomicU32::new(0), AtomicU32::new(0)),
+        });
+
+        let (event_tx, event_rx) = mpsc::channel::<ControlEvent>();
+        let (tick_tx, tick_rx) = mpsc::sync_channel::<()>(2);
+        let (audio_tx, audio_rx) = mpsc::sync_channel::<u32>(8);
+        let state = Arc::new(AtomicU32::new(EmulatorState::Running as u32));
+
+        let mut threads = Vec::new();
+        let spawn = |name: &'static str, f: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(format!("macemu-{name}"))
+                .spawn(f)
+                .map(|h| (name, h))
+        };
+        {
+            let sh = shared.clone();
+            let st = state.clone();
+            let speed = config.speed;
+            threads.push(spawn(
+                "68k",
+                Box::new(move || cpu_thread(mac, sh, st, event_rx, tick_rx, speed)),
+            )?);
+        }
+        {
+            let sh = shared.clone();
+            let st = state.clone();
+            let speed = config.speed;
+            threads.push(spawn(
+                "video",
+                Box::new(move || video_thread(frames, sh, st, speed)),
+            )?);
+        }
+        {
+            let sh = shared.clone();
+            threads.push(spawn(
+                "control",
+                Box::new(move || control_thread(input, sh, event_tx, audio_tx)),
+            )?);
+        }
+        {
+            let sh = shared.clone();
+            threads.push(spawn(
+                "audio",
+                Box::new(move || audio_thread(audio, sh, audio_rx)),
+            )?);
+        }
+        if config.speed == Speed::Real {
+            let sh = shared.clone();
+            threads.push(spawn("tick", Box::new(move || tick_thread(sh, tick_tx)))?);
+        } else {
+            drop(tick_tx);
+        }
+        {
+            let sh = shared.clone();
+            let path = config.xpram_path.clone();
+            threads.push(spawn("xpram", Box::new(move || xpram_thread(sh, path)))?);
+        }
+        Ok(Emulator {
+            shared,
+            threads,
+            pid: config.pid,
+            rom_kind,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// What the ROM was recognised as.
+    pub fn rom_kind(&self) -> RomKind {
+        self.rom_kind
+    }
+
+    /// The POSIX shared-memory name, e.g. `/macemu-video-1234`.
+    pub fn shm_name(&self) -> String {
+        macemu_ipc::shm_name(self.pid)
+    }
+
+    /// The control socket path, e.g. `/tmp/macemu-1234.sock`.
+    pub fn socket_path(&self) -> PathBuf {
+        PathBuf::from(macemu_ipc::control_socket_path(self.pid))
+    }
+
+    /// Whether every thread is still running (a thread only ends early on a fatal error).
+    pub fn is_running(&self) -> bool {
+        self.threads.iter().all(|(_, h)| !h.is_finished())
+    }
+
+    /// Stops all threads, saves parameter RAM and unlinks the IPC resources.
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        self.shared.new_frame.notify_all();
+        for (name, handle) in self.threads.drain(..) {
+            if handle.join().is_err() {
+                tracing::error!("{name} thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn get_state(state: &AtomicU32) -> EmulatorState {
+    EmulatorState::from_u32(state.load(Ordering::SeqCst)).unwrap_or(EmulatorState::Stopped)
+}
+
+/// The 68k: applies input, runs frames, hands pictures, sound and parameter RAM to the others.
+fn cpu_thread(
+    mut mac: MacPlus,
+    shared: Arc<Shared>,
+    state: Arc<AtomicU32>,
+    events: Receiver<ControlEvent>,
+    ticks: Receiver<()>,
+    speed: Speed,
+) {
+    let mut mouse = MouseState::default();
+    let mut last_xpram = *mac.xpram();
+    while !shared.stop.load(Ordering::Relaxed) {
+        // Input first, so a key or click lands in the very next frame.
+        let running = get_state(&state) == EmulatorState::Running;
+        let wait = if running {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        };
+        let first = match events.recv_timeout(wait) {
+            Ok(e) => Some(e),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        for event in first.into_iter().chain(events.try_iter()) {
+            control::apply(event, &mut mac, &mut mouse, &state);
+        }
+        if get_state(&state) != EmulatorState::Running {
+            continue;
+        }
+        if speed == Speed::Real {
+            match ticks.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => {}
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+        let report = mac.run_frame();
+        {
+            let mut snap = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            snap.screen.clear();
+            snap.screen.extend_from_slice(mac.screen());
+            snap.frame = report.frame;
+            snap.cursor = mac.cursor_position();
+        }
+        shared.new_frame.notify_one();
+        {
+            let mut sound = shared.sound.lock().unwrap_or_else(|e| e.into_inner());
+            sound.push(mac.audio_frame());
+            // Keep at most 100 ms queued: a listener that stops asking must not hear old sound.
+            sound.trim(MAC_SOUND_HZ as usize / 10);
+        }
+        if mac.take_xpram_changed() || *mac.xpram() != last_xpram {
+            last_xpram = *mac.xpram();
+            *shared.xpram.lock().unwrap_or_else(|e| e.into_inner()) = Some(last_xpram);
+        }
+    }
+    // Hand the final parameter RAM to the xpram thread for its last save.
+    *shared.xpram.lock().unwrap_or_else(|e| e.into_inner()) = Some(*mac.xpram());
+}
+
+/// Converts the latest screen to the shm frame and publishes it, about 60 times a second.
+fn video_thread(
+    mut frames: FramePublisher,
+    shared: Arc<Shared>,
+    state: Arc<AtomicU32>,
+    speed: Speed,
+) {
+    let period = Duration::from_secs_f64(1.0 / 60.0);
+    let mut converter = Converter::new();
+    let palette = Palette::mono();
+    let mut screen = Vec::new();
+    let mut last_frame = u64::MAX;
+    let mut last_publish = Instant::now() - period;
+    let mut published_state = EmulatorState::Running;
+    while !shared.stop.load(Ordering::Relaxed) {
+        let (frame, cursor) = {
+            let deadline = last_publish + period;
+            let mut snap = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+            while snap.frame == last_frame && !shared.stop.load(Ordering::Relaxed) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                snap = shared
+                    .new_frame
+                    .wait_timeout(snap, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
+            screen.clear();
+            screen.extend_from_slice(&snap.screen);
+            (snap.frame, snap.cursor)
+        };
+        if speed == Speed::Max {
+            // At full speed frames come far faster than any display: publish at 60 Hz.
+            let next = last_publish + period;
+            let now = Instant::now();
+            if next > now {
+                std::thread::sleep(next - now);
+            }
+        }
+        let st = get_state(&state);
+        if st != published_state {
+            frames.set_state(st);
+            published_state = st;
+        }
+        last_frame = frame;
+        last_publish = Instant::now();
+        let dirty = match frames.frame_mut(512, 342, PixelFormat::Bgra) {
+            Ok(out) => {
+                let stride = out.stride;
+                match converter.convert(
+                    &Source::mac_plus(&screen),
+                    &palette,
+                    PixelOrder::Bgra,
+                    out.data,
+                    stride,
+                    Scope::Full,
+                ) {
+                    Ok(d) => Rect {
+                        x: d.x,
+                        y: d.y,
+                        width: d.width,
+                        height: d.height,
+                    },
+                    Err(e) => {
+                        tracing::error!("video: cannot convert the screen: {e}");
+                        continue;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!("video: no frame buffer: {e}");
+                continue;
+            }
+        };
+        let (lat, samples) = (
+            shared.mouse_latency.0.load(Ordering::Relaxed),
+            shared.mouse_latency.1.load(Ordering::Relaxed),
+        );
+        frames.set_mouse_latency(lat, samples);
+        let meta = FrameMeta {
+            dirty,
+            cursor_x: cursor.0.clamp(0, 511) as u16,
+            cursor_y: cursor.1.clamp(0, 341) as u16,
+            cursor_visible: true,
+        };
+        if let Err(e) = frames.publish(&meta) {
+            tracing::error!("video: publish failed: {e}");
+        }
+    }
+    frames.set_state(EmulatorState::Stopped);
+}
+
+/// Reads input messages from the server and routes them to the 68k and audio threads.
+fn control_thread(
+    mut input: InputListener,
+    shared: Arc<Shared>,
+    events: mpsc::Sender<ControlEvent>,
+    audio: SyncSender<u32>,
+) {
+    let mut latency = control::LatencyStats::default();
+    while !shared.stop.load(Ordering::Relaxed) {
+        match input.recv_timeout(Duration::from_millis(100)) {
+            Ok(Some(msg)) => {
+                if let Some(ms) = latency.observe(&msg) {
+                    shared.mouse_latency.0.store(ms.0, Ordering::Relaxed);
+                    shared.mouse_latency.1.store(ms.1, Ordering::Relaxed);
+                }
+                match control::route(msg) {
+                    control::Route::Machine(e) => {
+                        if events.send(e).is_err() {
+                            return;
+                        }
+                    }
+                    control::Route::Audio(samples) => {
+                        // A full queue means requests come faster than frames: drop the extra.
+                        let _ = audio.try_send(samples);
+                    }
+                    control::Route::Handled => {}
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!("control: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}
+
+/// Answers each AUDIO_REQUEST with one 20 ms frame at 22,050 Hz mono.
+fn audio_thread(mut audio: AudioPublisher, shared: Arc<Shared>, requests: Receiver<u32>) {
+    let mut buf = vec![0i16; AUDIO_FRAME_SAMPLES];
+    while !shared.stop.load(Ordering::Relaxed) {
+        match requests.recv_timeout(Duration::from_millis(100)) {
+            Ok(_requested) => {
+                // The request counts samples at the server's 48 kHz; 20 ms is 20 ms at any rate.
+                let n = shared
+                    .sound
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .pull(&mut buf);
+                // Short of samples (paused, or the 68k is behind): pad with silence.
+                buf[n..].fill(0);
+                match audio.push(PUBLISHED_SOUND_HZ, 1, &buf) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!("audio: ring full, frame dropped"),
+                    Err(e) => tracing::error!("audio: {e}"),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// Paces the 68k at 60.15 frames a second from a fixed schedule (no drift, no bursts).
+fn tick_thread(shared: Arc<Shared>, ticks: SyncSender<()>) {
+    let period = Duration::from_secs_f64(1.0 / FRAME_HZ);
+    let start = Instant::now();
+    let mut n: u32 = 0;
+    while !shared.stop.load(Ordering::Relaxed) {
+        n = n.wrapping_add(1);
+        let due = start + period * n;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        } else if now - due > period * 4 {
+            // Far behind (host suspended): skip the missed ticks instead of bursting.
+            n += ((now - due).as_secs_f64() / period.as_secs_f64()) as u32;
+        }
+        // Full means the 68k is late; dropping the tick slows it instead of catching up.
+        match ticks.try_send(()) {
+            Ok(()) | Err(mpsc::TrySendError::Full(())) => {}
+            Err(mpsc::TrySendError::Disconnected(())) => return,
+        }
+    }
+}
+
+/// Saves parameter RAM every 60 s if it changed, and once more when stopping.
+fn xpram_thread(shared: Arc<Shared>, path: Option<PathBuf>) {
+    let save = |shared: &Shared| {
+        let pending = shared
+            .xpram
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let (Some(path), Some(data)) = (&path, pending) {
+            match xpram::save(path, &data) {
+                Ok(()) => tracing::debug!("xpram saved to {}", path.display()),
+                Err(e) => tracing::error!("{e}"),
+            }
+        }
+    };
+    let mut last = Instant::now();
+    while !shared.stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if last.elapsed() >= Duration::from_secs(60) {
+            save(&shared);
+            last = Instant::now();
+        }
+    }
+    // The 68k thread leaves its final XPRAM before it ends; give it a moment.
+    for _ in 0..50 {
+        if shared.xpram.lock().map(|x| x.is_some()).unwrap_or(false) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    save(&shared);
+}
