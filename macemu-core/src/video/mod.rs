@@ -186,6 +186,78 @@ pub enum Scope {
     DirtyOnly,
 }
 
+/// Bounds of the changed rows and source byte columns.
+struct DirtyAcc {
+    y0: usize,
+    y1: usize,
+    b0: usize,
+    b1: usize,
+}
+
+impl DirtyAcc {
+    fn new() -> DirtyAcc {
+        DirtyAcc {
+            y0: usize::MAX,
+            y1: 0,
+            b0: usize::MAX,
+            b1: 0,
+        }
+    }
+
+    fn add(&mut self, y: usize, first: usize, last: usize) {
+        self.y0 = self.y0.min(y);
+        self.y1 = y;
+        self.b0 = self.b0.min(first);
+        self.b1 = self.b1.max(last);
+    }
+
+    /// Byte columns to pixel columns.
+    fn rect(&self, bpp: usize, width: usize) -> DirtyRect {
+        if self.y0 == usize::MAX {
+            return DirtyRect::NONE;
+        }
+        let x0 = self.b0 * 8 / bpp;
+        let x1 = ((self.b1 + 1) * 8).div_ceil(bpp).min(width);
+        DirtyRect {
+            x: x0 as u32,
+            y: self.y0 as u32,
+            width: (x1 - x0) as u32,
+            height: (self.y1 - self.y0 + 1) as u32,
+        }
+    }
+}
+
+/// Output pixels for each of the 256 source byte values, by depth (8, 4 or 2 pixels a byte).
+#[derive(Clone, Debug, Default)]
+enum Lut {
+    #[default]
+    None,
+    B1(Box<[[u8; 32]; 256]>),
+    B2(Box<[[u8; 16]; 256]>),
+    B4(Box<[[u8; 8]; 256]>),
+}
+
+fn build_lut<const C: usize>(colours: &[[u8; 4]], bpp: usize) -> Box<[[u8; C]; 256]> {
+    let mut t = Box::new([[0u8; C]; 256]);
+    let mask = (1u8 << bpp) - 1;
+    for (byte, entry) in t.iter_mut().enumerate() {
+        for (p, px) in entry.chunks_exact_mut(4).enumerate() {
+            let shift = 8 - bpp * (p + 1);
+            let idx = ((byte as u8) >> shift) & mask;
+            px.copy_from_slice(&colours[usize::from(idx)]);
+        }
+    }
+    t
+}
+
+/// Expands whole source bytes; `d` holds `s.len()` entries of `C` bytes.
+#[inline]
+fn expand<const C: usize>(lut: &[[u8; C]; 256], s: &[u8], d: &mut [u8]) {
+    for (o, &b) in d.chunks_exact_mut(C).zip(s) {
+        o.copy_from_slice(&lut[usize::from(b)]);
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Setup {
     width: usize,
@@ -201,8 +273,8 @@ pub struct Converter {
     setup: Option<Setup>,
     /// Packed copy of the previous source rows.
     prev: Vec<u8>,
-    /// Indexed formats: the output bytes for every possible source byte.
-    lut: Vec<u8>,
+    /// Indexed formats below 8 bpp: the output bytes for every possible source byte.
+    lut: Lut,
     /// Palette entries already encoded in the output byte order.
     colours: Vec<[u8; 4]>,
 }
@@ -278,24 +350,33 @@ impl Converter {
             self.prev.resize(row_bytes * h, 0);
             self.setup = Some(setup);
         }
-        let dirty = self.diff(src, row_bytes, full);
-
-        let (x0, x1, y0, y1) = match scope {
-            Scope::Full => (0, w, 0, h),
-            Scope::DirtyOnly if dirty.is_empty() => return Ok(dirty),
-            Scope::DirtyOnly => (
-                dirty.x as usize,
-                (dirty.x + dirty.width) as usize,
-                dirty.y as usize,
-                (dirty.y + dirty.height) as usize,
-            ),
-        };
-        for y in y0..y1 {
-            let s = &src.data[y * src.stride..y * src.stride + row_bytes];
-            let d = &mut dst[y * dst_stride..y * dst_stride + out_row];
-            self.convert_row(src.format, s, d, x0, x1);
+        let mut acc = DirtyAcc::new();
+        match scope {
+            Scope::Full => {
+                // One pass: each source row is compared and converted while it is in cache.
+                for y in 0..h {
+                    let s = &src.data[y * src.stride..y * src.stride + row_bytes];
+                    self.diff_row(y, s, full, &mut acc);
+                    let d = &mut dst[y * dst_stride..y * dst_stride + out_row];
+                    self.convert_row(src.format, s, d, 0, w);
+                }
+                Ok(acc.rect(src.format.bits_per_pixel(), w))
+            }
+            Scope::DirtyOnly => {
+                for y in 0..h {
+                    let s = &src.data[y * src.stride..y * src.stride + row_bytes];
+                    self.diff_row(y, s, full, &mut acc);
+                }
+                let dirty = acc.rect(src.format.bits_per_pixel(), w);
+                let (x0, x1) = (dirty.x as usize, (dirty.x + dirty.width) as usize);
+                for y in dirty.y as usize..(dirty.y + dirty.height) as usize {
+                    let s = &src.data[y * src.stride..y * src.stride + row_bytes];
+                    let d = &mut dst[y * dst_stride..y * dst_stride + out_row];
+                    self.convert_row(src.format, s, d, x0, x1);
+                }
+                Ok(dirty)
+            }
         }
-        Ok(dirty)
     }
 
     fn prepare(&mut self, setup: &Setup) {
@@ -305,125 +386,98 @@ impl Converter {
             .iter()
             .map(|&c| setup.order.encode(c))
             .collect();
-        self.lut.clear();
-        let bpp = setup.format.bits_per_pixel();
-        if bpp <= 4 {
-            // Every source byte expands to 8 / bpp pixels.
-            let ppb = 8 / bpp;
-            let mask = (1u8 << bpp) - 1;
-            self.lut.reserve(256 * ppb * 4);
-            for byte in 0..=255u8 {
-                for p in 0..ppb {
-                    let shift = 8 - bpp * (p + 1);
-                    let idx = (byte >> shift) & mask;
-                    self.lut.extend_from_slice(&self.colours[usize::from(idx)]);
-                }
-            }
-        }
+        self.lut = match setup.format {
+            SourceFormat::Indexed1 => Lut::B1(build_lut(&self.colours, 1)),
+            SourceFormat::Indexed2 => Lut::B2(build_lut(&self.colours, 2)),
+            SourceFormat::Indexed4 => Lut::B4(build_lut(&self.colours, 4)),
+            _ => Lut::None,
+        };
     }
 
-    /// Compares with the previous rows, stores the new ones, returns the changed rectangle.
-    fn diff(&mut self, src: &Source<'_>, row_bytes: usize, full: bool) -> DirtyRect {
-        let h = src.height;
-        let (mut y0, mut y1) = (usize::MAX, 0usize);
-        let (mut b0, mut b1) = (usize::MAX, 0usize);
-        for y in 0..h {
-            let s = &src.data[y * src.stride..y * src.stride + row_bytes];
-            let p = &mut self.prev[y * row_bytes..(y + 1) * row_bytes];
-            if !full && s == p {
-                continue;
-            }
-            let first = s.iter().zip(p.iter()).position(|(a, b)| a != b);
-            let (f, l) = if full {
-                (0, row_bytes - 1)
-            } else {
-                // `s != p`, so both ends exist.
-                let f = first.unwrap_or(0);
-                let l = row_bytes
-                    - 1
-                    - s.iter()
-                        .rev()
-                        .zip(p.iter().rev())
-                        .position(|(a, b)| a != b)
-                        .unwrap_or(0);
-                (f, l)
-            };
+    /// Compares row `y` with the previous frame's, stores the new one, widens `acc`.
+    fn diff_row(&mut self, y: usize, s: &[u8], full: bool, acc: &mut DirtyAcc) {
+        let n = s.len();
+        let p = &mut self.prev[y * n..(y + 1) * n];
+        if full {
             p.copy_from_slice(s);
-            y0 = y0.min(y);
-            y1 = y;
-            b0 = b0.min(f);
-            b1 = b1.max(l);
+            acc.add(y, 0, n - 1);
+            return;
         }
-        if y0 == usize::MAX {
-            return DirtyRect::NONE;
+        if s == p {
+            return;
         }
-        // Byte columns to pixel columns.
-        let bpp = src.format.bits_per_pixel();
-        let x0 = b0 * 8 / bpp;
-        let x1 = ((b1 + 1) * 8).div_ceil(bpp).min(src.width);
-        DirtyRect {
-            x: x0 as u32,
-            y: y0 as u32,
-            width: (x1 - x0) as u32,
-            height: (y1 - y0 + 1) as u32,
-        }
+        // `s != p`, so a first and a last differing byte exist.
+        let f = s
+            .iter()
+            .zip(p.iter())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        let l = n
+            - 1
+            - s.iter()
+                .rev()
+                .zip(p.iter().rev())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+        p.copy_from_slice(s);
+        acc.add(y, f, l);
     }
 
-    /// Converts pixels `x0..x1` of one row.
+    /// Converts pixels `x0..x1` of one row (`x0` on a source byte boundary).
     fn convert_row(&self, format: SourceFormat, s: &[u8], d: &mut [u8], x0: usize, x1: usize) {
         let bpp = format.bits_per_pixel();
-        match format {
-            SourceFormat::Indexed1 | SourceFormat::Indexed2 | SourceFormat::Indexed4 => {
-                let ppb = 8 / bpp;
-                let chunk = ppb * 4;
-                // Whole source bytes covering x0..x1; the last may run past the width.
-                let first = x0 / ppb;
-                let last = x1.div_ceil(ppb);
-                let d = &mut d[first * chunk..];
-                let full_bytes = (x1 - first * ppb) / ppb;
-                for (o, &b) in d.chunks_exact_mut(chunk).zip(&s[first..first + full_bytes]) {
-                    let i = usize::from(b) * chunk;
-                    o.copy_from_slice(&self.lut[i..i + chunk]);
-                }
-                if first + full_bytes < last {
-                    // Partial last byte (width not a multiple of the pixels per byte).
-                    let b = s[first + full_bytes];
-                    let i = usize::from(b) * chunk;
-                    let rest = (x1 - (first + full_bytes) * ppb) * 4;
-                    d[full_bytes * chunk..full_bytes * chunk + rest]
-                        .copy_from_slice(&self.lut[i..i + rest]);
+        if bpp < 8 {
+            let ppb = 8 / bpp;
+            let first = x0 / ppb;
+            let whole = (x1 - first * ppb) / ppb;
+            let src = &s[first..first + whole];
+            let out = &mut d[x0 * 4..(x0 + whole * ppb) * 4];
+            match &self.lut {
+                Lut::B1(t) => expand(t, src, out),
+                Lut::B2(t) => expand(t, src, out),
+                Lut::B4(t) => expand(t, src, out),
+                Lut::None => {}
+            }
+            let done = (first + whole) * ppb;
+            if done < x1 {
+                // Partial last byte (width not a multiple of the pixels per byte).
+                let b = s[first + whole];
+                let rest = (x1 - done) * 4;
+                let o = &mut d[done * 4..done * 4 + rest];
+                match &self.lut {
+                    Lut::B1(t) => o.copy_from_slice(&t[usize::from(b)][..rest]),
+                    Lut::B2(t) => o.copy_from_slice(&t[usize::from(b)][..rest]),
+                    Lut::B4(t) => o.copy_from_slice(&t[usize::from(b)][..rest]),
+                    Lut::None => {}
                 }
             }
+            return;
+        }
+        let order = self.setup.as_ref().map_or(PixelOrder::Bgra, |s| s.order);
+        let out = &mut d[x0 * 4..x1 * 4];
+        match format {
             SourceFormat::Indexed8 => {
-                for (o, &b) in d[x0 * 4..x1 * 4].chunks_exact_mut(4).zip(&s[x0..x1]) {
+                for (o, &b) in out.chunks_exact_mut(4).zip(&s[x0..x1]) {
                     o.copy_from_slice(&self.colours[usize::from(b)]);
                 }
             }
             SourceFormat::Rgb555 => {
-                let order = self.setup.as_ref().map_or(PixelOrder::Bgra, |s| s.order);
                 let src = &s[x0 * 2..x1 * 2];
-                let out = &mut d[x0 * 4..x1 * 4];
                 match order {
                     PixelOrder::Bgra => convert_555::<true>(src, out),
                     PixelOrder::Argb => convert_555::<false>(src, out),
                 }
             }
-            SourceFormat::Xrgb8888 => {
-                let order = self.setup.as_ref().map_or(PixelOrder::Bgra, |s| s.order);
+            _ => {
                 let src = &s[x0 * 4..x1 * 4];
-                let out = &mut d[x0 * 4..x1 * 4];
-                match order {
-                    PixelOrder::Bgra => {
-                        for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-                            let v = u32::from_be_bytes([i[0], i[1], i[2], i[3]]) | 0xFF00_0000;
-                            o.copy_from_slice(&v.to_le_bytes());
-                        }
-                    }
-                    PixelOrder::Argb => {
-                        for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-                            o.copy_from_slice(&[0xFF, i[1], i[2], i[3]]);
-                        }
-                    }
+                for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+                    let v = u32::from_le_bytes([i[0], i[1], i[2], i[3]]);
+                    // Source bytes x R G B; BGRA is them reversed, ARGB them in place.
+                    let px = match order {
+                        PixelOrder::Bgra => v.swap_bytes() | 0xFF00_0000,
+                        PixelOrder::Argb => v | 0xFF,
+                    };
+                    o.copy_from_slice(&px.to_le_bytes());
                 }
             }
         }
