@@ -207,7 +207,15 @@ export class Session extends EventTarget {
       await this.addCandidate(c).catch((e) => this.log('warn', `candidate rejected: ${e.message}`));
     }
     const answer = await pc.createAnswer();
-    await pc.setLocalDescription(answer);
+    // Take the DTLS server role (the answerer may choose, RFC 5763): a DTLS server in some WebRTC
+    // stacks only tries the first group of the browser's ClientHello, which recent Chromium fills with
+    // a post-quantum group those stacks lack; as DTLS client they offer groups the browser has.
+    try {
+      await pc.setLocalDescription({ type: 'answer', sdp: answer.sdp.replace(/a=setup:active/g, 'a=setup:passive') });
+    } catch (e) {
+      this.log('warn', `passive DTLS role refused (${e.message}); using the browser's choice`);
+      await pc.setLocalDescription(answer);
+    }
     this.send({ type: 'answer', sdp: pc.localDescription.sdp });
   }
 
