@@ -186,11 +186,10 @@ pub(crate) fn extend<B: Bus, const S: u32, const K: u8>(
         }
         return Ok(());
     }
+    c.ae_adj = 2;
     let sa = c.predec_long_aware::<S, B>(ry)?;
-    c.ae_adj = if S == LONG { 4 } else { 2 };
     let s = c.read::<S, B>(bus, sa)?;
     let da = c.predec_long_aware::<S, B>(rx)?;
-    c.ae_adj = if S == LONG { 4 } else { 2 };
     c.clk -= 2; // the second predecrement overlaps the first read
     let d = c.read::<S, B>(bus, da)?;
     let res = if K == ADD {

@@ -27,6 +27,10 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
         c.ae_adj = 2;
         c.prefetch(bus)?;
         c.ae_adj = 0;
+        if S != LONG {
+            // The frame of a faulting word write shows the already prefetched opcode.
+            c.cur_op = c.ir;
+        }
         if S == LONG {
             // The low word goes first; at an odd address it faults before An changes.
             if a & 1 != 0 {
@@ -45,6 +49,10 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
         c.pc = c.pc.wrapping_add(2);
         c.ae_adj = if sm <= 1 { 0 } else { 2u32.wrapping_neg() };
         c.set_logic::<S>(v);
+        if S == LONG && a & 1 != 0 && sm >= 2 && !(sm == 7 && sr == 4) {
+            // Only the low word's flags are in place when the write faults.
+            c.set_logic::<WORD>(v);
+        }
         c.write::<S, B>(bus, a, v)?;
         let fc = c.prog_fc();
         c.irc = c.read_word_fc(bus, c.pc, fc)?;
@@ -64,8 +72,10 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
         // A faulting long write leaves the flags partly evaluated: from a memory source only
         // the low word's; from a register untouched for (An) and (An)+, N and Z only for the
         // displacement modes.
+        let mem_src = sm >= 2 && !(sm == 7 && sr == 4);
         match dm {
-            2 | 3 | 5 | 6 if sm >= 2 => c.set_logic::<WORD>(v),
+            2 | 3 if mem_src => c.set_logic::<WORD>(v),
+            5 | 6 if mem_src => c.set_logic::<WORD>(v >> 16),
             2 | 3 => {}
             5 | 6 => c.set_nz::<LONG>(v),
             _ => c.set_logic::<LONG>(v),
