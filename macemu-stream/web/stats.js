@@ -111,11 +111,12 @@ export class Stats {
     }
     lines.push(`audio ${f(c.audioKbps, 0)} kbit/s  ${c.audioSamples} samples`);
     const rtt = this.rtts.length ? median(this.rtts) : null;
-    lines.push(`RTT ${f(rtt)} ms (ping)  ICE ${f(c.iceRttMs)} ms`);
+    // The echo rides on the next frame the server sends, so it includes waiting for one.
+    lines.push(`ping echo ${f(rtt)} ms  ICE RTT ${f(c.iceRttMs)} ms`);
     const l = this.latency;
     if (l) {
-      lines.push(`#${l.sequence} ${f(l.rttMs)} ms = net ${f(l.networkMs)} + ipc ${f(l.ipcMs)}` +
-        ` + emu ${f(l.emulatorMs)} + wake ${f(l.wakeMs)} + enc ${f(l.encodeMs)} + send ${f(l.sendMs)}`);
+      lines.push(`ping #${l.sequence} ${f(l.rttMs)} ms = network ${f(l.networkMs)} + ipc ${f(l.ipcMs)}`);
+      lines.push(`  + emulator ${f(l.emulatorMs)} + wake ${f(l.wakeMs)} + encode ${f(l.encodeMs)} + send ${f(l.sendMs)}`);
     }
     return lines.join('\n');
   }

@@ -59,25 +59,52 @@ pub fn target_dir() -> PathBuf {
     exe.ancestors().nth(3).expect("target dir").to_path_buf()
 }
 
-/// `macemu-cli` of the same profile as this test (`MACEMU_CLI` overrides).
+/// `macemu-cli` of the same profile as this test, built (or brought up to date) first: cargo builds a
+/// package's binaries only for that package's own integration tests, and this one lives in
+/// macemu-stream. `MACEMU_CLI` names a ready binary instead.
 pub fn cli_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("MACEMU_CLI") {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let p = exe
+    let profile_dir = exe
         .parent()
         .and_then(Path::parent)
-        .map(|d| d.join("macemu-cli"))
         .ok_or("no profile dir")?;
-    if p.is_file() {
-        Ok(p)
-    } else {
-        Err(format!(
-            "{} is missing: build it first (cargo build --release -p macemu-cli)",
-            p.display()
-        ))
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => return Err("no profile name".into()),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
+    let out = Command::new(cargo)
+        .args([
+            "build",
+            "-q",
+            "-p",
+            "macemu-cli",
+            "--bin",
+            "macemu-cli",
+            "--profile",
+            profile,
+        ])
+        .arg("--manifest-path")
+        .arg(&manifest)
+        .arg("--target-dir")
+        .arg(target_dir())
+        .output()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "building macemu-cli failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
+    let p = profile_dir.join("macemu-cli");
+    p.is_file()
+        .then_some(p.clone())
+        .ok_or_else(|| format!("{} was not built", p.display()))
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
