@@ -14,7 +14,12 @@ const CYCLES_PER_FRAME: u64 = 352 * 370;
 const VIA_DDRA: u32 = 0xEFE7FE;
 const VIA_T1CL: u32 = 0xEFE9FE;
 const VIA_T1CH: u32 = 0xEFEBFE;
+const VIA_SR: u32 = 0xEFF5FE;
 const VIA_ACR: u32 = 0xEFF7FE;
+const VIA_ORB: u32 = 0xEFE1FE;
+// SCC: channel A control, read and write addresses.
+const SCC_A_CTL_RD: u32 = 0x9FFFFA;
+const SCC_A_CTL_WR: u32 = 0xBFFFFB;
 const VIA_IFR: u32 = 0xEFFBFE;
 const VIA_IER: u32 = 0xEFFDFE;
 const VIA_ORA: u32 = 0xEFFFFE;
@@ -64,6 +69,19 @@ impl Asm {
     fn bra(&mut self, target: u32) -> &mut Self {
         let disp = target as i64 - (self.pc() as i64 + 2);
         self.w(&[0x6000 | (disp as i8 as u8 as u16)])
+    }
+    /// BTST #bit,(abs).L
+    fn btst_abs(&mut self, bit: u16, addr: u32) -> &mut Self {
+        self.w(&[0x0839, bit]).long(addr)
+    }
+    /// BEQ.S to `target`
+    fn beq(&mut self, target: u32) -> &mut Self {
+        let disp = target as i64 - (self.pc() as i64 + 2);
+        self.w(&[0x6700 | (disp as i8 as u8 as u16)])
+    }
+    /// MOVE.B (abs).L,(abs).L
+    fn move_b_abs_abs(&mut self, src: u32, dst: u32) -> &mut Self {
+        self.w(&[0x13F9]).long(src).long(dst)
     }
     fn rte(&mut self) -> &mut Self {
         self.w(&[0x4E73])
@@ -235,4 +253,95 @@ fn sound_buffer_becomes_pcm() {
         "{:?}",
         &mac.audio_frame()[..4]
     );
+}
+
+/// Sends `cmd` to the keyboard through the VIA shift register and stores the answer at `dst`,
+/// polling the SR flag as the ROM's keyboard driver does.
+fn kbd_exchange(a: &mut Asm, cmd: u8, dst: u32) {
+    a.move_b_imm_abs(0x1C, VIA_ACR); // shift out under external clock
+    a.move_b_imm_abs(cmd, VIA_SR);
+    let w1 = a.pc();
+    a.btst_abs(2, VIA_IFR);
+    a.beq(w1);
+    a.move_b_imm_abs(0x04, VIA_IFR); // the flag of the finished shift-out
+    a.move_b_imm_abs(0x0C, VIA_ACR); // shift in under external clock
+    let w2 = a.pc();
+    a.btst_abs(2, VIA_IFR);
+    a.beq(w2);
+    a.move_b_abs_abs(VIA_SR, dst); // reading SR clears the flag
+}
+
+#[test]
+fn keyboard_protocol_through_the_via_shift_register() {
+    let rom = program(
+        0x00,
+        0x00,
+        |a| {
+            kbd_exchange(a, 0x16, 0x200); // Model
+            kbd_exchange(a, 0x36, 0x201); // Test
+            kbd_exchange(a, 0x10, 0x202); // Inquiry: waits for the key pressed below
+            kbd_exchange(a, 0x10, 0x203); // Inquiry: the key's release
+            kbd_exchange(a, 0x10, 0x204); // Inquiry: arrow key -> keypad prefix
+            kbd_exchange(a, 0x14, 0x205); // Instant: the arrow's code
+            kbd_exchange(a, 0x10, 0x206); // Inquiry: nothing within 1/4 s -> Null
+        },
+        false,
+    );
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    mac.run_frame();
+    assert_eq!(mac.ram()[0x200], 0x0B, "Model: M0110A");
+    assert_eq!(mac.ram()[0x201], 0x7D, "Test: ACK");
+    mac.run_frame();
+    assert_eq!(mac.ram()[0x202], 0, "Inquiry still waiting");
+    mac.key(0x00, true);
+    mac.key(0x00, false);
+    mac.key(0x7E, true); // up arrow
+    for _ in 0..30 {
+        mac.run_frame();
+    }
+    assert_eq!(mac.ram()[0x202], 0x01, "A down");
+    assert_eq!(mac.ram()[0x203], 0x81, "A up");
+    assert_eq!(mac.ram()[0x204], 0x79, "keypad prefix");
+    assert_eq!(mac.ram()[0x205], 0x1B, "up arrow = keypad 0x4D");
+    assert_eq!(mac.ram()[0x206], 0x7B, "Null after the Inquiry timeout");
+}
+
+#[test]
+fn mouse_quadrature_phase_on_scc_dcd_and_via() {
+    // Enable DCD external/status interrupts on channel A (WR15 bit 3, WR1 bit 0), no MIE, and
+    // keep copying RR0A to 0x300 and port B to 0x301.
+    let rom = program(
+        0x00,
+        0x00,
+        |a| {
+            for v in [9u8, 0xC0, 15, 0x08, 1, 0x01, 0, 0x10] {
+                a.move_b_imm_abs(v, SCC_A_CTL_WR);
+            }
+            let l = a.pc();
+            a.move_b_abs_abs(SCC_A_CTL_RD, 0x300);
+            a.move_b_abs_abs(VIA_ORB, 0x301);
+            a.bra(l);
+        },
+        false,
+    );
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    mac.run_frame();
+    let x1 = |m: &MacPlus| m.ram()[0x300] & 0x08 != 0;
+    let x2 = |m: &MacPlus| m.ram()[0x301] & 0x10 != 0;
+    let before = x1(&mac);
+    mac.mouse_move_relative(1, 0);
+    mac.run_frame();
+    assert_ne!(x1(&mac), before, "one edge on DCD A");
+    assert_ne!(x1(&mac), x2(&mac), "moving right: X2 differs from X1");
+    // The ROM here never resets the ext/status latch, so the next edge waits; reset it via a
+    // fresh machine to check the other direction.
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    mac.run_frame();
+    mac.mouse_move_relative(-1, 0);
+    mac.run_frame();
+    assert_eq!(x1(&mac), x2(&mac), "moving left: X2 equals X1");
+    // Mouse button on PB3 (0 = down).
+    mac.mouse_button(true);
+    mac.run_frame();
+    assert_eq!(mac.ram()[0x301] & 0x08, 0);
 }
