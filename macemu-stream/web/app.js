@@ -368,7 +368,12 @@ async function start() {
   session.addEventListener('track', (e) => {
     const ev = e.detail;
     const stream = ev.streams[0] || new MediaStream([ev.track]);
-    if (ev.track.kind === 'video') display.showStream(stream);
+    if (ev.track.kind === 'video') {
+      // Ask for the smallest playout delay: a desktop's frames come irregularly (nothing is sent while
+      // the screen is still), which otherwise grows the jitter buffer to hundreds of ms.
+      if ('jitterBufferTarget' in ev.receiver) ev.receiver.jitterBufferTarget = 0;
+      display.showStream(stream);
+    }
     else if (ev.track.kind === 'audio') playAudio(new MediaStream([ev.track]));
   });
   session.addEventListener('channelopen', () => {
