@@ -129,9 +129,9 @@ pub unsafe extern "C" fn macemu_frame_complete(buf: *mut MacEmuIPCBuffer, timest
     if buf.is_null() {
         return;
     }
-    // SAFETY (all field views below): `buf` points to a whole buffer (caller) and every field
-    // used is naturally aligned in the asserted layout; the seqlock word is the 4-aligned padding
-    // at MACEMU_SEQLOCK_OFFSET.
+    // SAFETY: `buf` points to a whole buffer (caller) and every field used below is naturally
+    // aligned in the asserted layout; the seqlock word is the 4-aligned padding at
+    // MACEMU_SEQLOCK_OFFSET. The eventfd number is the emulator's own, as in v4.
     unsafe {
         let seq = a32(buf.cast::<u8>().add(MACEMU_SEQLOCK_OFFSET).cast());
         let s = seq.load(SeqCst);

@@ -108,10 +108,13 @@ fn c_source(name: &str) -> PathBuf {
 }
 
 /// Rows of the layout tables: (struct, field, offset, size) and (type, size, align).
-fn abi_tables() -> (
+/// (struct, field, offset, size) rows and (type, size, align) rows.
+type Tables = (
     Vec<(String, String, usize, usize)>,
     Vec<(String, usize, usize)>,
-) {
+);
+
+fn abi_tables() -> Tables {
     let doc = repo_root().join("../shared/docs/ipc-v4-abi.md");
     let text = std::fs::read_to_string(&doc).unwrap_or_else(|e| panic!("{}: {e}", doc.display()));
     let mut fields = Vec::new();

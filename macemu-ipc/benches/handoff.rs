@@ -53,7 +53,7 @@ fn publisher(mode: &str, frames: u64) {
         if mode == "60hz" {
             sleep_until(start + period * n as u32);
         }
-        let mut f = fp.frame_mut(WIDTH, HEIGHT, PixelFormat::Bgra).unwrap();
+        let f = fp.frame_mut(WIDTH, HEIGHT, PixelFormat::Bgra).unwrap();
         f.data[8..16].copy_from_slice(&n.to_ne_bytes());
         f.data[..8].copy_from_slice(&now_ns().to_ne_bytes());
         fp.publish(&FrameMeta {

@@ -1,4 +1,5 @@
-//! The shared-memory mapping: the only module with `unsafe` code.
+//! The shared-memory mapping: the only module with `unsafe` code (plus, with the `tokio`
+//! feature, handing owned descriptors to tokio's reactor).
 //!
 //! Another process writes the region concurrently, and it may be buggy or hostile. So the mapping
 //! is never viewed as a `MacEmuIPCBuffer` reference: header words are read and written through
@@ -230,4 +231,15 @@ impl FrameWriter {
             )
         }
     }
+}
+
+/// Registers an owned descriptor with tokio's reactor for readiness (tokio feature). Lives here
+/// to keep every `unsafe` block of the crate in this module.
+#[cfg(feature = "tokio")]
+pub(crate) fn async_readable(fd: OwnedFd) -> std::io::Result<tokio::io::unix::AsyncFd<OwnedFd>> {
+    // SAFETY: the `AsyncFd` takes ownership of `fd`, a descriptor this process duplicated for it
+    // alone; nothing else closes or replaces it while it is registered.
+    Ok(unsafe {
+        tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
+    }?)
 }

@@ -445,7 +445,6 @@ impl Subscriber {
     /// Async frame wait on tokio: the next frame newer than the last one returned.
     #[cfg(feature = "tokio")]
     pub async fn next_frame(&mut self) -> Result<FrameView<'_>, IpcError> {
-        use tokio::io::Interest;
         if self.gone {
             return Err(IpcError::EmulatorGone { pid: self.pid });
         }
@@ -453,8 +452,8 @@ impl Subscriber {
             let efd: OwnedFd = self.frame_efd.try_clone()?;
             let sock: OwnedFd = self.sender.inner.sock.as_fd().try_clone_to_owned()?;
             self.async_fds = Some((
-                tokio::io::unix::AsyncFd::with_interest(efd, Interest::READABLE)?,
-                tokio::io::unix::AsyncFd::with_interest(sock, Interest::READABLE)?,
+                crate::shm::async_readable(efd)?,
+                crate::shm::async_readable(sock)?,
             ));
         }
         loop {
@@ -462,20 +461,21 @@ impl Subscriber {
                 break;
             }
             let (efd, sock) = self.async_fds.as_ref().expect("set above");
-            tokio::select! {
+            let check = tokio::select! {
                 g = efd.readable() => {
                     let mut g = g?;
                     sys::drain(efd.get_ref().as_fd(), 256)?;
                     g.clear_ready();
+                    false
                 }
                 g = sock.readable() => {
-                    let mut g = g?;
-                    g.clear_ready();
-                    self.check_gone()?;
+                    g?.clear_ready();
+                    true
                 }
-                _ = tokio::time::sleep(LIVENESS_PERIOD) => {
-                    self.check_gone()?;
-                }
+                _ = tokio::time::sleep(LIVENESS_PERIOD) => true,
+            };
+            if check {
+                self.check_gone()?;
             }
         }
         self.snapshot()

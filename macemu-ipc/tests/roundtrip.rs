@@ -292,7 +292,8 @@ fn connect_errors_are_typed() {
     };
     let full = abi::MACEMU_VIDEO_SHM_SIZE;
     let pid = live.pid();
-    let cases: Vec<(Box<dyn Fn(&mut Vec<u8>)>, usize, &str)> = vec![
+    type Edit = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(Edit, usize, &str)> = vec![
         (Box::new(|b| b[0] ^= 1), full, "BadMagic"),
         (Box::new(|b| b[4] = 3), full, "BadVersion"),
         (Box::new(|b| b[8] ^= 0x40), full, "BadPid"),
