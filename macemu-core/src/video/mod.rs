@@ -237,7 +237,7 @@ enum Lut {
     B4(Box<[[u8; 8]; 256]>),
 }
 
-fn build_lut<const C: usize>(colours: &[[u8; 4]], bpp: usize) -> Box<[[u8; C]; 256]> {
+fn build_lut<const C: usize>(colours: &[[u8; 4]; 256], bpp: usize) -> Box<[[u8; C]; 256]> {
     let mut t = Box::new([[0u8; C]; 256]);
     let mask = (1u8 << bpp) - 1;
     for (byte, entry) in t.iter_mut().enumerate() {
@@ -268,7 +268,7 @@ struct Setup {
 }
 
 /// Converts frames and tracks what changed. Reuse one per output.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Converter {
     setup: Option<Setup>,
     /// Packed copy of the previous source rows.
@@ -276,7 +276,18 @@ pub struct Converter {
     /// Indexed formats below 8 bpp: the output bytes for every possible source byte.
     lut: Lut,
     /// Palette entries already encoded in the output byte order.
-    colours: Vec<[u8; 4]>,
+    colours: Box<[[u8; 4]; 256]>,
+}
+
+impl Default for Converter {
+    fn default() -> Self {
+        Converter {
+            setup: None,
+            prev: Vec::new(),
+            lut: Lut::None,
+            colours: Box::new([[0; 4]; 256]),
+        }
+    }
 }
 
 impl Converter {
@@ -380,12 +391,9 @@ impl Converter {
     }
 
     fn prepare(&mut self, setup: &Setup) {
-        self.colours = setup
-            .palette
-            .0
-            .iter()
-            .map(|&c| setup.order.encode(c))
-            .collect();
+        for (c, &rgb) in self.colours.iter_mut().zip(setup.palette.0.iter()) {
+            *c = setup.order.encode(rgb);
+        }
         self.lut = match setup.format {
             SourceFormat::Indexed1 => Lut::B1(build_lut(&self.colours, 1)),
             SourceFormat::Indexed2 => Lut::B2(build_lut(&self.colours, 2)),
@@ -457,8 +465,9 @@ impl Converter {
         let out = &mut d[x0 * 4..x1 * 4];
         match format {
             SourceFormat::Indexed8 => {
+                let colours: &[[u8; 4]; 256] = &self.colours;
                 for (o, &b) in out.chunks_exact_mut(4).zip(&s[x0..x1]) {
-                    o.copy_from_slice(&self.colours[usize::from(b)]);
+                    o.copy_from_slice(&colours[usize::from(b)]);
                 }
             }
             SourceFormat::Rgb555 => {
@@ -470,17 +479,42 @@ impl Converter {
             }
             _ => {
                 let src = &s[x0 * 4..x1 * 4];
-                for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
-                    let v = u32::from_le_bytes([i[0], i[1], i[2], i[3]]);
-                    // Source bytes x R G B; BGRA is them reversed, ARGB them in place.
-                    let px = match order {
-                        PixelOrder::Bgra => v.swap_bytes() | 0xFF00_0000,
-                        PixelOrder::Argb => v | 0xFF,
-                    };
-                    o.copy_from_slice(&px.to_le_bytes());
+                match order {
+                    PixelOrder::Bgra => convert_8888::<true>(src, out),
+                    PixelOrder::Argb => convert_8888::<false>(src, out),
                 }
             }
         }
+    }
+}
+
+/// 32-bit `x R G B` to BGRA (bytes reversed in each pixel) or ARGB (in place), alpha 0xFF;
+/// two pixels per 64-bit word.
+#[inline]
+fn convert_8888<const BGRA: bool>(src: &[u8], out: &mut [u8]) {
+    let mut o8 = out.chunks_exact_mut(8);
+    let mut i8 = src.chunks_exact(8);
+    for (o, i) in (&mut o8).zip(&mut i8) {
+        let v = u64::from_le_bytes([i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7]]);
+        let px = if BGRA {
+            v.swap_bytes().rotate_left(32) | 0xFF00_0000_FF00_0000
+        } else {
+            v | 0x0000_00FF_0000_00FF
+        };
+        o.copy_from_slice(&px.to_le_bytes());
+    }
+    for (o, i) in o8
+        .into_remainder()
+        .chunks_exact_mut(4)
+        .zip(i8.remainder().chunks_exact(4))
+    {
+        let v = u32::from_le_bytes([i[0], i[1], i[2], i[3]]);
+        let px = if BGRA {
+            v.swap_bytes() | 0xFF00_0000
+        } else {
+            v | 0xFF
+        };
+        o.copy_from_slice(&px.to_le_bytes());
     }
 }
 
