@@ -3,7 +3,7 @@
 //! Every bus cycle costs 4 clocks here, so an instruction's timing is its bus cycles plus the
 //! internal clocks its handler adds with [`Cpu::idle`].
 
-use super::{Cpu, Fault, FaultKind, Res};
+use super::{Cpu, Fault, FaultKind, Faulted, Res};
 use crate::bus::{Bus, FunctionCode};
 
 /// Operand sizes in bytes, used as const generic arguments.
@@ -42,15 +42,6 @@ pub(crate) const fn sext(s: u32, v: u32) -> u32 {
     }
 }
 
-impl Fault {
-    /// Makes the exception frame show a program counter `off` bytes past the current one.
-    #[inline]
-    pub(crate) fn pc_off(mut self, off: u32) -> Fault {
-        self.pc_off = self.pc_off.wrapping_add(off);
-        self
-    }
-}
-
 impl Cpu {
     #[inline(always)]
     pub(crate) fn data_fc(&self) -> FunctionCode {
@@ -76,20 +67,22 @@ impl Cpu {
         self.clk += n;
     }
 
-    #[inline(always)]
-    fn fault(kind: FaultKind, addr: u32, write: bool, fc: FunctionCode) -> Fault {
+    /// Records an aborted access for the group-0 exception.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn fault(&mut self, kind: FaultKind, addr: u32, write: bool, fc: FunctionCode) -> Faulted {
         let program = matches!(
             fc,
             FunctionCode::UserProgram | FunctionCode::SupervisorProgram
         );
-        Fault {
+        self.fault = Fault {
             kind,
             addr,
             write,
             program,
             fc,
-            pc_off: 0,
-        }
+        };
+        Faulted
     }
 
     #[inline(always)]
@@ -101,7 +94,7 @@ impl Cpu {
     ) -> Res<u8> {
         self.clk += 4;
         bus.read_byte(fc, addr & ADDR_MASK)
-            .map_err(|_| Self::fault(FaultKind::Bus, addr, false, fc))
+            .map_err(|_| self.fault(FaultKind::Bus, addr, false, fc))
     }
 
     #[inline(always)]
@@ -113,10 +106,10 @@ impl Cpu {
     ) -> Res<u16> {
         self.clk += 4;
         if addr & 1 != 0 {
-            return Err(Self::fault(FaultKind::Address, addr, false, fc));
+            return Err(self.fault(FaultKind::Address, addr, false, fc));
         }
         bus.read_word(fc, addr & ADDR_MASK)
-            .map_err(|_| Self::fault(FaultKind::Bus, addr, false, fc))
+            .map_err(|_| self.fault(FaultKind::Bus, addr, false, fc))
     }
 
     #[inline(always)]
@@ -141,7 +134,7 @@ impl Cpu {
     ) -> Res<()> {
         self.clk += 4;
         bus.write_byte(fc, addr & ADDR_MASK, v)
-            .map_err(|_| Self::fault(FaultKind::Bus, addr, true, fc))
+            .map_err(|_| self.fault(FaultKind::Bus, addr, true, fc))
     }
 
     #[inline(always)]
@@ -154,10 +147,10 @@ impl Cpu {
     ) -> Res<()> {
         self.clk += 4;
         if addr & 1 != 0 {
-            return Err(Self::fault(FaultKind::Address, addr, true, fc));
+            return Err(self.fault(FaultKind::Address, addr, true, fc));
         }
         bus.write_word(fc, addr & ADDR_MASK, v)
-            .map_err(|_| Self::fault(FaultKind::Bus, addr, true, fc))
+            .map_err(|_| self.fault(FaultKind::Bus, addr, true, fc))
     }
 
     /// Sized data-space read.

@@ -1,6 +1,6 @@
 //! Exception processing: traps, interrupts, trace, address and bus errors, double-fault halt.
 
-use super::{Cpu, Fault, FaultKind, Res, RunState};
+use super::{Cpu, FaultKind, Res, RunState};
 use crate::bus::{Bus, FunctionCode, InterruptAck};
 
 /// Exception vector numbers.
@@ -79,8 +79,8 @@ impl Cpu {
     pub(crate) fn trace_exception<B: Bus>(&mut self, bus: &mut B) {
         self.cur_op = self.ir;
         let pc = self.pc.wrapping_sub(2);
-        if let Err(f) = self.exception(bus, super::exceptions::vector::TRACE, pc, 4) {
-            self.group0(bus, f);
+        if self.exception(bus, super::exceptions::vector::TRACE, pc, 4).is_err() {
+            self.group0(bus);
         }
     }
 
@@ -115,13 +115,14 @@ impl Cpu {
             self.write_word_fc(bus, sp.wrapping_sub(4), (pc >> 16) as u16, fc)?;
             self.vector_jump(bus, vec)
         })();
-        if let Err(f) = r {
-            self.group0(bus, f);
+        if r.is_err() {
+            self.group0(bus);
         }
     }
 
     /// Address or bus error: the 7-word frame, or a halt when it happens during another one.
-    pub(crate) fn group0<B: Bus>(&mut self, bus: &mut B, f: Fault) {
+    pub(crate) fn group0<B: Bus>(&mut self, bus: &mut B) {
+        let f = self.fault;
         if self.in_group0 {
             self.state = RunState::Halted;
             return;
@@ -132,7 +133,7 @@ impl Cpu {
             | u16::from(!f.write) << 4
             | u16::from(f.program && false) << 3
             | f.fc as u16;
-        let pc = self.pc.wrapping_add(self.ae_adj).wrapping_add(f.pc_off);
+        let pc = self.pc.wrapping_add(self.ae_adj);
         let sr = self.enter_supervisor();
         self.idle(8);
         let r = (|| -> Res<()> {

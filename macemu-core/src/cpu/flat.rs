@@ -7,14 +7,18 @@ use super::{Cpu, CpuModel, RunState};
 
 /// 16 MiB of RAM covering the whole 24-bit address space.
 pub struct FlatBus {
-    mem: Vec<u8>,
+    mem: Box<[u8; SIZE]>,
 }
 
 const SIZE: usize = 1 << 24;
 
 impl FlatBus {
     pub fn new() -> FlatBus {
-        FlatBus { mem: vec![0; SIZE] }
+        let mem: Box<[u8; SIZE]> = vec![0u8; SIZE]
+            .into_boxed_slice()
+            .try_into()
+            .expect("16 MiB");
+        FlatBus { mem }
     }
 
     /// Copies `image` to address 0 (truncated to 16 MiB).
@@ -24,7 +28,7 @@ impl FlatBus {
     }
 
     pub fn memory(&self) -> &[u8] {
-        &self.mem
+        &self.mem[..]
     }
 }
 

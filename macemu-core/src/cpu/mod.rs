@@ -49,9 +49,12 @@ pub(crate) struct Fault {
     /// Instruction-stream access (sets the I/N bit of the frame).
     pub program: bool,
     pub fc: FunctionCode,
-    /// Bytes to add to `pc` for the frame's saved program counter.
-    pub pc_off: u32,
 }
+
+/// Error marker of an aborted access; the details are in `Cpu::fault`. Zero-sized so every
+/// `Res<T>` travels in registers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Faulted;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum FaultKind {
@@ -59,7 +62,7 @@ pub(crate) enum FaultKind {
     Bus,
 }
 
-pub(crate) type Res<T> = Result<T, Fault>;
+pub(crate) type Res<T> = Result<T, Faulted>;
 
 /// The 68000 state. Generic only in its methods: `step::<B>` is monomorphised per bus type.
 #[derive(Clone)]
@@ -99,6 +102,8 @@ pub struct Cpu {
     /// Opcode of the instruction being executed (IR in an address/bus error frame, even after
     /// the prefetch has loaded the next one).
     pub(crate) cur_op: u16,
+    /// The last aborted access.
+    pub(crate) fault: Fault,
     /// Instructions completed (statistics for benchmarks and the debugger).
     pub(crate) instructions: u64,
     model: CpuModel,
@@ -130,6 +135,13 @@ impl Cpu {
             trace_pending: false,
             ae_adj: 0,
             cur_op: 0,
+            fault: Fault {
+                kind: FaultKind::Address,
+                addr: 0,
+                write: false,
+                program: false,
+                fc: FunctionCode::SupervisorData,
+            },
             instructions: 0,
             model,
             decode: decode::table(),
@@ -175,9 +187,9 @@ impl Cpu {
         if self.refill {
             self.refill = false;
             let pc = self.pc.wrapping_sub(2);
-            if let Err(f) = self.jump(bus, pc) {
+            if self.jump(bus, pc).is_err() {
                 self.cur_op = self.ir;
-                self.group0(bus, f);
+                self.group0(bus);
                 return self.finish(bus);
             }
         }
@@ -218,8 +230,26 @@ impl Cpu {
                 return used;
             }
         }
+        let table = self.decode;
         while used < cycles {
-            used += u64::from(self.step(bus));
+            // Fast path: no pending trace, refill or interrupt; same semantics as `step`.
+            let ipl = bus.interrupt_level() & 7;
+            if self.trace_pending || self.refill || ipl > self.int_mask || (ipl == 7 && self.last_ipl != 7) {
+                used += u64::from(self.step(bus));
+            } else {
+                self.last_ipl = ipl;
+                self.clk = 0;
+                self.trace_pending = self.t;
+                self.ae_adj = 0;
+                let op = self.ir;
+                self.cur_op = op;
+                let h = decode::Handlers::<B>::LIST[table[op as usize] as usize];
+                match h(self, bus, op) {
+                    Ok(()) => self.instructions += 1,
+                    Err(Faulted) => self.group0(bus),
+                }
+                used += u64::from(self.clk + bus.take_wait_cycles());
+            }
             if self.state != RunState::Running {
                 break;
             }
@@ -237,7 +267,7 @@ impl Cpu {
         let h = decode::Handlers::<B>::LIST[self.decode[op as usize] as usize];
         match h(self, bus, op) {
             Ok(()) => self.instructions += 1,
-            Err(f) => self.group0(bus, f),
+            Err(Faulted) => self.group0(bus),
         }
     }
 

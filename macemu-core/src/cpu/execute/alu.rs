@@ -46,7 +46,7 @@ pub(crate) fn to_mem<B: Bus, const S: u32, const K: u8>(
     let d = c.read::<S, B>(bus, a)?;
     let res = c.alu::<S, K>(c.d[reg9(op)], d);
     c.prefetch(bus)?;
-    c.write::<S, B>(bus, a, res).map_err(|f| f.pc_off(0))
+    c.write::<S, B>(bus, a, res)
 }
 
 /// EOR Dn,Dn.
@@ -218,14 +218,7 @@ impl Cpu {
         if S == LONG && a & 1 != 0 {
             let fc = self.data_fc();
             self.clk += 4;
-            return Err(crate::cpu::Fault {
-                kind: crate::cpu::FaultKind::Address,
-                addr: a.wrapping_add(2),
-                write: false,
-                program: false,
-                fc,
-                pc_off: 0,
-            });
+            return Err(self.fault(crate::cpu::FaultKind::Address, a.wrapping_add(2), false, fc));
         }
         self.a[r] = a;
         Ok(a)
