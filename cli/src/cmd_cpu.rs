@@ -119,7 +119,10 @@ pub fn run_bench(args: CpuBenchArgs) -> anyhow::Result<()> {
     println!("MIPS: {:.1}", r.instructions as f64 / secs / 1e6);
     if let Some(c) = cpu_secs {
         // On a loaded machine wall time includes waiting for a core; CPU time does not.
-        println!("CPU seconds: {c:.3} ({:.1} MIPS of CPU time)", r.instructions as f64 / c / 1e6);
+        println!(
+            "CPU seconds: {c:.3} ({:.1} MIPS of CPU time)",
+            r.instructions as f64 / c / 1e6
+        );
     }
     println!("emulated 68000 MHz: {:.1}", r.cycles as f64 / secs / 1e6);
     if r.state != RunState::Stopped {

@@ -6,7 +6,10 @@ use macemu_core::cpu::RunState;
 
 #[test]
 fn cpu68k_checksum_and_instruction_count() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/bench/cpu68k/cpu68k.bin");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/bench/cpu68k/cpu68k.bin"
+    );
     let image = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let t0 = std::time::Instant::now();
     let r = run_until_stop(&image, 2_000_000_000);

@@ -70,16 +70,17 @@ impl Cpu {
     /// Records an aborted access for the group-0 exception.
     #[cold]
     #[inline(never)]
-    pub(crate) fn fault(&mut self, kind: FaultKind, addr: u32, write: bool, fc: FunctionCode) -> Faulted {
-        let program = matches!(
-            fc,
-            FunctionCode::UserProgram | FunctionCode::SupervisorProgram
-        );
+    pub(crate) fn fault(
+        &mut self,
+        kind: FaultKind,
+        addr: u32,
+        write: bool,
+        fc: FunctionCode,
+    ) -> Faulted {
         self.fault = Fault {
             kind,
             addr,
             write,
-            program,
             fc,
         };
         Faulted

@@ -79,7 +79,10 @@ impl Cpu {
     pub(crate) fn trace_exception<B: Bus>(&mut self, bus: &mut B) {
         self.cur_op = self.ir;
         let pc = self.pc.wrapping_sub(2);
-        if self.exception(bus, super::exceptions::vector::TRACE, pc, 4).is_err() {
+        if self
+            .exception(bus, super::exceptions::vector::TRACE, pc, 4)
+            .is_err()
+        {
             self.group0(bus);
         }
     }
@@ -131,7 +134,7 @@ impl Cpu {
         self.trace_pending = false;
         let status = (self.cur_op & !0x1F)
             | u16::from(!f.write) << 4
-            | u16::from(f.program && false) << 3
+            // I/N: the m68000 vectors (MAME's microcode) report 0 for program accesses as well.
             | f.fc as u16;
         let pc = self.pc.wrapping_add(self.ae_adj);
         let sr = self.enter_supervisor();

@@ -3,13 +3,12 @@
 //! Split by concern: [`state`] (registers, status register), [`decode`] (a 65,536-entry table mapping
 //! every opcode to a specialised handler, built once), [`execute`] (the handlers), [`ea`] (effective
 //! addresses and sized bus access), [`exceptions`] (traps, interrupts, address/bus errors, halting),
-//! [`timing`] (internal-cycle figures) and [`disasm`].
+//! [`timing`] (internal-cycle figures).
 //!
 //! The core models the 68000's two-word prefetch queue (IR/IRC) exactly as the hardware does, so
 //! the program counter, exception stack frames and the sequence of bus cycles match a real chip.
 
 mod decode;
-pub mod disasm;
 mod ea;
 mod exceptions;
 mod execute;
@@ -46,8 +45,6 @@ pub(crate) struct Fault {
     /// Full 32-bit address as computed by the program (the bus sees 24 bits).
     pub addr: u32,
     pub write: bool,
-    /// Instruction-stream access (sets the I/N bit of the frame).
-    pub program: bool,
     pub fc: FunctionCode,
 }
 
@@ -139,7 +136,6 @@ impl Cpu {
                 kind: FaultKind::Address,
                 addr: 0,
                 write: false,
-                program: false,
                 fc: FunctionCode::SupervisorData,
             },
             instructions: 0,
@@ -234,7 +230,11 @@ impl Cpu {
         while used < cycles {
             // Fast path: no pending trace, refill or interrupt; same semantics as `step`.
             let ipl = bus.interrupt_level() & 7;
-            if self.trace_pending || self.refill || ipl > self.int_mask || (ipl == 7 && self.last_ipl != 7) {
+            if self.trace_pending
+                || self.refill
+                || ipl > self.int_mask
+                || (ipl == 7 && self.last_ipl != 7)
+            {
                 used += u64::from(self.step(bus));
             } else {
                 self.last_ipl = ipl;

@@ -187,9 +187,9 @@ pub(crate) fn extend<B: Bus, const S: u32, const K: u8>(
         return Ok(());
     }
     c.ae_adj = 2;
-    let sa = c.predec_long_aware::<S, B>(ry)?;
+    let sa = c.predec_long_aware::<S>(ry)?;
     let s = c.read::<S, B>(bus, sa)?;
-    let da = c.predec_long_aware::<S, B>(rx)?;
+    let da = c.predec_long_aware::<S>(rx)?;
     c.clk -= 2; // the second predecrement overlaps the first read
     let d = c.read::<S, B>(bus, da)?;
     let res = if K == ADD {
@@ -211,7 +211,7 @@ impl Cpu {
     /// -(An) for ADDX/SUBX/ABCD-style operands: a long at an odd address faults on its low
     /// word (at An-2) before An changes.
     #[inline(always)]
-    fn predec_long_aware<const S: u32, B: Bus>(&mut self, r: usize) -> Res<u32> {
+    fn predec_long_aware<const S: u32>(&mut self, r: usize) -> Res<u32> {
         self.idle(2);
         let step = if S == 1 && r == 7 { 2 } else { S };
         let a = self.a[r].wrapping_sub(step);
@@ -393,6 +393,3 @@ pub(crate) fn chk<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     }
     c.prefetch(bus)
 }
-
-/// Maps an ALU selector name to its constant (keeps the decode table readable).
-pub(crate) const _KINDS: [u8; 6] = [ADD, SUB, AND, OR, EOR, CMP];
