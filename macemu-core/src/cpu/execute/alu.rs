@@ -1,7 +1,7 @@
 //! Arithmetic and logic: ADD/SUB/CMP/AND/OR/EOR and their A/I/Q/X forms, NEG/NEGX/NOT/CLR/TST,
 //! EXT, SWAP, EXG, MOVEQ, Scc, TAS, CHK.
 
-use super::{ea_mode, ea_reg, reg9, ADD, AND, CMP, EOR, OR, SUB};
+use super::{ea_mode, ea_reg, reg9, ADD, CMP, EOR, SUB};
 use crate::bus::Bus;
 use crate::cpu::ea::{mask, sext, LONG};
 use crate::cpu::exceptions::vector;
