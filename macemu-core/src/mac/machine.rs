@@ -107,6 +107,8 @@ const CRSR_COUPLE: u32 = 0x08CF;
 /// One mouse quadrature edge per axis at most every 8 lines (~360 µs), the fastest a real Plus
 /// mouse produces (about 284 µs measured, per snow's notes), so the ROM's handler keeps up.
 const MOUSE_LINES: u64 = 8;
+/// Mouse slots (of `MOUSE_LINES` lines) to wait for an unserviced edge: about two frames.
+const MOUSE_STALL_LIMIT: u32 = 92;
 /// Time for the keyboard to clock a command byte out of the VIA (8 bits at ~400 µs).
 const KBD_COMMAND_CYCLES: u64 = CPU_HZ * 32 / 10_000;
 /// Line at which vertical blanking (and the VBL interrupt) starts.
@@ -142,6 +144,8 @@ pub struct Board {
 
     mouse_dx: i32,
     mouse_dy: i32,
+    mouse_stall_x: u32,
+    mouse_stall_y: u32,
     mouse_x2: bool,
     mouse_y2: bool,
     mouse_button: bool,
@@ -180,6 +184,8 @@ impl Board {
             kbd_shift_started: None,
             mouse_dx: 0,
             mouse_dy: 0,
+            mouse_stall_x: 0,
+            mouse_stall_y: 0,
             mouse_x2: false,
             mouse_y2: false,
             mouse_button: false,
@@ -334,7 +340,23 @@ impl Board {
     /// PB4/PB5. Moving right leaves X2 != X1 after the edge, left X2 == X1; down Y2 == Y1, up
     /// Y2 != Y1 (the phase relation MAME and snow use with the Plus ROM).
     fn mouse_service(&mut self) {
-        if self.mouse_dx != 0 && !self.scc.ext_pending(Channel::A) {
+        // Wait for the ROM to service each edge, but not forever: software that enabled DCD
+        // interrupts and never resets them (or polls with interrupts masked) still gets motion.
+        let stalled = |stall: &mut u32, want: bool, pending: bool| {
+            if want && pending {
+                *stall += 1;
+                if *stall < MOUSE_STALL_LIMIT {
+                    return true;
+                }
+            }
+            *stall = 0;
+            false
+        };
+        let pending_a = self.scc.ext_pending(Channel::A);
+        let pending_b = self.scc.ext_pending(Channel::B);
+        let wait_x = stalled(&mut self.mouse_stall_x, self.mouse_dx != 0, pending_a);
+        let wait_y = stalled(&mut self.mouse_stall_y, self.mouse_dy != 0, pending_b);
+        if self.mouse_dx != 0 && !wait_x {
             let x1 = !self.scc.dcd(Channel::A);
             let right = self.mouse_dx > 0;
             self.mouse_x2 = if right { !x1 } else { x1 };
@@ -342,7 +364,7 @@ impl Board {
             self.drive_via_inputs();
             self.scc.set_dcd(Channel::A, x1);
         }
-        if self.mouse_dy != 0 && !self.scc.ext_pending(Channel::B) {
+        if self.mouse_dy != 0 && !wait_y {
             let y1 = !self.scc.dcd(Channel::B);
             let down = self.mouse_dy > 0;
             self.mouse_y2 = if down { y1 } else { !y1 };
