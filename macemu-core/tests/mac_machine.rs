@@ -149,7 +149,7 @@ fn reset_reads_vectors_through_the_overlay_then_the_rom_switches_it_off() {
 fn vbl_interrupt_once_per_frame() {
     for use_stop in [false, true] {
         let rom = program(0x02, 0x02, |_| {}, use_stop);
-        let mut mac = MacPlus::new(&rom, 1 * MIB).unwrap();
+        let mut mac = MacPlus::new(&rom, MIB).unwrap();
         for n in 1..=30u32 {
             let rep = mac.run_frame();
             assert_eq!(rep.frame, u64::from(n));

@@ -318,7 +318,6 @@ mod tests {
         // 001nn mirrors 000nn.
         assert_eq!(h.read(0x91), 0xD4);
         h.write(0x01, 0xFF);
-        drop(h);
         rtc.tick_second();
         assert_eq!(rtc.seconds(), 0xA1B2_C400);
     }
@@ -347,7 +346,6 @@ mod tests {
         h.write(0x41 | (0x0F << 2), 0xC3);
         assert_eq!(h.read(0x80 | 0x21 | (2 << 2)), 0x5A);
         assert_eq!(h.read(0x80 | 0x41 | (0x0F << 2)), 0xC3);
-        drop(h);
         assert_eq!(rtc.xpram()[0x0A], 0x5A);
         assert_eq!(rtc.xpram()[0x1F], 0xC3);
         assert!(rtc.take_xpram_changed());
@@ -364,7 +362,6 @@ mod tests {
         for a in [0x00u8, 0x0C, 0x3F, 0x80, 0xE4, 0xFF] {
             assert_eq!(h.xread(a), a ^ 0x5A);
         }
-        drop(h);
         assert_eq!(rtc.xpram()[0xE4], 0xE4 ^ 0x5A);
         assert_eq!(rtc.xpram()[0x01], 0);
     }

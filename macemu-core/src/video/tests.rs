@@ -202,7 +202,7 @@ fn dirty_rect_in_every_depth_covers_the_changed_pixel() {
         let mut data = noise(5, stride * h);
         let mut dst = vec![0u8; w * 4 * h];
         let mut conv = Converter::new();
-        let mut conv_fn = |data: &[u8], conv: &mut Converter, dst: &mut [u8]| {
+        let conv_fn = |data: &[u8], conv: &mut Converter, dst: &mut [u8]| {
             let src = Source {
                 data,
                 width: w,
