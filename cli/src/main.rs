@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 mod cmd_cpu;
 mod cmd_ipc;
+mod cmd_serve;
 
 #[derive(Parser)]
 #[command(name = "macemu-cli", version, about = "Classic-Macintosh emulator streamed to a web browser")]
@@ -20,6 +21,8 @@ enum Command {
     CpuTest(cmd_cpu::CpuTestArgs),
     /// Run a bare-68000 memory image (cpu68k.bin) to STOP and report D0, instructions, MIPS.
     CpuBench(cmd_cpu::CpuBenchArgs),
+    /// Stream an emulator to web browsers: WebRTC H.264 + Opus (or PNG), HTTP API, browser client.
+    Serve(cmd_serve::ServeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,5 +38,6 @@ fn main() -> anyhow::Result<()> {
         Command::Ipc(args) => cmd_ipc::run(args),
         Command::CpuTest(args) => cmd_cpu::run_test(args),
         Command::CpuBench(args) => cmd_cpu::run_bench(args),
+        Command::Serve(args) => cmd_serve::run(args),
     }
 }

@@ -3,6 +3,10 @@
 pub mod audio;
 pub mod datachannel;
 pub mod http;
+pub mod input;
 pub mod keymap;
+pub mod peer;
+pub mod server;
 pub mod signaling;
+pub mod supervisor;
 pub mod video;

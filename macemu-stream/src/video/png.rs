@@ -9,9 +9,14 @@ use super::{FrameRef, Rect, VideoError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-/// Largest PNG put into one DataChannel message; bigger rectangles are split into bands (SCTP peers
-/// commonly accept 64 KiB messages; staying below keeps every message deliverable).
-pub const MAX_PNG_MESSAGE: usize = 60 * 1024;
+/// Largest PNG put into one DataChannel message; bigger rectangles are cut into pieces.
+///
+/// With `maxRetransmits: 0` an SCTP message is abandoned once its first transmission is out, and the
+/// FORWARD-TSN that follows makes the receiver discard any message it has only partly received, so a
+/// message spread over more chunks than the congestion window lets out at once is lost every time.
+/// A message that fits one DATA chunk (1200 bytes of payload at webrtc-rs's 1228-byte SCTP MTU, minus
+/// the 113-byte header) is delivered or lost on its own, which is what the repair scheme below assumes.
+pub const MAX_PNG_MESSAGE: usize = 1080;
 
 /// Encodes `r` of `frame` as an 8-bit RGB PNG with fast compression into `out`.
 pub fn encode_rect(
@@ -51,31 +56,73 @@ pub fn encode_rect(
     Ok(())
 }
 
-/// Encodes `r`, splitting it into horizontal bands until each PNG fits in `max` bytes.
-pub fn encode_rect_bands(
-    frame: &FrameRef<'_>,
-    r: Rect,
+/// Cuts a rectangle into pieces whose PNGs fit `max` bytes. The piece size comes from the bytes per
+/// pixel seen so far, so most pieces are encoded once; a piece that still comes out too big is halved.
+#[derive(Debug)]
+pub struct PngBander {
     max: usize,
-) -> Result<Vec<(Rect, Vec<u8>)>, VideoError> {
-    let mut out = Vec::new();
-    let mut rgb = Vec::new();
-    let mut todo = vec![r.clamp_to(frame.width, frame.height)];
-    while let Some(r) = todo.pop() {
-        if r.is_empty() {
-            continue;
-        }
-        let mut png = Vec::new();
-        encode_rect(frame, r, &mut png, &mut rgb)?;
-        if png.len() > max && r.height > 1 {
-            let top = r.height / 2;
-            // Bottom half pushed first so bands come out top to bottom.
-            todo.push(Rect::new(r.x, r.y + top, r.width, r.height - top));
-            todo.push(Rect::new(r.x, r.y, r.width, top));
-        } else {
-            out.push((r, png));
-        }
+    bytes_per_px: f64,
+    rgb: Vec<u8>,
+}
+
+impl PngBander {
+    pub fn new(max: usize) -> Self {
+        Self { max, bytes_per_px: 0.05, rgb: Vec::new() }
     }
-    Ok(out)
+
+    /// The pieces of `r` (clamped to the frame), top to bottom, left to right, each with its PNG.
+    pub fn encode(&mut self, frame: &FrameRef<'_>, r: Rect) -> Result<Vec<(Rect, Vec<u8>)>, VideoError> {
+        let r = r.clamp_to(frame.width, frame.height);
+        let mut out = Vec::new();
+        if r.is_empty() {
+            return Ok(out);
+        }
+        // Aim at 70% of the limit so small variations rarely force a second encode.
+        let budget = ((self.max as f64 * 0.7) / self.bytes_per_px.max(1e-3)).max(1.0) as u64;
+        let mut todo = Vec::new();
+        if budget >= r.width as u64 {
+            let rows = (budget / r.width as u64).clamp(1, r.height as u64) as u32;
+            let mut y = r.y + r.height;
+            while y > r.y {
+                let top = r.y.max(y.saturating_sub(rows));
+                todo.push(Rect::new(r.x, top, r.width, y - top));
+                y = top;
+            }
+        } else {
+            let cols = budget as u32;
+            for y in (r.y..r.y + r.height).rev() {
+                let mut x = r.x + r.width;
+                while x > r.x {
+                    let left = r.x.max(x.saturating_sub(cols));
+                    todo.push(Rect::new(left, y, x - left, 1));
+                    x = left;
+                }
+            }
+        }
+        let (mut bytes, mut px) = (0usize, 0u64);
+        while let Some(p) = todo.pop() {
+            let mut png = Vec::new();
+            encode_rect(frame, p, &mut png, &mut self.rgb)?;
+            bytes += png.len();
+            px += p.width as u64 * p.height as u64;
+            if png.len() > self.max && p.height > 1 {
+                let top = p.height / 2;
+                todo.push(Rect::new(p.x, p.y + top, p.width, p.height - top));
+                todo.push(Rect::new(p.x, p.y, p.width, top));
+            } else if png.len() > self.max && p.width > 1 {
+                let left = p.width / 2;
+                todo.push(Rect::new(p.x + left, p.y, p.width - left, p.height));
+                todo.push(Rect::new(p.x, p.y, left, p.height));
+            } else {
+                out.push((p, png));
+            }
+        }
+        if px > 0 {
+            let seen = bytes as f64 / px as f64;
+            self.bytes_per_px = 0.5 * self.bytes_per_px + 0.5 * seen;
+        }
+        Ok(out)
+    }
 }
 
 /// Decides which rectangle each frame sends.
@@ -202,16 +249,28 @@ mod tests {
             stride: w as usize * 4,
             format: PixelFormat::Bgra,
         };
-        let bands = encode_rect_bands(&f, Rect::new(0, 0, w, h), MAX_PNG_MESSAGE).unwrap();
+        let bands = PngBander::new(60 * 1024).encode(&f, Rect::new(0, 0, w, h)).unwrap();
         assert!(bands.len() > 1);
         let mut y = 0;
         for (r, png) in &bands {
-            assert!(png.len() <= MAX_PNG_MESSAGE);
+            assert!(png.len() <= 60 * 1024);
             assert_eq!((r.x, r.y, r.width), (0, y, w));
             y += r.height;
             assert_eq!(decode(png).1, r.height);
         }
         assert_eq!(y, h);
+        // With the real limit even single rows of noise split, and the pieces still tile the frame.
+        let pieces = PngBander::new(MAX_PNG_MESSAGE).encode(&f, Rect::new(0, 0, w, h)).unwrap();
+        let mut covered = vec![0u8; (w * h) as usize];
+        for (r, png) in &pieces {
+            assert!(png.len() <= MAX_PNG_MESSAGE || r.width == 1, "{r:?}: {} bytes", png.len());
+            for y in r.y..r.y + r.height {
+                for x in r.x..r.x + r.width {
+                    covered[(y * w + x) as usize] += 1;
+                }
+            }
+        }
+        assert!(covered.iter().all(|&c| c == 1));
     }
 
     #[test]

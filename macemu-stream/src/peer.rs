@@ -1,0 +1,310 @@
+//! One WebRTC peer connection per viewer (webrtc-rs): the server makes the offer with an H.264 track and
+//! an Opus track (separate stream ids) and the `input` DataChannel. Each viewer is fed by its own task
+//! through bounded queues, so a slow viewer drops frames instead of stalling the encoder or the others.
+//! RTCP from the viewer is read on the video sender; PLI/FIR become keyframe requests.
+
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use thiserror::Error;
+use tokio::sync::mpsc;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::api::{APIBuilder, API};
+use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
+use webrtc::data_channel::RTCDataChannel;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::ice_transport::ice_server::RTCIceServer;
+use webrtc::interceptor::registry::Registry;
+use webrtc::media::Sample;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
+use webrtc::rtp_transceiver::RTCPFeedback;
+use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
+use webrtc::track::track_local::TrackLocal;
+
+/// The H.264 format we send and offer: Constrained Baseline 3.1, packetization-mode 1.
+pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+/// Video frames queued per viewer before frames are dropped for it.
+pub const VIDEO_QUEUE: usize = 4;
+/// Audio packets queued per viewer (200 ms).
+pub const AUDIO_QUEUE: usize = 10;
+/// A DataChannel holding more than this unsent is too slow for PNG frames: drop until it drains.
+pub const DC_HIGH_WATER: usize = 1 << 20;
+
+#[derive(Debug, Error)]
+pub enum PeerError {
+    #[error("WebRTC: {0}")]
+    WebRtc(#[from] webrtc::Error),
+    #[error("peer has no local description after creating the offer")]
+    NoOffer,
+}
+
+/// Options for the WebRTC stack.
+#[derive(Debug, Clone, Default)]
+pub struct PeerOptions {
+    /// STUN server URL (e.g. `stun:stun.example.org:3478`); none by default: LAN / same-host use.
+    pub stun: Option<String>,
+    /// Offer loopback host candidates too (same-host viewers, tests).
+    pub include_loopback: bool,
+    /// Gather loopback candidates only (tests: traffic never leaves the host's loopback).
+    pub loopback_only: bool,
+}
+
+/// Builds the WebRTC API object shared by all peers.
+pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
+    let mut m = MediaEngine::default();
+    let fb = |t: &str, p: &str| RTCPFeedback { typ: t.into(), parameter: p.into() };
+    m.register_codec(
+        RTCRtpCodecParameters {
+            capability: RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_H264.to_owned(),
+                clock_rate: 90_000,
+                channels: 0,
+                sdp_fmtp_line: H264_FMTP.to_owned(),
+                rtcp_feedback: vec![fb("goog-remb", ""), fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
+            },
+            payload_type: 102,
+            ..Default::default()
+        },
+        RTPCodecType::Video,
+    )?;
+    m.register_codec(
+        RTCRtpCodecParameters {
+            capability: RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1;stereo=1;sprop-stereo=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: 111,
+            ..Default::default()
+        },
+        RTPCodecType::Audio,
+    )?;
+    let registry = register_default_interceptors(Registry::new(), &mut m)?;
+    let mut s = SettingEngine::default();
+    // mDNS candidates are useless to a server and leak multicast traffic onto the LAN.
+    s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    s.set_include_loopback_candidate(opts.include_loopback || opts.loopback_only);
+    if opts.loopback_only {
+        s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    }
+    Ok(APIBuilder::new().with_media_engine(m).with_interceptor_registry(registry).with_setting_engine(s).build())
+}
+
+/// What a peer reports to the server.
+#[derive(Debug)]
+pub enum PeerEvent {
+    LocalCandidate { candidate: String, mid: String },
+    /// A binary DataChannel message from the browser.
+    Input(Bytes),
+    /// A text DataChannel message (legacy JSON commands).
+    Text(String),
+    KeyframeRequest,
+    Connected,
+    Closed,
+}
+
+/// Media handed to one viewer's sender task.
+#[derive(Debug, Clone)]
+pub enum VideoOut {
+    /// An H.264 access unit and its 65-byte metadata message.
+    H264 { data: Bytes, duration: Duration, keyframe: bool, meta: Bytes },
+    /// The PNG-mode DataChannel messages (header + PNG) of one frame.
+    Png(Arc<Vec<Bytes>>),
+}
+
+/// The send side of one viewer, kept by the server.
+pub struct PeerHandle {
+    pub video: mpsc::Sender<VideoOut>,
+    pub audio: mpsc::Sender<Bytes>,
+    pub pc: Arc<RTCPeerConnection>,
+}
+
+/// Creates the peer connection with its tracks and DataChannel, starts its sender task, and returns the
+/// handle and the offer SDP. `png` selects the unreliable, unordered DataChannel of PNG mode.
+pub async fn create_peer(
+    api: &API,
+    opts: &PeerOptions,
+    png: bool,
+    events: mpsc::UnboundedSender<PeerEvent>,
+) -> Result<(PeerHandle, String), PeerError> {
+    let mut config = RTCConfiguration::default();
+    if let Some(url) = &opts.stun {
+        config.ice_servers = vec![RTCIceServer { urls: vec![url.clone()], ..Default::default() }];
+    }
+    let pc = Arc::new(api.new_peer_connection(config).await?);
+
+    let video = if png {
+        None
+    } else {
+        let t = Arc::new(TrackLocalStaticSample::new(
+            RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_H264.to_owned(),
+                clock_rate: 90_000,
+                sdp_fmtp_line: H264_FMTP.to_owned(),
+                ..Default::default()
+            },
+            "video".to_owned(),
+            "macemu-video".to_owned(),
+        ));
+        let sender = pc.add_track(Arc::clone(&t) as Arc<dyn TrackLocal + Send + Sync>).await?;
+        // Reading RTCP drives the interceptors (NACK responder, reports) and yields PLI/FIR.
+        let ev = events.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 1500];
+            while let Ok((pkts, _)) = sender.read(&mut buf).await {
+                for p in pkts {
+                    let any = p.as_any();
+                    if any.downcast_ref::<PictureLossIndication>().is_some()
+                        || any.downcast_ref::<FullIntraRequest>().is_some()
+                    {
+                        let _ = ev.send(PeerEvent::KeyframeRequest);
+                    }
+                }
+            }
+        });
+        Some(t)
+    };
+    let audio = Arc::new(TrackLocalStaticSample::new(
+        RTCRtpCodecCapability {
+            mime_type: MIME_TYPE_OPUS.to_owned(),
+            clock_rate: 48_000,
+            channels: 2,
+            ..Default::default()
+        },
+        "audio".to_owned(),
+        "macemu-audio".to_owned(),
+    ));
+    let audio_sender = pc.add_track(Arc::clone(&audio) as Arc<dyn TrackLocal + Send + Sync>).await?;
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 1500];
+        while audio_sender.read(&mut buf).await.is_ok() {}
+    });
+
+    let init = if png {
+        RTCDataChannelInit { ordered: Some(false), max_retransmits: Some(0), ..Default::default() }
+    } else {
+        RTCDataChannelInit::default()
+    };
+    let dc = pc.create_data_channel("input", Some(init)).await?;
+    {
+        let ev = events.clone();
+        dc.on_message(Box::new(move |m| {
+            let _ = if m.is_string {
+                ev.send(PeerEvent::Text(String::from_utf8_lossy(&m.data).into_owned()))
+            } else {
+                ev.send(PeerEvent::Input(m.data))
+            };
+            Box::pin(async {})
+        }));
+    }
+    {
+        let ev = events.clone();
+        pc.on_ice_candidate(Box::new(move |c| {
+            if let Some(c) = c {
+                if let Ok(init) = c.to_json() {
+                    let _ = ev.send(PeerEvent::LocalCandidate {
+                        candidate: init.candidate,
+                        mid: init.sdp_mid.unwrap_or_else(|| "0".into()),
+                    });
+                }
+            }
+            Box::pin(async {})
+        }));
+    }
+    {
+        let ev = events.clone();
+        pc.on_peer_connection_state_change(Box::new(move |s| {
+            tracing::debug!(state = %s, "peer connection state");
+            match s {
+                RTCPeerConnectionState::Connected => {
+                    let _ = ev.send(PeerEvent::Connected);
+                }
+                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                    let _ = ev.send(PeerEvent::Closed);
+                }
+                _ => {}
+            }
+            Box::pin(async {})
+        }));
+    }
+
+    let offer = pc.create_offer(None).await?;
+    pc.set_local_description(offer).await?;
+    let sdp = pc.local_description().await.ok_or(PeerError::NoOffer)?.sdp;
+
+    let (vtx, vrx) = mpsc::channel(VIDEO_QUEUE);
+    let (atx, arx) = mpsc::channel(AUDIO_QUEUE);
+    tokio::spawn(sender_task(video, audio, dc, vrx, arx));
+    Ok((PeerHandle { video: vtx, audio: atx, pc }, sdp))
+}
+
+/// Writes one viewer's media. Ends when the server drops the queues.
+async fn sender_task(
+    video: Option<Arc<TrackLocalStaticSample>>,
+    audio: Arc<TrackLocalStaticSample>,
+    dc: Arc<RTCDataChannel>,
+    mut vrx: mpsc::Receiver<VideoOut>,
+    mut arx: mpsc::Receiver<Bytes>,
+) {
+    use webrtc::data_channel::data_channel_state::RTCDataChannelState;
+    loop {
+        tokio::select! {
+            v = vrx.recv() => match v {
+                Some(VideoOut::H264 { data, duration, meta, .. }) => {
+                    if let Some(t) = &video {
+                        let s = Sample { data, duration, timestamp: SystemTime::now(), ..Default::default() };
+                        if let Err(e) = t.write_sample(&s).await {
+                            tracing::debug!("video write: {e}");
+                        }
+                    }
+                    if dc.ready_state() == RTCDataChannelState::Open {
+                        let _ = dc.send(&meta).await;
+                    }
+                }
+                Some(VideoOut::Png(msgs)) => {
+                    if dc.ready_state() == RTCDataChannelState::Open && dc.buffered_amount().await < DC_HIGH_WATER {
+                        for m in msgs.iter() {
+                            let _ = dc.send(m).await;
+                        }
+                    }
+                }
+                None => break,
+            },
+            a = arx.recv() => match a {
+                Some(pkt) => {
+                    let s = Sample { data: pkt, duration: Duration::from_millis(20), ..Default::default() };
+                    if let Err(e) = audio.write_sample(&s).await {
+                        tracing::debug!("audio write: {e}");
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+}
+
+/// Applies the browser's answer.
+pub async fn apply_answer(pc: &RTCPeerConnection, sdp: String) -> Result<(), PeerError> {
+    pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
+    Ok(())
+}
+
+/// Adds a remote ICE candidate (empty candidates mark the end of gathering and are ignored).
+pub async fn add_candidate(pc: &RTCPeerConnection, candidate: String, mid: Option<String>) -> Result<(), PeerError> {
+    if candidate.is_empty() {
+        return Ok(());
+    }
+    pc.add_ice_candidate(RTCIceCandidateInit { candidate, sdp_mid: mid, ..Default::default() }).await?;
+    Ok(())
+}
