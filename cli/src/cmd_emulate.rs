@@ -14,7 +14,7 @@ pub struct EmulateArgs {
     /// Mac Plus ROM image (128 KiB). Without it the built-in demo ROM runs.
     #[arg(long, value_name = "PATH")]
     rom: Option<PathBuf>,
-    /// RAM size: 1M, 2M, 2.5M or 4M (bytes are accepted too).
+    /// RAM size: 1M, 2M or 4M (bytes are accepted too).
     #[arg(long, default_value = "4M", value_parser = parse_ram)]
     ram: usize,
     /// File keeping the 256 bytes of parameter RAM between runs (created when missing).
@@ -47,11 +47,11 @@ fn parse_ram(s: &str) -> Result<usize, String> {
         .parse()
         .map_err(|_| format!("not a size: {s:?} (try 4M)"))?;
     let bytes = (v * mult as f64) as usize;
-    const ALLOWED: [usize; 4] = [1 << 20, 2 << 20, 5 << 19, 4 << 20];
+    const ALLOWED: [usize; 3] = [1 << 20, 2 << 20, 4 << 20];
     if ALLOWED.contains(&bytes) {
         Ok(bytes)
     } else {
-        Err(format!("a Mac Plus has 1M, 2M, 2.5M or 4M of RAM, not {s}"))
+        Err(format!("macemu's Mac Plus has 1M, 2M or 4M of RAM, not {s}"))
     }
 }
 
@@ -131,7 +131,8 @@ mod tests {
     #[test]
     fn ram_sizes() {
         assert_eq!(parse_ram("4M"), Ok(4 << 20));
-        assert_eq!(parse_ram("2.5M"), Ok(5 << 19));
+        assert_eq!(parse_ram("2M"), Ok(2 << 20));
+        assert!(parse_ram("2.5M").is_err());
         assert_eq!(parse_ram("1048576"), Ok(1 << 20));
         assert!(parse_ram("3M").is_err());
         assert!(parse_ram("lots").is_err());
