@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 
 pub type Result<T> = std::result::Result<T, String>;
 
+/// Serialises the heavy tests of one binary (emulator + server + browser each): run side by side on a
+/// small machine they starve each other and their time limits stop meaning anything.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Why the page-only tests cannot run here, if they cannot (they need Chromium).
 pub fn no_chromium() -> Option<String> {
     which("chromium")
@@ -105,6 +112,36 @@ pub fn cli_path() -> Result<PathBuf> {
     p.is_file()
         .then_some(p.clone())
         .ok_or_else(|| format!("{} was not built", p.display()))
+}
+
+/// `macemu-cli` ready for an end-to-end run, or None (with the reason printed) where this machine cannot
+/// run one: not root, no Chromium, or a `macemu-cli` without `emulate`/`serve`. A failing build panics.
+pub fn e2e_cli() -> Option<PathBuf> {
+    if let Some(why) = unavailable() {
+        eprintln!("skipped: {why}");
+        return None;
+    }
+    let cli = cli_path().unwrap_or_else(|e| panic!("{e}"));
+    if let Some(sub) = missing_subcommand(&cli, &["emulate", "serve"]) {
+        eprintln!("skipped: macemu-cli has no `{sub}` subcommand");
+        return None;
+    }
+    Some(cli)
+}
+
+/// The first of `subcommands` that `cli` does not have (the e2e tests need `emulate` and `serve`).
+pub fn missing_subcommand(cli: &Path, subcommands: &[&str]) -> Option<String> {
+    subcommands
+        .iter()
+        .find(|sub| {
+            !Command::new(cli)
+                .args([sub, "--help"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .map(|s| s.to_string())
 }
 
 fn run(cmd: &mut Command) -> Result<()> {
@@ -499,6 +536,17 @@ impl Browser {
             audio_samples: v["audioSamples"].as_u64().unwrap_or(0),
             audio_energy: v["audioEnergy"].as_f64().unwrap_or(0.0),
         })
+    }
+
+    /// How many RTCPeerConnections the page made, and the video frames the newest one decoded.
+    pub fn newest_peer(&mut self) -> Result<(u64, u64)> {
+        let v = self.eval(
+            "(async () => { const pcs = window.__pcs || []; const pc = pcs[pcs.length - 1]; let f = 0; \
+             if (pc && pc.connectionState !== 'closed') (await pc.getStats()).forEach(r => { \
+               if (r.type === 'inbound-rtp' && r.kind === 'video') f = Math.max(f, r.framesDecoded || 0); }); \
+             return [pcs.length, f]; })()",
+        )?;
+        Ok((v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0)))
     }
 
     pub fn close(mut self) {
