@@ -197,6 +197,7 @@ function renderEmuInfo(st) {
     ['codec', st.codec ?? session?.codec],
     ['peers', st.peers ?? st.peer_count],
     ['fps', st.fps],
+    ['kbit/s', st.bitrate_kbps],
   ].filter(([, v]) => v !== undefined && v !== null && v !== '');
   $('emu-info').replaceChildren(...rows.flatMap(([k, v]) => {
     const dt = document.createElement('dt');

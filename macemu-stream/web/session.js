@@ -1,8 +1,9 @@
 // Signaling (WebSocket, JSON) and the WebRTC peer connection. The server makes the offer; we answer.
 // The session reconnects by itself with exponential backoff whenever the socket or the peer dies.
 
+// Retries are cheap (one local WebSocket) and a restarted server should be seen within a second or two.
 const BACKOFF_MIN_MS = 250;
-const BACKOFF_MAX_MS = 4000;
+const BACKOFF_MAX_MS = 1000;
 // A peer stuck in "disconnected" this long is torn down and redone.
 const DISCONNECTED_GRACE_MS = 3000;
 
