@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_cpu;
+mod cmd_emulate;
 mod cmd_ipc;
 mod cmd_serve;
 
@@ -15,12 +16,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Inspect v4 IPC resources: list emulators, clean leftovers of dead ones.
-    Ipc(cmd_ipc::IpcArgs),
     /// Run 68000 single-step test vectors (files or directories); prints one line per file.
     CpuTest(cmd_cpu::CpuTestArgs),
     /// Run a bare-68000 memory image (cpu68k.bin) to STOP and report D0, instructions, MIPS.
     CpuBench(cmd_cpu::CpuBenchArgs),
+    /// Inspect v4 IPC resources: list emulators, clean leftovers of dead ones.
+    Ipc(cmd_ipc::IpcArgs),
+    /// Run the Mac Plus emulator (built-in demo ROM unless --rom) and publish it over v4 IPC.
+    Emulate(cmd_emulate::EmulateArgs),
     /// Stream an emulator to web browsers: WebRTC H.264 + Opus (or PNG), HTTP API, browser client.
     Serve(cmd_serve::ServeArgs),
 }
@@ -35,9 +38,10 @@ fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     match cli.command {
-        Command::Ipc(args) => cmd_ipc::run(args),
         Command::CpuTest(args) => cmd_cpu::run_test(args),
         Command::CpuBench(args) => cmd_cpu::run_bench(args),
+        Command::Ipc(args) => cmd_ipc::run(args),
+        Command::Emulate(args) => cmd_emulate::run(args),
         Command::Serve(args) => cmd_serve::run(args),
     }
 }
