@@ -194,6 +194,21 @@ impl Cpu {
         }
     }
 
+    /// Write-back of a read-modify-write operand: longs go low word first, as the 68000 does.
+    #[inline(always)]
+    pub(crate) fn write_rmw<const S: u32, B: Bus>(
+        &mut self,
+        bus: &mut B,
+        addr: u32,
+        v: u32,
+    ) -> Res<()> {
+        if S == 4 {
+            self.write_long_rev(bus, addr, v)
+        } else {
+            self.write::<S, B>(bus, addr, v)
+        }
+    }
+
     /// Long write, low word first (as `-(An)` destinations and pushes do).
     #[inline(always)]
     pub(crate) fn write_long_rev<B: Bus>(&mut self, bus: &mut B, addr: u32, v: u32) -> Res<()> {

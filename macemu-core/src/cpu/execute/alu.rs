@@ -46,7 +46,7 @@ pub(crate) fn to_mem<B: Bus, const S: u32, const K: u8>(
     let d = c.read::<S, B>(bus, a)?;
     let res = c.alu::<S, K>(c.d[reg9(op)], d);
     c.prefetch(bus)?;
-    c.write::<S, B>(bus, a, res)
+    c.write_rmw::<S, B>(bus, a, res)
 }
 
 /// EOR Dn,Dn.
@@ -113,7 +113,7 @@ pub(crate) fn imm<B: Bus, const S: u32, const K: u8>(c: &mut Cpu, bus: &mut B, o
     let res = c.alu::<S, K>(s, d);
     c.prefetch(bus)?;
     if K != CMP {
-        c.write::<S, B>(bus, a, res)?;
+        c.write_rmw::<S, B>(bus, a, res)?;
     }
     Ok(())
 }
@@ -142,7 +142,7 @@ pub(crate) fn quick<B: Bus, const S: u32, const K: u8>(
     let d = c.read::<S, B>(bus, a)?;
     let res = c.alu::<S, K>(q, d);
     c.prefetch(bus)?;
-    c.write::<S, B>(bus, a, res)
+    c.write_rmw::<S, B>(bus, a, res)
 }
 
 /// ADDQ/SUBQ to an address register: whole register, no flags.
@@ -297,7 +297,7 @@ pub(crate) fn unary<B: Bus, const S: u32, const K: u8>(
     let d = c.read::<S, B>(bus, a)?;
     let res = apply(c, d);
     c.prefetch(bus)?;
-    c.write::<S, B>(bus, a, res)
+    c.write_rmw::<S, B>(bus, a, res)
 }
 
 pub(crate) fn tst<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
