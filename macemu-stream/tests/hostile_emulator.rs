@@ -1,0 +1,388 @@
+//! A hostile emulator: while the server streams PNG frames to a webrtc-rs viewer, the publisher's side
+//! scribbles random values into the v4 header of its own shared memory (geometry, pixel format, dirty
+//! rectangle, buffer indices, frame counter, audio rate/channels/format/counts and ring indices, the
+//! audio ring's per-frame fields). The server must keep serving (`/api/status` answers throughout), never
+//! panic, only ever send PNG messages whose header is self-consistent and whose PNG decodes to its
+//! dirty rectangle, log what it rejected at warn/error level, and stream again once the header is sane.
+
+use futures_util::{SinkExt, StreamExt};
+use macemu_ipc::abi::{MacEmuAudioFrame, MacEmuIPCBuffer, MACEMU_AUDIO_FRAME_RING_SIZE};
+use macemu_ipc::{shm_name, FrameMeta, PixelFormat, Publisher, Rect};
+use macemu_stream::datachannel::PNG_HEADER_LEN;
+use macemu_stream::peer::PeerOptions;
+use macemu_stream::server::{self, Codec, ServeConfig};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::mem::offset_of;
+use std::os::unix::fs::FileExt;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::api::APIBuilder;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+
+const W: u32 = 320;
+const H: u32 = 240;
+
+/// Header fields the scribbler attacks: (name, offset, size in bytes).
+fn fields() -> Vec<(String, usize, usize)> {
+    macro_rules! f {
+        ($($n:ident: $s:expr),* $(,)?) => {
+            vec![$((stringify!($n).to_owned(), offset_of!(MacEmuIPCBuffer, $n), $s)),*]
+        };
+    }
+    let mut v = f!(
+        magic: 4, version: 4, pid: 4, state: 4, width: 4, height: 4, pixel_format: 4,
+        dirty_x: 4, dirty_y: 4, dirty_width: 4, dirty_height: 4, cursor_x: 2, cursor_y: 2,
+        cursor_visible: 1, write_index: 4, ready_index: 4, frame_count: 8, timestamp_us: 8,
+        mouse_latency_avg_ms: 4, mouse_latency_samples: 4, ping_sequence: 4,
+        audio_sample_rate: 4, audio_channels: 4, audio_format: 4, audio_samples_in_frame: 4,
+        audio_write_index: 4, audio_ready_index: 4, audio_frame_count: 8,
+        audio_frame_write_idx: 4, audio_frame_read_idx: 4,
+    );
+    let ring = offset_of!(MacEmuIPCBuffer, audio_frame_ring);
+    let size = std::mem::size_of::<MacEmuAudioFrame>();
+    for i in 0..=MACEMU_AUDIO_FRAME_RING_SIZE {
+        // The silence frame follows the ring directly.
+        let base = ring + i * size;
+        for (n, o) in [
+            ("sample_rate", offset_of!(MacEmuAudioFrame, sample_rate)),
+            ("channels", offset_of!(MacEmuAudioFrame, channels)),
+            ("samples", offset_of!(MacEmuAudioFrame, samples)),
+            ("format", offset_of!(MacEmuAudioFrame, format)),
+        ] {
+            v.push((format!("audio_frame[{i}].{n}"), base + o, 4));
+        }
+    }
+    v
+}
+
+/// A value a hostile or buggy emulator might write: edges, off-by-ones, small and huge numbers.
+fn hostile_value(rng: &mut impl Rng) -> u64 {
+    match rng.random_range(0..8) {
+        0 => 0,
+        1 => u64::MAX,
+        2 => rng.random_range(0..4),
+        3 => rng.random_range(0..2048),
+        4 => 1920 + rng.random_range(0..8),
+        5 => u64::from(u32::MAX) - rng.random_range(0..4),
+        6 => 1u64 << rng.random_range(0..64u32),
+        _ => rng.random(),
+    }
+}
+
+/// Collects warn and error events, the way an operator would read them.
+struct LogCapture(Arc<Mutex<Vec<String>>>);
+
+struct Fields(String);
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        if field.name() == "message" {
+            self.0.push_str(&format!("{value:?}"));
+        } else {
+            self.0.push_str(&format!("{}={value:?}", field.name()));
+        }
+    }
+}
+
+impl tracing::Subscriber for LogCapture {
+    fn enabled(&self, m: &tracing::Metadata<'_>) -> bool {
+        *m.level() <= tracing::Level::WARN
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, e: &tracing::Event<'_>) {
+        let mut f = Fields(String::new());
+        e.record(&mut f);
+        let line = format!("{} {}: {}", e.metadata().level(), e.metadata().target(), f.0);
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+async fn status(addr: std::net::SocketAddr) -> Result<Value, String> {
+    let io = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await?;
+        let req = format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf).into_owned())
+    };
+    let text = tokio::time::timeout(Duration::from_secs(2), io)
+        .await
+        .map_err(|_| "no answer in 2 s".to_owned())?
+        .map_err(|e| e.to_string())?;
+    if !text.starts_with("HTTP/1.1 200") {
+        return Err(text.lines().next().unwrap_or("").to_owned());
+    }
+    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1);
+    // The body may be chunked; the JSON object is between the outer braces.
+    let (a, b) = (body.find('{'), body.rfind('}'));
+    match (a, b) {
+        (Some(a), Some(b)) => serde_json::from_str(&body[a..=b]).map_err(|e| e.to_string()),
+        _ => Err(format!("no JSON in {body:?}")),
+    }
+}
+
+/// Checks one PNG message from the server: a consistent header and a PNG of the dirty rectangle.
+fn check_png_message(m: &[u8]) -> Result<(), String> {
+    let u32_at = |o: usize| u32::from_le_bytes(m[o..o + 4].try_into().unwrap());
+    let (x, y, w, h, fw, fh) = (u32_at(8), u32_at(12), u32_at(16), u32_at(20), u32_at(24), u32_at(28));
+    if !(1..=1920).contains(&fw) || !(1..=1080).contains(&fh) {
+        return Err(format!("frame {fw}x{fh}"));
+    }
+    if w == 0 || h == 0 || u64::from(x) + u64::from(w) > u64::from(fw) || u64::from(y) + u64::from(h) > u64::from(fh) {
+        return Err(format!("rect {x},{y} {w}x{h} in {fw}x{fh}"));
+    }
+    let dec = png::Decoder::new(std::io::Cursor::new(&m[PNG_HEADER_LEN..]));
+    let mut r = dec.read_info().map_err(|e| e.to_string())?;
+    let mut buf = vec![0; r.output_buffer_size().ok_or("PNG size")?];
+    let info = r.next_frame(&mut buf).map_err(|e| e.to_string())?;
+    if (info.width, info.height) != (w, h) {
+        return Err(format!("PNG {}x{} for rect {w}x{h}", info.width, info.height));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_an_emulator_scribbling_its_header() {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    tracing::subscriber::set_global_default(LogCapture(logs.clone())).expect("one subscriber");
+    let panics = Arc::new(AtomicUsize::new(0));
+    let p = panics.clone();
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        p.fetch_add(1, Ordering::SeqCst);
+        default_hook(info);
+    }));
+
+    // The emulator: a publisher under the pid of a `sleep` child, a moving bar at ~60 Hz.
+    let mut sleeper = Command::new("sleep").arg("120").spawn().expect("spawn sleep");
+    let pid = sleeper.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publish_errors = Arc::new(AtomicUsize::new(0));
+    let (s, pe) = (stop.clone(), publish_errors.clone());
+    let emulator = std::thread::spawn(move || {
+        let publisher = Publisher::create_with_size(pid, W, H).expect("publisher");
+        let (mut frames, _audio, mut input) = publisher.split();
+        frames.set_state(macemu_ipc::EmulatorState::Running);
+        let mut n = 0u32;
+        while !s.load(Ordering::Relaxed) {
+            while let Ok(Some(_)) = input.poll() {}
+            match frames.frame_mut(W, H, PixelFormat::Bgra) {
+                Ok(mut fm) => {
+                    for y in 0..H {
+                        for (x, px) in fm.row_mut(y).chunks_exact_mut(4).enumerate() {
+                            let on = (x as u32 + n * 4) % W < 32;
+                            px.copy_from_slice(&[if on { 0 } else { y as u8 }, x as u8, 200, 255]);
+                        }
+                    }
+                    let meta = FrameMeta { dirty: Rect { x: 0, y: 0, width: W, height: H }, ..Default::default() };
+                    if frames.publish(&meta).is_err() {
+                        pe.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(_) => {
+                    pe.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            n += 1;
+            std::thread::sleep(Duration::from_millis(16));
+        }
+    });
+
+    let cfg = ServeConfig {
+        http_port: 0,
+        signaling_port: 0,
+        target_pid: Some(pid),
+        codec: Codec::Png,
+        peer: PeerOptions { stun: None, include_loopback: true, loopback_only: true },
+        refresh: Duration::from_millis(500),
+        ..ServeConfig::default()
+    };
+    let srv = server::start(cfg).await.expect("server starts");
+
+    // The viewer: a webrtc-rs peer that keeps every PNG message.
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", srv.signaling_addr))
+        .await
+        .expect("signaling connects");
+    let (mut ws_tx, mut ws_rx) = ws.split();
+    let mut se = SettingEngine::default();
+    se.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    se.set_include_loopback_candidate(true);
+    se.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    let mut me = webrtc::api::media_engine::MediaEngine::default();
+    me.register_default_codecs().unwrap();
+    let api = APIBuilder::new().with_media_engine(me).with_setting_engine(se).build();
+    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.unwrap());
+    let got: Arc<Mutex<Vec<bytes::Bytes>>> = Arc::default();
+    let g = got.clone();
+    pc.on_data_channel(Box::new(move |dc| {
+        let g = g.clone();
+        dc.on_message(Box::new(move |msg| {
+            if msg.data.len() > PNG_HEADER_LEN {
+                g.lock().unwrap().push(msg.data);
+            }
+            Box::pin(async {})
+        }));
+        Box::pin(async {})
+    }));
+    let (cand_tx, mut cand_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    pc.on_ice_candidate(Box::new(move |c| {
+        if let Some(j) = c.and_then(|c| c.to_json().ok()) {
+            let _ = cand_tx.send(json!({"type":"candidate","candidate": j.candidate, "mid": j.sdp_mid}).to_string());
+        }
+        Box::pin(async {})
+    }));
+    ws_tx.send(Message::Text(r#"{"type":"connect"}"#.into())).await.unwrap();
+    let pc2 = pc.clone();
+    let ws_task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = ws_rx.next() => {
+                    let Some(Ok(Message::Text(t))) = m else { break };
+                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                    match v["type"].as_str() {
+                        Some("offer") => {
+                            let offer = RTCSessionDescription::offer(v["sdp"].as_str().unwrap().to_owned()).unwrap();
+                            pc2.set_remote_description(offer).await.unwrap();
+                            let answer = pc2.create_answer(None).await.unwrap();
+                            pc2.set_local_description(answer.clone()).await.unwrap();
+                            let msg = json!({"type":"answer","sdp": answer.sdp}).to_string();
+                            let _ = ws_tx.send(Message::Text(msg.into())).await;
+                        }
+                        Some("candidate") => {
+                            let init = RTCIceCandidateInit {
+                                candidate: v["candidate"].as_str().unwrap_or("").to_owned(),
+                                sdp_mid: v["mid"].as_str().map(str::to_owned),
+                                ..Default::default()
+                            };
+                            let _ = pc2.add_ice_candidate(init).await;
+                        }
+                        _ => {}
+                    }
+                }
+                c = cand_rx.recv() => {
+                    let Some(c) = c else { break };
+                    let _ = ws_tx.send(Message::Text(c.into())).await;
+                }
+            }
+        }
+    });
+
+    let wait_frames = |min: usize, secs: u64| {
+        let got = got.clone();
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(secs);
+            while got.lock().unwrap().len() < min {
+                assert!(Instant::now() < deadline, "fewer than {min} PNG messages after {secs} s");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_frames(10, 30).await;
+    assert!(status(srv.http_addr).await.is_ok());
+
+    // Hostile phase: scribble while the server keeps streaming.
+    let path = format!("/dev/shm{}", shm_name(pid));
+    let shm = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open own shm");
+    let fields = fields();
+    let header_len = fields.iter().map(|(_, o, s)| o + s).max().unwrap();
+    let mut saved = vec![0u8; header_len];
+    shm.read_exact_at(&mut saved, 0).unwrap();
+    let writes = Arc::new(AtomicUsize::new(0));
+    let scribbling = Arc::new(AtomicBool::new(true));
+    let (sc, wr, fs) = (scribbling.clone(), writes.clone(), fields.clone());
+    let scribbler = std::thread::spawn(move || {
+        let mut rng = rand::rng();
+        while sc.load(Ordering::Relaxed) {
+            // A burst of a few fields at once, as a corrupt header would look.
+            for _ in 0..rng.random_range(1..6) {
+                let (_, off, size) = &fs[rng.random_range(0..fs.len())];
+                let v = hostile_value(&mut rng).to_le_bytes();
+                shm.write_all_at(&v[..*size], *off as u64).unwrap();
+                wr.fetch_add(1, Ordering::Relaxed);
+            }
+            std::thread::sleep(Duration::from_micros(rng.random_range(100..3000)));
+        }
+        // Sane again: the fields the publisher does not rewrite every frame go back to their values.
+        shm.write_all_at(&saved, 0).unwrap();
+    });
+    let hostile_start = Instant::now();
+    let before = got.lock().unwrap().len();
+    let mut status_failures = Vec::new();
+    let mut status_ok = 0;
+    while hostile_start.elapsed() < Duration::from_secs(6) {
+        match status(srv.http_addr).await {
+            Ok(_) => status_ok += 1,
+            Err(e) => status_failures.push(e),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    scribbling.store(false, Ordering::Relaxed);
+    scribbler.join().unwrap();
+    let during = got.lock().unwrap().len() - before;
+
+    // Sane phase: the viewer gets fresh frames again, and the server reports the emulator.
+    let after = got.lock().unwrap().len();
+    wait_frames(after + 20, 20).await;
+    let st = status(srv.http_addr).await.expect("status after the hostile phase");
+
+    let msgs = got.lock().unwrap().clone();
+    let bad: Vec<String> = msgs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, m)| check_png_message(m).err().map(|e| format!("#{i}: {e}")))
+        .collect();
+    let logged = logs.lock().unwrap().clone();
+    eprintln!(
+        "{} scribbles in 6 s; {during} PNG messages during, {} in all; {status_ok} status answers; \
+         {} publish errors; {} warnings/errors logged, e.g.:",
+        writes.load(Ordering::Relaxed),
+        msgs.len(),
+        publish_errors.load(Ordering::Relaxed),
+        logged.len()
+    );
+    let mut distinct: Vec<&String> = Vec::new();
+    for l in &logged {
+        let head: String = l.chars().take(40).collect();
+        if !distinct.iter().any(|d| d.starts_with(&head)) {
+            distinct.push(l);
+        }
+    }
+    for l in distinct.iter().take(15) {
+        eprintln!("  {l}");
+    }
+    eprintln!("status after: {st}");
+
+    stop.store(true, Ordering::Relaxed);
+    emulator.join().unwrap();
+    ws_task.abort();
+    let _ = pc.close().await;
+    srv.shutdown().await;
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+
+    assert_eq!(panics.load(Ordering::SeqCst), 0, "a thread panicked");
+    assert!(status_failures.is_empty(), "status failed: {status_failures:?}");
+    assert!(status_ok >= 10, "{status_ok} status answers in 6 s");
+    assert!(bad.is_empty(), "inconsistent PNG messages: {bad:?}");
+    assert!(!logged.is_empty(), "the hostile header was not reported at warn/error level");
+    assert!(logged.iter().all(|l| l.split_once(": ").is_some_and(|(_, m)| m.len() > 8)), "{logged:?}");
+}
