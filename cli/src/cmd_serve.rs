@@ -62,7 +62,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     let loopback = args.bind.is_loopback();
     if !loopback && token.is_none() {
         let t = macemu_stream::http::generate_token();
-        eprintln!("--bind {} is reachable from other hosts: access token {t}", args.bind);
+        eprintln!(
+            "--bind {} is reachable from other hosts: access token {t}",
+            args.bind
+        );
         token = Some(t);
     }
     let cfg = ServeConfig {
@@ -73,7 +76,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         codec: args.codec,
         target_pid: args.target_pid,
         auto_start: args.auto_start,
-        emulator_cmd: args.emulator.map(|c| c.split_whitespace().map(str::to_owned).collect()).unwrap_or_default(),
+        emulator_cmd: args
+            .emulator
+            .map(|c| c.split_whitespace().map(str::to_owned).collect())
+            .unwrap_or_default(),
         peer: PeerOptions {
             stun: args.enable_stun.then_some(args.stun_server),
             // Same-host viewers (and Chromium with --allow-loopback-in-peer-connection) need these.
@@ -89,11 +95,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         },
         ..ServeConfig::default()
     };
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let h = server::start(cfg).await?;
-        let host = if h.http_addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { h.http_addr.ip().to_string() };
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        let host = if h.http_addr.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            h.http_addr.ip().to_string()
+        };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
         let url = match &h.token {
             Some(t) => format!("http://{host}:{}/?token={t}", h.http_addr.port()),
             None => format!("http://{host}:{}/", h.http_addr.port()),

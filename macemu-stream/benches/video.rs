@@ -32,7 +32,11 @@ struct Screen {
 
 impl Screen {
     fn new(w: u32, h: u32) -> Self {
-        Self { w, h, data: vec![255; (w * h * 4) as usize] }
+        Self {
+            w,
+            h,
+            data: vec![255; (w * h * 4) as usize],
+        }
     }
 
     fn glyph_on(seed: u32, gx: u32, gy: u32) -> bool {
@@ -55,8 +59,13 @@ impl Screen {
                 } else {
                     let cell = (x - 8) / 6;
                     let gx = (x - 8) % 6;
-                    let len = if y >= self.h - 24 { typed % (self.w / 6 - 4) } else { (line * 37) % (self.w / 6 - 4) };
-                    if gy < 7 && gx < 5 && cell < len && Self::glyph_on(line * 1000 + cell, gx, gy) {
+                    let len = if y >= self.h - 24 {
+                        typed % (self.w / 6 - 4)
+                    } else {
+                        (line * 37) % (self.w / 6 - 4)
+                    };
+                    if gy < 7 && gx < 5 && cell < len && Self::glyph_on(line * 1000 + cell, gx, gy)
+                    {
                         [0, 0, 0, 255]
                     } else {
                         [255, 255, 255, 255]
@@ -68,7 +77,13 @@ impl Screen {
     }
 
     fn frame(&self) -> FrameRef<'_> {
-        FrameRef { data: &self.data, width: self.w, height: self.h, stride: self.w as usize * 4, format: PixelFormat::Bgra }
+        FrameRef {
+            data: &self.data,
+            width: self.w,
+            height: self.h,
+            stride: self.w as usize * 4,
+            format: PixelFormat::Bgra,
+        }
     }
 }
 
@@ -100,7 +115,9 @@ fn step(screen: &mut Screen, scene: Scene, i: u32) -> Rect {
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("frame");
-    g.sample_size(20).measurement_time(Duration::from_secs(2)).warm_up_time(Duration::from_millis(500));
+    g.sample_size(20)
+        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500));
     for &(w, h) in &SIZES {
         let label = format!("{w}x{h}");
         let mut screen = Screen::new(w, h);
@@ -115,7 +132,9 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(BenchmarkId::new("png_full", &label), |b| {
             let (mut out, mut rgb) = (Vec::new(), Vec::new());
-            b.iter(|| encode_rect(&screen.frame(), Rect::new(0, 0, w, h), &mut out, &mut rgb).unwrap())
+            b.iter(|| {
+                encode_rect(&screen.frame(), Rect::new(0, 0, w, h), &mut out, &mut rgb).unwrap()
+            })
         });
         g.bench_function(BenchmarkId::new("h264_idr", &label), |b| {
             let mut conv = Converter::new();
@@ -143,7 +162,10 @@ fn bench(c: &mut Criterion) {
                     i += 1;
                     let dirty = step(&mut screen, scene, i);
                     conv.update(&screen.frame(), dirty, false).unwrap();
-                    let f = enc.encode(conv.picture().unwrap(), false, i as u64 * 16).unwrap().unwrap();
+                    let f = enc
+                        .encode(conv.picture().unwrap(), false, i as u64 * 16)
+                        .unwrap()
+                        .unwrap();
                     let pkts = pay.payload(1200, &f.data).unwrap();
                     black_box(pkts.len())
                 })
@@ -182,7 +204,10 @@ fn bench(c: &mut Criterion) {
                         let dirty = step(&mut screen, scene, i);
                         conv.update(&screen.frame(), dirty, false).unwrap();
                         let t = Instant::now();
-                        black_box(enc.encode(conv.picture().unwrap(), false, i as u64 * 16).unwrap());
+                        black_box(
+                            enc.encode(conv.picture().unwrap(), false, i as u64 * 16)
+                                .unwrap(),
+                        );
                         total += t.elapsed();
                     }
                     total
@@ -197,7 +222,11 @@ fn bench(c: &mut Criterion) {
                 enc.encode(conv.picture().unwrap(), true, 0).unwrap();
                 let dirty = step(&mut screen, scene, 1);
                 conv.update(&screen.frame(), dirty, false).unwrap();
-                let au: Bytes = enc.encode(conv.picture().unwrap(), false, 16).unwrap().unwrap().data;
+                let au: Bytes = enc
+                    .encode(conv.picture().unwrap(), false, 16)
+                    .unwrap()
+                    .unwrap()
+                    .data;
                 let mut pay = H264Payloader::default();
                 b.iter(|| black_box(pay.payload(1200, &au).unwrap().len()))
             });

@@ -486,7 +486,10 @@ mod tests {
         std::fs::write(dir.join("disks/sub/hidden.dsk"), b"x").unwrap();
         std::fs::write(dir.join("secret.txt"), b"do not serve").unwrap();
         std::fs::write(dir.join("prefs"), "rom /x\n").unwrap();
-        let fake = Arc::new(Fake { codec: Mutex::new("h264".into()), ..Default::default() });
+        let fake = Arc::new(Fake {
+            codec: Mutex::new("h264".into()),
+            ..Default::default()
+        });
         let cfg = HttpConfig {
             token: token.map(str::to_owned),
             signaling_port: 8090,
@@ -499,15 +502,31 @@ mod tests {
         Env { dir, fake, app }
     }
 
-    async fn call(app: &Router, method: &str, uri: &str, body: &str, ctype: Option<&str>) -> (StatusCode, Vec<u8>, HeaderMap) {
+    async fn call(
+        app: &Router,
+        method: &str,
+        uri: &str,
+        body: &str,
+        ctype: Option<&str>,
+    ) -> (StatusCode, Vec<u8>, HeaderMap) {
         let mut b = HttpRequest::builder().method(method).uri(uri);
         if let Some(c) = ctype {
             b = b.header(header::CONTENT_TYPE, c);
         }
-        let resp = app.clone().oneshot(b.body(Body::from(body.to_owned())).unwrap()).await.unwrap();
+        let resp = app
+            .clone()
+            .oneshot(b.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap();
         let status = resp.status();
         let headers = resp.headers().clone();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec();
         (status, bytes, headers)
     }
 
@@ -520,7 +539,10 @@ mod tests {
         let e = env(None);
         let (s, body, h) = call(&e.app, "GET", "/", "", None).await;
         assert_eq!(s, StatusCode::OK);
-        assert!(h[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert!(h[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
         assert_eq!(body, WEB.get_file("index.html").unwrap().contents());
         for f in WEB.files() {
             let p = f.path().to_str().unwrap();
@@ -528,9 +550,18 @@ mod tests {
             assert_eq!(s, StatusCode::OK, "{p}");
             assert_eq!(body, f.contents());
         }
-        assert_eq!(call(&e.app, "GET", "/nope.js", "", None).await.0, StatusCode::NOT_FOUND);
-        assert_eq!(call(&e.app, "GET", "/../secret.txt", "", None).await.0, StatusCode::NOT_FOUND);
-        assert_eq!(call(&e.app, "GET", "/%2e%2e/secret.txt", "", None).await.0, StatusCode::NOT_FOUND);
+        assert_eq!(
+            call(&e.app, "GET", "/nope.js", "", None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&e.app, "GET", "/../secret.txt", "", None).await.0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&e.app, "GET", "/%2e%2e/secret.txt", "", None).await.0,
+            StatusCode::NOT_FOUND
+        );
     }
 
     #[tokio::test]
@@ -543,13 +574,30 @@ mod tests {
         assert_eq!(v["codec"], "h264");
         let (_, b, _) = call(&e.app, "GET", "/api/status", "", None).await;
         assert_eq!(json_of(&b)["emulator"]["pid"], 42);
-        let (s, _, _) = call(&e.app, "POST", "/api/codec", r#"{"codec":"png"}"#, Some("application/json")).await;
+        let (s, _, _) = call(
+            &e.app,
+            "POST",
+            "/api/codec",
+            r#"{"codec":"png"}"#,
+            Some("application/json"),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(e.fake.codec(), "png");
-        let (s, b, _) = call(&e.app, "POST", "/api/codec", r#"{"codec":"av1"}"#, Some("application/json")).await;
+        let (s, b, _) = call(
+            &e.app,
+            "POST",
+            "/api/codec",
+            r#"{"codec":"av1"}"#,
+            Some("application/json"),
+        )
+        .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(json_of(&b)["error"].as_str().unwrap().contains("AV1"));
-        assert_eq!(call(&e.app, "POST", "/api/codec", "garbage", None).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            call(&e.app, "POST", "/api/codec", "garbage", None).await.0,
+            StatusCode::BAD_REQUEST
+        );
         let (_, b, _) = call(&e.app, "GET", "/api/codec", "", None).await;
         assert_eq!(json_of(&b)["codec"], "png");
     }
@@ -560,8 +608,18 @@ mod tests {
         let (s, b, _) = call(&e.app, "GET", "/api/storage", "", None).await;
         assert_eq!(s, StatusCode::OK);
         let v = json_of(&b);
-        let roms: Vec<&str> = v["roms"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
-        let disks: Vec<&str> = v["disks"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let roms: Vec<&str> = v["roms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
+        let disks: Vec<&str> = v["disks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap())
+            .collect();
         assert_eq!(roms, ["plus.rom"]);
         assert_eq!(v["roms"][0]["checksum"], "4D1F8172");
         assert_eq!(disks, ["system.dsk"], "no sub-folders, nothing outside");
@@ -573,20 +631,53 @@ mod tests {
         let e = env(None);
         let (_, b, _) = call(&e.app, "GET", "/api/prefs", "", None).await;
         assert_eq!(json_of(&b)["content"], "rom /x\n");
-        let (s, _, _) =
-            call(&e.app, "POST", "/api/prefs", r#"{"content":"rom /y\ndisk /d\n","path":"/etc/passwd"}"#, Some("application/json")).await;
+        let (s, _, _) = call(
+            &e.app,
+            "POST",
+            "/api/prefs",
+            r#"{"content":"rom /y\ndisk /d\n","path":"/etc/passwd"}"#,
+            Some("application/json"),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(std::fs::read_to_string(e.dir.join("prefs")).unwrap(), "rom /y\ndisk /d\n");
-        let (s, _, _) = call(&e.app, "POST", "/api/prefs", "plain text\n", Some("text/plain")).await;
+        assert_eq!(
+            std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
+            "rom /y\ndisk /d\n"
+        );
+        let (s, _, _) = call(
+            &e.app,
+            "POST",
+            "/api/prefs",
+            "plain text\n",
+            Some("text/plain"),
+        )
+        .await;
         assert_eq!(s, StatusCode::OK);
-        assert_eq!(std::fs::read_to_string(e.dir.join("prefs")).unwrap(), "plain text\n");
-        let (s, _, _) = call(&e.app, "POST", "/api/prefs", "{bad json", Some("application/json")).await;
+        assert_eq!(
+            std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
+            "plain text\n"
+        );
+        let (s, _, _) = call(
+            &e.app,
+            "POST",
+            "/api/prefs",
+            "{bad json",
+            Some("application/json"),
+        )
+        .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
         let big = "x".repeat(MAX_BODY + 1);
         let (s, _, _) = call(&e.app, "POST", "/api/prefs", &big, Some("text/plain")).await;
         assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
-        assert_eq!(std::fs::read_to_string(e.dir.join("prefs")).unwrap(), "plain text\n");
-        let leftovers: Vec<_> = std::fs::read_dir(&e.dir).unwrap().flatten().map(|d| d.file_name()).collect();
+        assert_eq!(
+            std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
+            "plain text\n"
+        );
+        let leftovers: Vec<_> = std::fs::read_dir(&e.dir)
+            .unwrap()
+            .flatten()
+            .map(|d| d.file_name())
+            .collect();
         assert_eq!(leftovers.len(), 4, "no temporary files left: {leftovers:?}");
     }
 
@@ -594,35 +685,85 @@ mod tests {
     async fn emulator_controls_and_log() {
         let e = env(None);
         for a in ["start", "stop", "restart", "reset"] {
-            let (s, b, _) = call(&e.app, "POST", &format!("/api/emulator/{a}"), "{}", Some("application/json")).await;
+            let (s, b, _) = call(
+                &e.app,
+                "POST",
+                &format!("/api/emulator/{a}"),
+                "{}",
+                Some("application/json"),
+            )
+            .await;
             assert_eq!(s, StatusCode::OK);
             assert_eq!(json_of(&b)["ok"], true);
         }
         assert_eq!(
             *e.fake.actions.lock().unwrap(),
-            [EmulatorAction::Start, EmulatorAction::Stop, EmulatorAction::Restart, EmulatorAction::Reset]
+            [
+                EmulatorAction::Start,
+                EmulatorAction::Stop,
+                EmulatorAction::Restart,
+                EmulatorAction::Reset
+            ]
         );
-        assert_eq!(call(&e.app, "POST", "/api/emulator/explode", "", None).await.0, StatusCode::NOT_FOUND);
-        assert_eq!(call(&e.app, "GET", "/api/emulator/start", "", None).await.0, StatusCode::METHOD_NOT_ALLOWED);
-        let (s, _, _) = call(&e.app, "POST", "/api/log", r#"{"level":"error","message":"boom\u001b[31m"}"#, Some("application/json")).await;
+        assert_eq!(
+            call(&e.app, "POST", "/api/emulator/explode", "", None)
+                .await
+                .0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            call(&e.app, "GET", "/api/emulator/start", "", None).await.0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        let (s, _, _) = call(
+            &e.app,
+            "POST",
+            "/api/log",
+            r#"{"level":"error","message":"boom\u001b[31m"}"#,
+            Some("application/json"),
+        )
+        .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
     }
 
     #[tokio::test]
     async fn token_on_every_route() {
         let e = env(Some("tok"));
-        for (m, u) in [("GET", "/"), ("GET", "/app.js"), ("GET", "/api/status"), ("GET", "/api/prefs"), ("POST", "/api/emulator/stop"), ("POST", "/api/log")] {
-            assert_eq!(call(&e.app, m, u, "", None).await.0, StatusCode::UNAUTHORIZED, "{m} {u}");
+        for (m, u) in [
+            ("GET", "/"),
+            ("GET", "/app.js"),
+            ("GET", "/api/status"),
+            ("GET", "/api/prefs"),
+            ("POST", "/api/emulator/stop"),
+            ("POST", "/api/log"),
+        ] {
+            assert_eq!(
+                call(&e.app, m, u, "", None).await.0,
+                StatusCode::UNAUTHORIZED,
+                "{m} {u}"
+            );
         }
         assert!(e.fake.actions.lock().unwrap().is_empty());
         let (s, _, h) = call(&e.app, "GET", "/?token=tok", "", None).await;
         assert_eq!(s, StatusCode::OK);
-        assert!(h[header::SET_COOKIE].to_str().unwrap().starts_with("macemu_token=tok"));
-        assert_eq!(call(&e.app, "GET", "/api/status?token=to", "", None).await.0, StatusCode::UNAUTHORIZED);
+        assert!(h[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .starts_with("macemu_token=tok"));
+        assert_eq!(
+            call(&e.app, "GET", "/api/status?token=to", "", None)
+                .await
+                .0,
+            StatusCode::UNAUTHORIZED
+        );
         let mut hm = HeaderMap::new();
         hm.insert(header::AUTHORIZATION, "Bearer tok".parse().unwrap());
         assert!(authorized(Some("tok"), None, &hm));
-        assert!(authorized(Some("a b"), Some("x=1&token=a%20b"), &HeaderMap::new()));
+        assert!(authorized(
+            Some("a b"),
+            Some("x=1&token=a%20b"),
+            &HeaderMap::new()
+        ));
         assert!(!authorized(Some("tok"), Some("token="), &HeaderMap::new()));
         assert_eq!(generate_token().len(), 32);
     }

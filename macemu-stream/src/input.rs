@@ -37,7 +37,10 @@ fn ms(t: f64) -> u64 {
 impl InputTranslator {
     /// `mode` is the server-wide mouse mode (it persists across viewers and emulator restarts).
     pub fn new(mode: MouseMode) -> Self {
-        Self { relative: mode == MouseMode::Relative, ..Self::default() }
+        Self {
+            relative: mode == MouseMode::Relative,
+            ..Self::default()
+        }
     }
 
     pub fn mouse_mode(&self) -> MouseMode {
@@ -51,9 +54,13 @@ impl InputTranslator {
     /// Translates one event; `now_us` is the server's receive time (µs since the Unix epoch, ping t2).
     pub fn translate(&mut self, ev: ClientEvent, now_us: u64) -> Option<InputMessage> {
         Some(match ev {
-            ClientEvent::MouseMove { dx, dy, t } => {
-                InputMessage::Mouse { x: dx, y: dy, buttons: self.buttons, absolute: false, timestamp_ms: ms(t) }
-            }
+            ClientEvent::MouseMove { dx, dy, t } => InputMessage::Mouse {
+                x: dx,
+                y: dy,
+                buttons: self.buttons,
+                absolute: false,
+                timestamp_ms: ms(t),
+            },
             ClientEvent::MouseAbs { x, y, t } => {
                 self.pos = (x.min(i16::MAX as u16) as i16, y.min(i16::MAX as u16) as i16);
                 InputMessage::Mouse {
@@ -73,8 +80,18 @@ impl InputTranslator {
                 }
                 // In absolute mode the press happens where the pointer is; in relative mode it is a
                 // zero-length move carrying the new buttons.
-                let (x, y, absolute) = if self.relative { (0, 0, false) } else { (self.pos.0, self.pos.1, true) };
-                InputMessage::Mouse { x, y, buttons: self.buttons, absolute, timestamp_ms: ms(t) }
+                let (x, y, absolute) = if self.relative {
+                    (0, 0, false)
+                } else {
+                    (self.pos.0, self.pos.1, true)
+                };
+                InputMessage::Mouse {
+                    x,
+                    y,
+                    buttons: self.buttons,
+                    absolute,
+                    timestamp_ms: ms(t),
+                }
             }
             ClientEvent::Key { key_code, down, .. } => {
                 let Some(code) = keymap::browser_to_mac(key_code) else {
@@ -93,11 +110,18 @@ impl InputTranslator {
                 } else {
                     self.held.remove(&code);
                 }
-                InputMessage::Key { keycode: code, down, modifiers: self.modifiers }
+                InputMessage::Key {
+                    keycode: code,
+                    down,
+                    modifiers: self.modifiers,
+                }
             }
-            ClientEvent::Ping { sequence, t1 } => {
-                InputMessage::Ping { sequence, t1_browser_ms: ms(t1), t2_server_us: now_us, t3_emulator_us: 0 }
-            }
+            ClientEvent::Ping { sequence, t1 } => InputMessage::Ping {
+                sequence,
+                t1_browser_ms: ms(t1),
+                t2_server_us: now_us,
+                t3_emulator_us: 0,
+            },
             ClientEvent::MouseMode { relative } => {
                 self.relative = relative;
                 InputMessage::MouseMode(self.mouse_mode())
@@ -113,11 +137,21 @@ impl InputTranslator {
             if let Some(bit) = keymap::modifier_bit(code) {
                 self.modifiers &= !bit;
             }
-            out.push(InputMessage::Key { keycode: code, down: false, modifiers: self.modifiers });
+            out.push(InputMessage::Key {
+                keycode: code,
+                down: false,
+                modifiers: self.modifiers,
+            });
         }
         if self.buttons != 0 {
             self.buttons = 0;
-            out.push(InputMessage::Mouse { x: 0, y: 0, buttons: 0, absolute: false, timestamp_ms: 0 });
+            out.push(InputMessage::Mouse {
+                x: 0,
+                y: 0,
+                buttons: 0,
+                absolute: false,
+                timestamp_ms: 0,
+            });
         }
         out
     }
@@ -131,22 +165,62 @@ mod tests {
     fn keys_map_and_carry_modifiers() {
         let mut t = InputTranslator::new(MouseMode::Absolute);
         assert_eq!(
-            t.translate(ClientEvent::Key { key_code: 16, down: true, t: 1.0 }, 0),
-            Some(InputMessage::Key { keycode: 0x38, down: true, modifiers: keymap::modifier_bits::SHIFT })
+            t.translate(
+                ClientEvent::Key {
+                    key_code: 16,
+                    down: true,
+                    t: 1.0
+                },
+                0
+            ),
+            Some(InputMessage::Key {
+                keycode: 0x38,
+                down: true,
+                modifiers: keymap::modifier_bits::SHIFT
+            })
         );
         assert_eq!(
-            t.translate(ClientEvent::Key { key_code: 65, down: true, t: 2.0 }, 0),
-            Some(InputMessage::Key { keycode: 0x00, down: true, modifiers: keymap::modifier_bits::SHIFT })
+            t.translate(
+                ClientEvent::Key {
+                    key_code: 65,
+                    down: true,
+                    t: 2.0
+                },
+                0
+            ),
+            Some(InputMessage::Key {
+                keycode: 0x00,
+                down: true,
+                modifiers: keymap::modifier_bits::SHIFT
+            })
         );
-        assert_eq!(t.translate(ClientEvent::Key { key_code: 999, down: true, t: 2.0 }, 0), None);
+        assert_eq!(
+            t.translate(
+                ClientEvent::Key {
+                    key_code: 999,
+                    down: true,
+                    t: 2.0
+                },
+                0
+            ),
+            None
+        );
         assert_eq!(t.ignored, 1);
         // Leaving releases A and Shift.
         let r = t.release_all();
         assert_eq!(
             r,
             vec![
-                InputMessage::Key { keycode: 0x00, down: false, modifiers: keymap::modifier_bits::SHIFT },
-                InputMessage::Key { keycode: 0x38, down: false, modifiers: 0 },
+                InputMessage::Key {
+                    keycode: 0x00,
+                    down: false,
+                    modifiers: keymap::modifier_bits::SHIFT
+                },
+                InputMessage::Key {
+                    keycode: 0x38,
+                    down: false,
+                    modifiers: 0
+                },
             ]
         );
         assert!(t.release_all().is_empty());
@@ -155,36 +229,115 @@ mod tests {
     #[test]
     fn mouse_buttons_absolute_and_relative() {
         let mut t = InputTranslator::new(MouseMode::Absolute);
-        t.translate(ClientEvent::MouseAbs { x: 100, y: 50, t: 5.0 }, 0);
-        assert_eq!(
-            t.translate(ClientEvent::MouseButton { button: 0, down: true, t: 6.0 }, 0),
-            Some(InputMessage::Mouse { x: 100, y: 50, buttons: 1, absolute: true, timestamp_ms: 6 })
+        t.translate(
+            ClientEvent::MouseAbs {
+                x: 100,
+                y: 50,
+                t: 5.0,
+            },
+            0,
         );
         assert_eq!(
-            t.translate(ClientEvent::MouseButton { button: 2, down: true, t: 7.0 }, 0),
-            Some(InputMessage::Mouse { x: 100, y: 50, buttons: 3, absolute: true, timestamp_ms: 7 })
+            t.translate(
+                ClientEvent::MouseButton {
+                    button: 0,
+                    down: true,
+                    t: 6.0
+                },
+                0
+            ),
+            Some(InputMessage::Mouse {
+                x: 100,
+                y: 50,
+                buttons: 1,
+                absolute: true,
+                timestamp_ms: 6
+            })
+        );
+        assert_eq!(
+            t.translate(
+                ClientEvent::MouseButton {
+                    button: 2,
+                    down: true,
+                    t: 7.0
+                },
+                0
+            ),
+            Some(InputMessage::Mouse {
+                x: 100,
+                y: 50,
+                buttons: 3,
+                absolute: true,
+                timestamp_ms: 7
+            })
         );
         assert_eq!(
             t.translate(ClientEvent::MouseMode { relative: true }, 0),
             Some(InputMessage::MouseMode(MouseMode::Relative))
         );
         assert_eq!(
-            t.translate(ClientEvent::MouseMove { dx: -3, dy: 4, t: 8.0 }, 0),
-            Some(InputMessage::Mouse { x: -3, y: 4, buttons: 3, absolute: false, timestamp_ms: 8 })
+            t.translate(
+                ClientEvent::MouseMove {
+                    dx: -3,
+                    dy: 4,
+                    t: 8.0
+                },
+                0
+            ),
+            Some(InputMessage::Mouse {
+                x: -3,
+                y: 4,
+                buttons: 3,
+                absolute: false,
+                timestamp_ms: 8
+            })
         );
         assert_eq!(
-            t.translate(ClientEvent::MouseButton { button: 1, down: true, t: 9.0 }, 0),
-            Some(InputMessage::Mouse { x: 0, y: 0, buttons: 7, absolute: false, timestamp_ms: 9 })
+            t.translate(
+                ClientEvent::MouseButton {
+                    button: 1,
+                    down: true,
+                    t: 9.0
+                },
+                0
+            ),
+            Some(InputMessage::Mouse {
+                x: 0,
+                y: 0,
+                buttons: 7,
+                absolute: false,
+                timestamp_ms: 9
+            })
         );
-        assert_eq!(t.release_all().last(), Some(&InputMessage::Mouse { x: 0, y: 0, buttons: 0, absolute: false, timestamp_ms: 0 }));
+        assert_eq!(
+            t.release_all().last(),
+            Some(&InputMessage::Mouse {
+                x: 0,
+                y: 0,
+                buttons: 0,
+                absolute: false,
+                timestamp_ms: 0
+            })
+        );
     }
 
     #[test]
     fn ping_gets_the_server_time() {
         let mut t = InputTranslator::new(MouseMode::Absolute);
         assert_eq!(
-            t.translate(ClientEvent::Ping { sequence: 5, t1: 1234.9 }, 777),
-            Some(InputMessage::Ping { sequence: 5, t1_browser_ms: 1234, t2_server_us: 777, t3_emulator_us: 0 })
+            t.translate(
+                ClientEvent::Ping {
+                    sequence: 5,
+                    t1: 1234.9
+                },
+                777
+            ),
+            Some(InputMessage::Ping {
+                sequence: 5,
+                t1_browser_ms: 1234,
+                t2_server_us: 777,
+                t3_emulator_us: 0
+            })
         );
     }
 }

@@ -25,13 +25,16 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
+use webrtc::rtp_transceiver::rtp_codec::{
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+};
 use webrtc::rtp_transceiver::RTCPFeedback;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_local::TrackLocal;
 
 /// The H.264 format we send and offer: Constrained Baseline 3.1, packetization-mode 1.
-pub const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+pub const H264_FMTP: &str =
+    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 /// Video frames queued per viewer before frames are dropped for it.
 pub const VIDEO_QUEUE: usize = 4;
 /// Audio packets queued per viewer (200 ms).
@@ -61,7 +64,10 @@ pub struct PeerOptions {
 /// Builds the WebRTC API object shared by all peers.
 pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
     let mut m = MediaEngine::default();
-    let fb = |t: &str, p: &str| RTCPFeedback { typ: t.into(), parameter: p.into() };
+    let fb = |t: &str, p: &str| RTCPFeedback {
+        typ: t.into(),
+        parameter: p.into(),
+    };
     m.register_codec(
         RTCRtpCodecParameters {
             capability: RTCRtpCodecCapability {
@@ -69,7 +75,12 @@ pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
                 clock_rate: 90_000,
                 channels: 0,
                 sdp_fmtp_line: H264_FMTP.to_owned(),
-                rtcp_feedback: vec![fb("goog-remb", ""), fb("ccm", "fir"), fb("nack", ""), fb("nack", "pli")],
+                rtcp_feedback: vec![
+                    fb("goog-remb", ""),
+                    fb("ccm", "fir"),
+                    fb("nack", ""),
+                    fb("nack", "pli"),
+                ],
             },
             payload_type: 102,
             ..Default::default()
@@ -98,13 +109,20 @@ pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
     if opts.loopback_only {
         s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
     }
-    Ok(APIBuilder::new().with_media_engine(m).with_interceptor_registry(registry).with_setting_engine(s).build())
+    Ok(APIBuilder::new()
+        .with_media_engine(m)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(s)
+        .build())
 }
 
 /// What a peer reports to the server.
 #[derive(Debug)]
 pub enum PeerEvent {
-    LocalCandidate { candidate: String, mid: String },
+    LocalCandidate {
+        candidate: String,
+        mid: String,
+    },
     /// A binary DataChannel message from the browser.
     Input(Bytes),
     /// A text DataChannel message (legacy JSON commands).
@@ -118,7 +136,12 @@ pub enum PeerEvent {
 #[derive(Debug, Clone)]
 pub enum VideoOut {
     /// An H.264 access unit and its 65-byte metadata message.
-    H264 { data: Bytes, duration: Duration, keyframe: bool, meta: Bytes },
+    H264 {
+        data: Bytes,
+        duration: Duration,
+        keyframe: bool,
+        meta: Bytes,
+    },
     /// The PNG-mode DataChannel messages (header + PNG) of one frame.
     Png(Arc<Vec<Bytes>>),
 }
@@ -140,7 +163,10 @@ pub async fn create_peer(
 ) -> Result<(PeerHandle, String), PeerError> {
     let mut config = RTCConfiguration::default();
     if let Some(url) = &opts.stun {
-        config.ice_servers = vec![RTCIceServer { urls: vec![url.clone()], ..Default::default() }];
+        config.ice_servers = vec![RTCIceServer {
+            urls: vec![url.clone()],
+            ..Default::default()
+        }];
     }
     let pc = Arc::new(api.new_peer_connection(config).await?);
 
@@ -157,7 +183,9 @@ pub async fn create_peer(
             "video".to_owned(),
             "macemu-video".to_owned(),
         ));
-        let sender = pc.add_track(Arc::clone(&t) as Arc<dyn TrackLocal + Send + Sync>).await?;
+        let sender = pc
+            .add_track(Arc::clone(&t) as Arc<dyn TrackLocal + Send + Sync>)
+            .await?;
         // Reading RTCP drives the interceptors (NACK responder, reports) and yields PLI/FIR.
         let ev = events.clone();
         tokio::spawn(async move {
@@ -185,14 +213,20 @@ pub async fn create_peer(
         "audio".to_owned(),
         "macemu-audio".to_owned(),
     ));
-    let audio_sender = pc.add_track(Arc::clone(&audio) as Arc<dyn TrackLocal + Send + Sync>).await?;
+    let audio_sender = pc
+        .add_track(Arc::clone(&audio) as Arc<dyn TrackLocal + Send + Sync>)
+        .await?;
     tokio::spawn(async move {
         let mut buf = vec![0u8; 1500];
         while audio_sender.read(&mut buf).await.is_ok() {}
     });
 
     let init = if png {
-        RTCDataChannelInit { ordered: Some(false), max_retransmits: Some(0), ..Default::default() }
+        RTCDataChannelInit {
+            ordered: Some(false),
+            max_retransmits: Some(0),
+            ..Default::default()
+        }
     } else {
         RTCDataChannelInit::default()
     };
@@ -201,7 +235,9 @@ pub async fn create_peer(
         let ev = events.clone();
         dc.on_message(Box::new(move |m| {
             let _ = if m.is_string {
-                ev.send(PeerEvent::Text(String::from_utf8_lossy(&m.data).into_owned()))
+                ev.send(PeerEvent::Text(
+                    String::from_utf8_lossy(&m.data).into_owned(),
+                ))
             } else {
                 ev.send(PeerEvent::Input(m.data))
             };
@@ -246,7 +282,14 @@ pub async fn create_peer(
     let (vtx, vrx) = mpsc::channel(VIDEO_QUEUE);
     let (atx, arx) = mpsc::channel(AUDIO_QUEUE);
     tokio::spawn(sender_task(video, audio, dc, vrx, arx));
-    Ok((PeerHandle { video: vtx, audio: atx, pc }, sdp))
+    Ok((
+        PeerHandle {
+            video: vtx,
+            audio: atx,
+            pc,
+        },
+        sdp,
+    ))
 }
 
 /// Writes one viewer's media. Ends when the server drops the queues.
@@ -296,15 +339,25 @@ async fn sender_task(
 
 /// Applies the browser's answer.
 pub async fn apply_answer(pc: &RTCPeerConnection, sdp: String) -> Result<(), PeerError> {
-    pc.set_remote_description(RTCSessionDescription::answer(sdp)?).await?;
+    pc.set_remote_description(RTCSessionDescription::answer(sdp)?)
+        .await?;
     Ok(())
 }
 
 /// Adds a remote ICE candidate (empty candidates mark the end of gathering and are ignored).
-pub async fn add_candidate(pc: &RTCPeerConnection, candidate: String, mid: Option<String>) -> Result<(), PeerError> {
+pub async fn add_candidate(
+    pc: &RTCPeerConnection,
+    candidate: String,
+    mid: Option<String>,
+) -> Result<(), PeerError> {
     if candidate.is_empty() {
         return Ok(());
     }
-    pc.add_ice_candidate(RTCIceCandidateInit { candidate, sdp_mid: mid, ..Default::default() }).await?;
+    pc.add_ice_candidate(RTCIceCandidateInit {
+        candidate,
+        sdp_mid: mid,
+        ..Default::default()
+    })
+    .await?;
     Ok(())
 }

@@ -19,7 +19,9 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use macemu_ipc::{realtime_us, Command, EmulatorState, InputMessage, InputSender, IpcError, MouseMode, Subscriber};
+use macemu_ipc::{
+    realtime_us, Command, EmulatorState, InputMessage, InputSender, IpcError, MouseMode, Subscriber,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -52,8 +54,12 @@ impl FromStr for Codec {
         match s.to_ascii_lowercase().as_str() {
             "h264" | "h.264" | "avc" => Ok(Codec::H264),
             "png" => Ok(Codec::Png),
-            "av1" => Err("this server was not built with AV1 (no AV1 encoder); use h264 or png".into()),
-            "vp9" | "webp" => Err(format!("this server was not built with {s}; use h264 or png")),
+            "av1" => {
+                Err("this server was not built with AV1 (no AV1 encoder); use h264 or png".into())
+            }
+            "vp9" | "webp" => Err(format!(
+                "this server was not built with {s}; use h264 or png"
+            )),
             _ => Err(format!("unknown codec {s:?}; use h264 or png")),
         }
     }
@@ -104,7 +110,10 @@ impl Default for ServeConfig {
 #[derive(Debug, Error)]
 pub enum ServeError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Peer(#[from] peer::PeerError),
     #[error("a non-loopback --bind needs a token")]
@@ -190,7 +199,9 @@ impl Hub {
     }
 
     fn connected_viewers(&self, png: bool) -> bool {
-        Self::lock(&self.viewers).values().any(|v| v.connected && v.png == png)
+        Self::lock(&self.viewers)
+            .values()
+            .any(|v| v.connected && v.png == png)
     }
 
     /// Sends input to the emulator, if one is attached. Mouse mode is remembered for later emulators.
@@ -198,7 +209,9 @@ impl Hub {
         if let InputMessage::MouseMode(m) = msg {
             *Self::lock(&self.mouse_mode) = *m;
         }
-        let sender = Self::lock(&self.emulator).as_ref().map(|e| e.sender.clone());
+        let sender = Self::lock(&self.emulator)
+            .as_ref()
+            .map(|e| e.sender.clone());
         if let Some(s) = sender {
             if let Err(e) = s.send(msg) {
                 tracing::debug!("input not delivered: {e}");
@@ -307,9 +320,16 @@ impl Control for Hub {
                     self.send_input(&InputMessage::Command(Command::Start));
                     Ok(format!("emulator {pid} told to start"))
                 }
-                None => self.process.start().map(|pid| format!("emulator launched (pid {pid})")).map_err(|e| {
-                    format!("cannot launch {}: {e}", self.process.command_line().join(" "))
-                }),
+                None => self
+                    .process
+                    .start()
+                    .map(|pid| format!("emulator launched (pid {pid})"))
+                    .map_err(|e| {
+                        format!(
+                            "cannot launch {}: {e}",
+                            self.process.command_line().join(" ")
+                        )
+                    }),
             },
             EmulatorAction::Stop => {
                 self.send_input(&InputMessage::Command(Command::Stop));
@@ -395,12 +415,20 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
 
     let bind = |port| async move {
         let addr = SocketAddr::new(cfg.bind, port);
-        tokio::net::TcpListener::bind(addr).await.map_err(|source| ServeError::Bind { addr, source })
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })
     };
     let http_l = bind(cfg.http_port).await?;
     let sig_l = bind(cfg.signaling_port).await?;
-    let http_addr = http_l.local_addr().map_err(|source| ServeError::Bind { addr: SocketAddr::new(cfg.bind, cfg.http_port), source })?;
-    let signaling_addr = sig_l.local_addr().map_err(|source| ServeError::Bind { addr: SocketAddr::new(cfg.bind, cfg.signaling_port), source })?;
+    let http_addr = http_l.local_addr().map_err(|source| ServeError::Bind {
+        addr: SocketAddr::new(cfg.bind, cfg.http_port),
+        source,
+    })?;
+    let signaling_addr = sig_l.local_addr().map_err(|source| ServeError::Bind {
+        addr: SocketAddr::new(cfg.bind, cfg.signaling_port),
+        source,
+    })?;
 
     let http_cfg = HttpConfig {
         token: cfg.token.clone(),
@@ -418,7 +446,12 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         }),
     };
     let app = http::router(http_cfg, hub.clone() as Arc<dyn Control>);
-    let sig_state = Arc::new(SigState { hub: hub.clone(), api, opts: cfg.peer.clone(), token: cfg.token.clone() });
+    let sig_state = Arc::new(SigState {
+        hub: hub.clone(),
+        api,
+        opts: cfg.peer.clone(),
+        token: cfg.token.clone(),
+    });
     let sig_app = axum::Router::new()
         .route("/", axum::routing::get(ws_handler))
         .route("/{*path}", axum::routing::get(ws_handler))
@@ -436,10 +469,16 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         }
     }));
 
-    if cfg.auto_start && cfg.target_pid.is_none() && macemu_ipc::list_emulators().iter().all(|e| !e.alive) {
+    if cfg.auto_start
+        && cfg.target_pid.is_none()
+        && macemu_ipc::list_emulators().iter().all(|e| !e.alive)
+    {
         match hub.process.start() {
             Ok(pid) => tracing::info!(pid, "auto-started the emulator"),
-            Err(e) => tracing::error!("--auto-start: cannot launch {}: {e}", hub.process.command_line().join(" ")),
+            Err(e) => tracing::error!(
+                "--auto-start: cannot launch {}: {e}",
+                hub.process.command_line().join(" ")
+            ),
         }
     }
 
@@ -464,7 +503,14 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
                 .expect("spawning the audio thread"),
         );
     }
-    Ok(ServerHandle { http_addr, signaling_addr, token: cfg.token, hub, tasks, threads })
+    Ok(ServerHandle {
+        http_addr,
+        signaling_addr,
+        token: cfg.token,
+        hub,
+        tasks,
+        threads,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -568,7 +614,11 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 std::thread::sleep(Duration::from_millis(50));
             }
             // Relaunch an auto-started emulator that died.
-            if cfg.auto_start && sub.is_none() && hub.process.pid().is_none() && cfg.target_pid.is_none() {
+            if cfg.auto_start
+                && sub.is_none()
+                && hub.process.pid().is_none()
+                && cfg.target_pid.is_none()
+            {
                 let _ = hub.process.start();
             }
             continue;
@@ -588,11 +638,23 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 let now = Instant::now();
                 let t5 = realtime_us();
                 hub.stats.frames_in.fetch_add(1, Relaxed);
-                enc.cursor = Cursor { x: view.cursor_x, y: view.cursor_y, visible: view.cursor_visible };
+                enc.cursor = Cursor {
+                    x: view.cursor_x,
+                    y: view.cursor_y,
+                    visible: view.cursor_visible,
+                };
                 if let Some(p) = view.ping {
                     enc.ping = PingEcho {
                         sequence: p.sequence,
-                        t: [p.t1_browser_ms, p.t2_server_us, p.t3_emulator_us, p.t4_frame_us, t5, 0, 0],
+                        t: [
+                            p.t1_browser_ms,
+                            p.t2_server_us,
+                            p.t3_emulator_us,
+                            p.t4_frame_us,
+                            t5,
+                            0,
+                            0,
+                        ],
                     };
                 }
                 let frame = FrameRef {
@@ -648,8 +710,14 @@ fn update_rates(hub: &Hub, enc: &mut Encoders) {
     if el >= Duration::from_secs(1) {
         let f = hub.stats.frames_encoded.load(Relaxed);
         let b = hub.stats.bytes_out.load(Relaxed);
-        hub.stats.fps_milli.store(((f - f0) as f64 * 1000.0 / el.as_secs_f64()) as u64, Relaxed);
-        hub.stats.kbps.store(((b - b0) as f64 * 8.0 / 1000.0 / el.as_secs_f64()) as u64, Relaxed);
+        hub.stats.fps_milli.store(
+            ((f - f0) as f64 * 1000.0 / el.as_secs_f64()) as u64,
+            Relaxed,
+        );
+        hub.stats.kbps.store(
+            ((b - b0) as f64 * 8.0 / 1000.0 / el.as_secs_f64()) as u64,
+            Relaxed,
+        );
         enc.fps_window = (Instant::now(), f, b);
     }
 }
@@ -666,7 +734,9 @@ fn process_frame(
     match enc.codec {
         Codec::H264 => {
             let viewers = hub.connected_viewers(false);
-            enc.pending = enc.pending.union(&dirty.clamp_to(frame.width, frame.height));
+            enc.pending = enc
+                .pending
+                .union(&dirty.clamp_to(frame.width, frame.height));
             let decision = enc.policy.on_frame(now, !dirty.is_empty(), viewers);
             if let Decision::Encode { keyframe } = decision {
                 enc.conv.update(frame, enc.pending, false)?;
@@ -680,11 +750,15 @@ fn process_frame(
             }
             let planned = enc.png.plan(now, dirty, frame.width, frame.height);
             // A new ping echo goes out even on a static screen, on a 1×1 rectangle.
-            let rect = planned.or_else(|| (enc.ping.sequence != enc.last_ping_sent).then(|| Rect::new(0, 0, 1, 1)));
+            let rect = planned.or_else(|| {
+                (enc.ping.sequence != enc.last_ping_sent).then(|| Rect::new(0, 0, 1, 1))
+            });
             let Some(r) = rect else { return Ok(()) };
             let bands = enc.bander.encode(frame, r)?;
             let t6 = realtime_us();
-            hub.stats.encode_us_last.store(t6.saturating_sub(t5), Relaxed);
+            hub.stats
+                .encode_us_last
+                .store(t6.saturating_sub(t5), Relaxed);
             hub.stats.frames_encoded.fetch_add(1, Relaxed);
             enc.last_ping_sent = enc.ping.sequence;
             let mut msgs = Vec::with_capacity(bands.len());
@@ -717,14 +791,29 @@ fn process_frame(
     Ok(())
 }
 
-fn encode_h264(hub: &Hub, enc: &mut Encoders, keyframe: bool, now: Instant, t5: u64) -> Result<(), crate::video::VideoError> {
-    let Some(pic) = enc.conv.picture() else { return Ok(()) };
+fn encode_h264(
+    hub: &Hub,
+    enc: &mut Encoders,
+    keyframe: bool,
+    now: Instant,
+    t5: u64,
+) -> Result<(), crate::video::VideoError> {
+    let Some(pic) = enc.conv.picture() else {
+        return Ok(());
+    };
     let ts_ms = realtime_us() / 1000;
-    let Some(f) = enc.h264.encode(pic, keyframe, ts_ms)? else { return Ok(()) };
+    let Some(f) = enc.h264.encode(pic, keyframe, ts_ms)? else {
+        return Ok(());
+    };
     let t6 = realtime_us();
-    let duration = enc.last_encode.map_or(Duration::from_millis(16), |t| now.duration_since(t)).clamp(Duration::from_millis(1), Duration::from_secs(1));
+    let duration = enc
+        .last_encode
+        .map_or(Duration::from_millis(16), |t| now.duration_since(t))
+        .clamp(Duration::from_millis(1), Duration::from_secs(1));
     enc.last_encode = Some(now);
-    hub.stats.encode_us_last.store(t6.saturating_sub(t5), Relaxed);
+    hub.stats
+        .encode_us_last
+        .store(t6.saturating_sub(t5), Relaxed);
     hub.stats.frames_encoded.fetch_add(1, Relaxed);
     hub.stats.bytes_out.fetch_add(f.data.len() as u64, Relaxed);
     if f.keyframe {
@@ -736,7 +825,12 @@ fn encode_h264(hub: &Hub, enc: &mut Encoders, keyframe: bool, now: Instant, t5: 
         ping.t[6] = realtime_us();
     }
     let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&enc.cursor, &ping));
-    hub.broadcast_video(&VideoOut::H264 { data: f.data, duration, keyframe: f.keyframe, meta });
+    hub.broadcast_video(&VideoOut::H264 {
+        data: f.data,
+        duration,
+        keyframe: f.keyframe,
+        meta,
+    });
     Ok(())
 }
 
@@ -765,7 +859,9 @@ fn audio_thread(hub: Arc<Hub>, _rt: tokio::runtime::Handle) {
             let mut src = Hub::lock(&hub.audio_source);
             if let (Some(a), Some(s)) = (src.as_mut(), sender) {
                 // Pull model: ask for the next 20 ms, take what the ring holds now.
-                let _ = s.send(&InputMessage::AudioRequest { samples: PACKET_FRAMES as u32 });
+                let _ = s.send(&InputMessage::AudioRequest {
+                    samples: PACKET_FRAMES as u32,
+                });
                 // Take everything the ring holds (at most its 3 frames), so a late frame is not left
                 // behind to lag the stream by a packet forever.
                 for _ in 0..3 {
@@ -815,7 +911,8 @@ async fn ws_handler(
     if !http::authorized(st.token.as_deref(), q.as_deref(), &headers) {
         return (StatusCode::UNAUTHORIZED, "missing or wrong token").into_response();
     }
-    ws.max_message_size(signaling::MAX_MESSAGE_LEN).on_upgrade(move |socket| signaling_session(st, socket))
+    ws.max_message_size(signaling::MAX_MESSAGE_LEN)
+        .on_upgrade(move |socket| signaling_session(st, socket))
 }
 
 static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -928,7 +1025,13 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                             Ok((h, sdp)) => {
                                 Hub::lock(&hub.viewers).insert(
                                     peer_id.clone(),
-                                    ViewerSlot { video: h.video, audio: h.audio, png, connected: false, waiting_key: false },
+                                    ViewerSlot {
+                                        video: h.video,
+                                        audio: h.audio,
+                                        png,
+                                        connected: false,
+                                        waiting_key: false,
+                                    },
                                 );
                                 peer = Some(ActivePeer {
                                     id: peer_id,

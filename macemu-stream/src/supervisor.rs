@@ -12,15 +12,27 @@ use std::time::Duration;
 pub const SCAN_PERIOD: Duration = Duration::from_millis(500);
 
 /// Picks the emulator to attach to: the target if alive, then our child, then the first live one found.
-pub fn choose_pid(target: Option<u32>, child: Option<u32>, found: &[macemu_ipc::EmulatorInfo]) -> Option<u32> {
-    let usable = |pid: u32| found.iter().any(|e| e.pid == pid && e.alive && e.valid && e.socket);
+pub fn choose_pid(
+    target: Option<u32>,
+    child: Option<u32>,
+    found: &[macemu_ipc::EmulatorInfo],
+) -> Option<u32> {
+    let usable = |pid: u32| {
+        found
+            .iter()
+            .any(|e| e.pid == pid && e.alive && e.valid && e.socket)
+    };
     if let Some(t) = target.filter(|&t| usable(t)) {
         return Some(t);
     }
     if let Some(c) = child.filter(|&c| usable(c)) {
         return Some(c);
     }
-    found.iter().filter(|e| e.alive && e.valid && e.socket).map(|e| e.pid).max()
+    found
+        .iter()
+        .filter(|e| e.alive && e.valid && e.socket)
+        .map(|e| e.pid)
+        .max()
 }
 
 /// The emulator process the server manages (`--auto-start`, `/api/emulator/start`).
@@ -32,12 +44,17 @@ pub struct EmulatorProcess {
 impl EmulatorProcess {
     /// `cmd`: program and arguments; empty means "this executable's `emulate`".
     pub fn new(cmd: Vec<String>) -> Self {
-        Self { cmd, child: Mutex::new(None) }
+        Self {
+            cmd,
+            child: Mutex::new(None),
+        }
     }
 
     pub fn command_line(&self) -> Vec<String> {
         if self.cmd.is_empty() {
-            let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_else(|_| "macemu-cli".into());
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "macemu-cli".into());
             vec![exe, "emulate".into()]
         } else {
             self.cmd.clone()
@@ -64,7 +81,9 @@ impl EmulatorProcess {
             return Ok(pid);
         }
         let cl = self.command_line();
-        let (prog, args) = cl.split_first().ok_or_else(|| std::io::Error::other("empty emulator command"))?;
+        let (prog, args) = cl
+            .split_first()
+            .ok_or_else(|| std::io::Error::other("empty emulator command"))?;
         let child = Command::new(prog).args(args).stdin(Stdio::null()).spawn()?;
         let pid = child.id();
         tracing::info!(pid, cmd = %cl.join(" "), "emulator launched");
@@ -74,7 +93,9 @@ impl EmulatorProcess {
 
     /// Stops our emulator (SIGTERM, then SIGKILL after 2 s). Returns whether one was running.
     pub fn stop(&self) -> bool {
-        let Some(mut c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() else { return false };
+        let Some(mut c) = self.child.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return false;
+        };
         let pid = c.id();
         // SAFETY: plain kill(2) on our own child's pid, which is not yet reaped (no pid reuse).
         let _ = unsafe { libc_kill(pid as i32, 15) };
@@ -107,15 +128,31 @@ mod tests {
     use macemu_ipc::EmulatorInfo;
 
     fn info(pid: u32, alive: bool) -> EmulatorInfo {
-        EmulatorInfo { pid, width: 512, height: 342, state: None, alive, valid: true, socket: true }
+        EmulatorInfo {
+            pid,
+            width: 512,
+            height: 342,
+            state: None,
+            alive,
+            valid: true,
+            socket: true,
+        }
     }
 
     #[test]
     fn target_then_child_then_newest() {
         let found = [info(10, true), info(20, true), info(30, false)];
         assert_eq!(choose_pid(Some(10), Some(20), &found), Some(10));
-        assert_eq!(choose_pid(Some(30), Some(20), &found), Some(20), "dead target: fall back");
-        assert_eq!(choose_pid(Some(99), None, &found), Some(20), "newest live one");
+        assert_eq!(
+            choose_pid(Some(30), Some(20), &found),
+            Some(20),
+            "dead target: fall back"
+        );
+        assert_eq!(
+            choose_pid(Some(99), None, &found),
+            Some(20),
+            "newest live one"
+        );
         assert_eq!(choose_pid(None, None, &[info(5, false)]), None);
     }
 

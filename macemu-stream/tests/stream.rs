@@ -76,7 +76,10 @@ struct TestEmulator {
 impl TestEmulator {
     /// Publishes under the pid of a `sleep` child, so every test emulator has a live pid of its own.
     fn start(variant: u8, format: PixelFormat) -> TestEmulator {
-        let sleeper = Command::new("sleep").arg("120").spawn().expect("spawn sleep");
+        let sleeper = Command::new("sleep")
+            .arg("120")
+            .spawn()
+            .expect("spawn sleep");
         Self::start_as(sleeper, variant, format)
     }
 
@@ -86,7 +89,12 @@ impl TestEmulator {
         let inputs = Arc::new(Mutex::new(Vec::new()));
         let frame_no = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let frozen = Arc::new(AtomicBool::new(false));
-        let (s, i, f, fz) = (stop.clone(), inputs.clone(), frame_no.clone(), frozen.clone());
+        let (s, i, f, fz) = (
+            stop.clone(),
+            inputs.clone(),
+            frame_no.clone(),
+            frozen.clone(),
+        );
         let thread = std::thread::spawn(move || {
             let publisher = Publisher::create_with_size(pid, W, H).expect("publisher");
             let (mut frames, mut audio, mut input) = publisher.split();
@@ -111,7 +119,9 @@ impl TestEmulator {
                         // 20 ms of a 440 Hz tone at 44.1 kHz stereo.
                         let mut buf = Vec::with_capacity(882 * 2);
                         for k in 0..882 {
-                            let v = ((phase + k) as f32 * TONE_HZ * 2.0 * std::f32::consts::PI / 44_100.0).sin();
+                            let v = ((phase + k) as f32 * TONE_HZ * 2.0 * std::f32::consts::PI
+                                / 44_100.0)
+                                .sin();
                             let v = (v * 10_000.0) as i16;
                             buf.extend_from_slice(&[v, v]);
                         }
@@ -133,24 +143,41 @@ impl TestEmulator {
                     let bx = block_x(n);
                     for y in 0..H {
                         let row = fm.row_mut(y);
-                        for (x, px) in base[(y * W) as usize..((y + 1) * W) as usize].iter().enumerate() {
+                        for (x, px) in base[(y * W) as usize..((y + 1) * W) as usize]
+                            .iter()
+                            .enumerate()
+                        {
                             row[x * 4..x * 4 + 4].copy_from_slice(px);
                         }
                         if (200..232).contains(&y) {
                             for x in bx..bx + 32 {
-                                let px = if format == PixelFormat::Bgra { [0, 0, 0, 255] } else { [255, 0, 0, 0] };
+                                let px = if format == PixelFormat::Bgra {
+                                    [0, 0, 0, 255]
+                                } else {
+                                    [255, 0, 0, 0]
+                                };
                                 row[x as usize * 4..x as usize * 4 + 4].copy_from_slice(&px);
                             }
                         }
                     }
                     // Frame buffers rotate, so every frame is fully redrawn; what changed is the block.
                     let dirty = match last {
-                        None => Rect { x: 0, y: 0, width: W, height: H },
+                        None => Rect {
+                            x: 0,
+                            y: 0,
+                            width: W,
+                            height: H,
+                        },
                         Some(l) if l == n => Rect::default(),
                         Some(l) => {
                             let (px, nx) = (block_x(l), bx);
                             let x0 = px.min(nx);
-                            Rect { x: x0, y: 200, width: px.max(nx) + 32 - x0, height: 32 }
+                            Rect {
+                                x: x0,
+                                y: 200,
+                                width: px.max(nx) + 32 - x0,
+                                height: 32,
+                            }
                         }
                     };
                     let meta = FrameMeta {
@@ -166,7 +193,15 @@ impl TestEmulator {
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
-        TestEmulator { pid, sleeper, stop, thread: Some(thread), inputs, frame_no, frozen }
+        TestEmulator {
+            pid,
+            sleeper,
+            stop,
+            thread: Some(thread),
+            inputs,
+            frame_no,
+            frozen,
+        }
     }
 
     /// Drops the publisher (shm and socket go away) but keeps the pid's process.
@@ -197,7 +232,11 @@ async fn start_server(pid: u32, codec: Codec, token: Option<&str>) -> ServerHand
         target_pid: Some(pid),
         codec,
         token: token.map(str::to_owned),
-        peer: PeerOptions { stun: None, include_loopback: true, loopback_only: true },
+        peer: PeerOptions {
+            stun: None,
+            include_loopback: true,
+            loopback_only: true,
+        },
         refresh: Duration::from_millis(500),
         ..ServeConfig::default()
     };
@@ -229,7 +268,9 @@ async fn connect_viewer(sig_port: u16, token: Option<&str>) -> Viewer {
         Some(t) => format!("ws://127.0.0.1:{sig_port}/?token={t}"),
         None => format!("ws://127.0.0.1:{sig_port}/"),
     };
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("signaling connects");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("signaling connects");
     let (mut ws_tx, mut ws_rx) = ws.split();
 
     let mut m = MediaEngine::default();
@@ -239,8 +280,16 @@ async fn connect_viewer(sig_port: u16, token: Option<&str>) -> Viewer {
     s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
     s.set_include_loopback_candidate(true);
     s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
-    let api = APIBuilder::new().with_media_engine(m).with_interceptor_registry(registry).with_setting_engine(s).build();
-    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.unwrap());
+    let api = APIBuilder::new()
+        .with_media_engine(m)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(s)
+        .build();
+    let pc = Arc::new(
+        api.new_peer_connection(RTCConfiguration::default())
+            .await
+            .unwrap(),
+    );
     let got = Arc::new(Mutex::new(Received::default()));
 
     let g = got.clone();
@@ -304,12 +353,17 @@ async fn connect_viewer(sig_port: u16, token: Option<&str>) -> Viewer {
     pc.on_ice_candidate(Box::new(move |c| {
         if let Some(c) = c {
             let j = c.to_json().unwrap();
-            let _ = cand_tx.send(json!({"type":"candidate","candidate": j.candidate, "mid": j.sdp_mid}).to_string());
+            let _ = cand_tx.send(
+                json!({"type":"candidate","candidate": j.candidate, "mid": j.sdp_mid}).to_string(),
+            );
         }
         Box::pin(async {})
     }));
 
-    ws_tx.send(Message::Text(r#"{"type":"connect"}"#.into())).await.unwrap();
+    ws_tx
+        .send(Message::Text(r#"{"type":"connect"}"#.into()))
+        .await
+        .unwrap();
     let signals = Arc::new(Mutex::new(Vec::new()));
     let (pc2, sig2) = (pc.clone(), signals.clone());
     let ws_task = tokio::spawn(async move {
@@ -346,7 +400,13 @@ async fn connect_viewer(sig_port: u16, token: Option<&str>) -> Viewer {
             }
         }
     });
-    Viewer { pc, got, dc: dc_slot, ws_task, signals }
+    Viewer {
+        pc,
+        got,
+        dc: dc_slot,
+        ws_task,
+        signals,
+    }
 }
 
 async fn wait_for<F: Fn(&Received) -> bool>(v: &Viewer, what: &str, secs: u64, f: F) {
@@ -357,7 +417,10 @@ async fn wait_for<F: Fn(&Received) -> bool>(v: &Viewer, what: &str, secs: u64, f
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out waiting for {what}; signaling: {:?}", v.signals.lock().unwrap());
+    panic!(
+        "timed out waiting for {what}; signaling: {:?}",
+        v.signals.lock().unwrap()
+    );
 }
 
 /// BT.601 limited-range luma of the published picture, from the standard's coefficients.
@@ -366,7 +429,10 @@ fn expected_luma(n: u64, variant: u8) -> Vec<u8> {
     for yy in 0..H {
         for x in 0..W {
             let (r, g, b) = pixel(x, yy, n, variant);
-            y.push((16.0 + (65.481 * r as f64 + 128.553 * g as f64 + 24.966 * b as f64) / 255.0).round() as u8);
+            y.push(
+                (16.0 + (65.481 * r as f64 + 128.553 * g as f64 + 24.966 * b as f64) / 255.0)
+                    .round() as u8,
+            );
         }
     }
     y
@@ -377,8 +443,17 @@ fn best_psnr(got: &[u8], around: u64, variant: u8) -> f64 {
     let mut best = 0f64;
     for n in around.saturating_sub(40)..=around + 2 {
         let want = expected_luma(n, variant);
-        let mse = got.iter().zip(&want).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / got.len() as f64;
-        let p = if mse == 0.0 { 99.0 } else { 10.0 * (255.0f64.powi(2) / mse).log10() };
+        let mse = got
+            .iter()
+            .zip(&want)
+            .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+            .sum::<f64>()
+            / got.len() as f64;
+        let p = if mse == 0.0 {
+            99.0
+        } else {
+            10.0 * (255.0f64.powi(2) / mse).log10()
+        };
         best = best.max(p);
     }
     best
@@ -403,7 +478,9 @@ fn tone_share(x: &[f32], freq: f32) -> f32 {
 
 async fn send_dc(v: &Viewer, e: ClientEvent) {
     let dc = v.dc.lock().unwrap().clone().expect("DataChannel open");
-    dc.send(&Bytes::from(encode_client_event(&e))).await.unwrap();
+    dc.send(&Bytes::from(encode_client_event(&e)))
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -415,14 +492,29 @@ async fn h264_opus_and_input_through_webrtc_then_emulator_restart() {
 
     // Offer as the protocol says: server offers H.264 (42e01f, packetization-mode 1), Opus, DataChannel.
     wait_for(&v, "pictures", 30, |r| r.pictures.len() >= 10).await;
-    let offer = v.signals.lock().unwrap().iter().find(|s| s["type"] == "offer").cloned().unwrap();
+    let offer = v
+        .signals
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "offer")
+        .cloned()
+        .unwrap();
     let sdp = offer["sdp"].as_str().unwrap();
-    assert!(sdp.contains("H264/90000") && sdp.contains("profile-level-id=42e01f") && sdp.contains("packetization-mode=1"));
+    assert!(
+        sdp.contains("H264/90000")
+            && sdp.contains("profile-level-id=42e01f")
+            && sdp.contains("packetization-mode=1")
+    );
     assert!(sdp.contains("opus/48000/2") && sdp.contains("webrtc-datachannel"));
     assert!(!sdp.contains(".local"), "no mDNS candidates");
     let streams: Vec<&str> = sdp.lines().filter(|l| l.starts_with("a=msid:")).collect();
     assert_eq!(streams.len(), 2);
-    assert_ne!(streams[0].split(' ').next(), streams[1].split(' ').next(), "separate stream ids");
+    assert_ne!(
+        streams[0].split(' ').next(),
+        streams[1].split(' ').next(),
+        "separate stream ids"
+    );
 
     // Video: the decoded picture is the published one.
     let n = emu.frame_no.load(Ordering::Relaxed);
@@ -446,21 +538,75 @@ async fn h264_opus_and_input_through_webrtc_then_emulator_restart() {
     let windows: Vec<&[f32]> = tail.chunks_exact(960).collect();
     let shares: Vec<f32> = windows
         .iter()
-        .map(|w| if w.iter().map(|v| v * v).sum::<f32>() / 960.0 > 1e-3 { tone_share(w, TONE_HZ) } else { 0.0 })
+        .map(|w| {
+            if w.iter().map(|v| v * v).sum::<f32>() / 960.0 > 1e-3 {
+                tone_share(w, TONE_HZ)
+            } else {
+                0.0
+            }
+        })
         .collect();
     let good = shares.iter().filter(|&&s| s > 0.8).count();
-    assert!(good * 10 >= windows.len() * 8, "{good} of {} windows carry the tone: {shares:.2?}; server: {}", windows.len(), srv.status()["audio"]);
+    assert!(
+        good * 10 >= windows.len() * 8,
+        "{good} of {} windows carry the tone: {shares:.2?}; server: {}",
+        windows.len(),
+        srv.status()["audio"]
+    );
 
     // Input: DataChannel events arrive at the emulator as v4 messages.
     wait_for(&v, "DataChannel", 10, |_| v.dc.lock().unwrap().is_some()).await;
     tokio::time::sleep(Duration::from_millis(300)).await; // the channel opens
-    send_dc(&v, ClientEvent::Key { key_code: 65, down: true, t: 1000.0 }).await;
-    send_dc(&v, ClientEvent::Key { key_code: 65, down: false, t: 1001.0 }).await;
-    send_dc(&v, ClientEvent::MouseAbs { x: 300, y: 200, t: 1002.0 }).await;
-    send_dc(&v, ClientEvent::MouseButton { button: 0, down: true, t: 1003.0 }).await;
-    send_dc(&v, ClientEvent::Ping { sequence: 7, t1: 1004.0 }).await;
+    send_dc(
+        &v,
+        ClientEvent::Key {
+            key_code: 65,
+            down: true,
+            t: 1000.0,
+        },
+    )
+    .await;
+    send_dc(
+        &v,
+        ClientEvent::Key {
+            key_code: 65,
+            down: false,
+            t: 1001.0,
+        },
+    )
+    .await;
+    send_dc(
+        &v,
+        ClientEvent::MouseAbs {
+            x: 300,
+            y: 200,
+            t: 1002.0,
+        },
+    )
+    .await;
+    send_dc(
+        &v,
+        ClientEvent::MouseButton {
+            button: 0,
+            down: true,
+            t: 1003.0,
+        },
+    )
+    .await;
+    send_dc(
+        &v,
+        ClientEvent::Ping {
+            sequence: 7,
+            t1: 1004.0,
+        },
+    )
+    .await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    let want_key = InputMessage::Key { keycode: 0x00, down: true, modifiers: 0 };
+    let want_key = InputMessage::Key {
+        keycode: 0x00,
+        down: true,
+        modifiers: 0,
+    };
     loop {
         let got = emu.inputs();
         let ok = got.contains(&want_key)
@@ -475,27 +621,63 @@ async fn h264_opus_and_input_through_webrtc_then_emulator_restart() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The ping comes back in the metadata with t1..t7 filled.
-    wait_for(&v, "ping echo", 10, |r| r.meta.iter().any(|m| u32::from_le_bytes([m[5], m[6], m[7], m[8]]) == 7)).await;
-    let echo = v.got.lock().unwrap().meta.iter().rev().find(|m| u32::from_le_bytes([m[5], m[6], m[7], m[8]]) == 7).cloned().unwrap();
-    let t: Vec<u64> = (0..7).map(|i| u64::from_le_bytes(echo[9 + i * 8..17 + i * 8].try_into().unwrap())).collect();
+    wait_for(&v, "ping echo", 10, |r| {
+        r.meta
+            .iter()
+            .any(|m| u32::from_le_bytes([m[5], m[6], m[7], m[8]]) == 7)
+    })
+    .await;
+    let echo = v
+        .got
+        .lock()
+        .unwrap()
+        .meta
+        .iter()
+        .rev()
+        .find(|m| u32::from_le_bytes([m[5], m[6], m[7], m[8]]) == 7)
+        .cloned()
+        .unwrap();
+    let t: Vec<u64> = (0..7)
+        .map(|i| u64::from_le_bytes(echo[9 + i * 8..17 + i * 8].try_into().unwrap()))
+        .collect();
     assert_eq!(t[0], 1004);
-    assert!(t[1] > 0 && t[1] <= t[2] && t[2] <= t[3] + 100_000 && t[4] <= t[5] && t[5] <= t[6], "{t:?}");
+    assert!(
+        t[1] > 0 && t[1] <= t[2] && t[2] <= t[3] + 100_000 && t[4] <= t[5] && t[5] <= t[6],
+        "{t:?}"
+    );
 
     // Restart: the emulator's IPC goes away and comes back (new shm, socket and eventfds) with another
     // picture; the same peer connection shows it, with no new signaling.
     let sleeper = std::mem::replace(&mut emu.sleeper, Command::new("true").spawn().unwrap());
     emu.stop_publishing();
-    let offers_before = v.signals.lock().unwrap().iter().filter(|s| s["type"] == "offer").count();
+    let offers_before = v
+        .signals
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| s["type"] == "offer")
+        .count();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(srv.status()["emulator"]["connected"], false);
     let emu2 = TestEmulator::start_as(sleeper, 1, PixelFormat::Argb);
     let before = v.got.lock().unwrap().pictures.len();
-    wait_for(&v, "pictures after restart", 20, |r| r.pictures.len() >= before + 10).await;
+    wait_for(&v, "pictures after restart", 20, |r| {
+        r.pictures.len() >= before + 10
+    })
+    .await;
     let n2 = emu2.frame_no.load(Ordering::Relaxed);
     let (_, _, y2) = v.got.lock().unwrap().pictures.last().cloned().unwrap();
     let q2 = best_psnr(&y2, n2, 1);
     assert!(q2 > 35.0, "after restart: PSNR {q2:.1} dB");
-    assert_eq!(v.signals.lock().unwrap().iter().filter(|s| s["type"] == "offer").count(), offers_before);
+    assert_eq!(
+        v.signals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| s["type"] == "offer")
+            .count(),
+        offers_before
+    );
     assert_eq!(srv.status()["emulator"]["connected"], true);
 
     let _ = v.pc.close().await;
@@ -515,7 +697,14 @@ async fn png_mode_paints_the_exact_frame() {
     // canvas must settle on exactly the final picture (recent changes are re-sent, full frames recur).
     emu.frozen.store(true, Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    let offer = v.signals.lock().unwrap().iter().find(|s| s["type"] == "connected").cloned().unwrap();
+    let offer = v
+        .signals
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == "connected")
+        .cloned()
+        .unwrap();
     assert_eq!(offer["codec"], "png");
     // Paint every message like the client does; the canvas must equal one of the recent frames.
     let mut canvas = vec![0u8; (W * H * 3) as usize];
@@ -525,7 +714,9 @@ async fn png_mode_paints_the_exact_frame() {
         let (x, y, w, h) = (u32_at(8), u32_at(12), u32_at(16), u32_at(20));
         assert_eq!((u32_at(24), u32_at(28)), (W, H));
         assert!(x + w <= W && y + h <= H);
-        let mut r = png::Decoder::new(std::io::Cursor::new(&m[PNG_HEADER_LEN..])).read_info().unwrap();
+        let mut r = png::Decoder::new(std::io::Cursor::new(&m[PNG_HEADER_LEN..]))
+            .read_info()
+            .unwrap();
         let mut buf = vec![0; r.output_buffer_size().unwrap()];
         let info = r.next_frame(&mut buf).unwrap();
         assert_eq!((info.width, info.height), (w, h));
@@ -544,16 +735,30 @@ async fn png_mode_paints_the_exact_frame() {
             canvas[o..o + 3] != [r, g, b]
         })
         .count();
-    assert_eq!(mismatched, 0, "pixels differing from the final frame; server: {}", srv.status());
+    assert_eq!(
+        mismatched,
+        0,
+        "pixels differing from the final frame; server: {}",
+        srv.status()
+    );
     let _ = v.pc.close().await;
     v.ws_task.abort();
     srv.shutdown().await;
 }
 
 /// One raw HTTP/1.1 exchange (no client library needed): returns status and body.
-async fn http(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+async fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -563,8 +768,15 @@ async fn http(addr: std::net::SocketAddr, method: &str, path: &str, headers: &[(
     let mut out = Vec::new();
     s.read_to_end(&mut out).await.unwrap();
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -576,30 +788,76 @@ async fn token_is_enforced_on_http_and_websocket() {
         signaling_port: 0,
         target_pid: Some(u32::MAX - 7),
         token: Some("s3cret".into()),
-        peer: PeerOptions { stun: None, include_loopback: true, loopback_only: true },
+        peer: PeerOptions {
+            stun: None,
+            include_loopback: true,
+            loopback_only: true,
+        },
         ..ServeConfig::default()
     };
     let srv = server::start(cfg).await.unwrap();
     let a = srv.http_addr;
     assert_eq!(http(a, "GET", "/api/status", &[], "").await.0, 401);
     assert_eq!(http(a, "GET", "/", &[], "").await.0, 401);
-    assert_eq!(http(a, "GET", "/api/status?token=wrong", &[], "").await.0, 401);
+    assert_eq!(
+        http(a, "GET", "/api/status?token=wrong", &[], "").await.0,
+        401
+    );
     let (st, body) = http(a, "GET", "/api/status?token=s3cret", &[], "").await;
     assert_eq!(st, 200);
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["emulator"]["connected"], false);
-    assert_eq!(http(a, "GET", "/api/config", &[("Authorization", "Bearer s3cret")], "").await.0, 200);
-    assert_eq!(http(a, "GET", "/api/config", &[("Cookie", "macemu_token=s3cret")], "").await.0, 200);
+    assert_eq!(
+        http(
+            a,
+            "GET",
+            "/api/config",
+            &[("Authorization", "Bearer s3cret")],
+            ""
+        )
+        .await
+        .0,
+        200
+    );
+    assert_eq!(
+        http(
+            a,
+            "GET",
+            "/api/config",
+            &[("Cookie", "macemu_token=s3cret")],
+            ""
+        )
+        .await
+        .0,
+        200
+    );
     let (st, body) = http(a, "GET", "/?token=s3cret", &[], "").await;
     assert_eq!(st, 200);
     assert!(body.contains("<video") || body.contains("<canvas"));
     // WebSocket: refused without the token, accepted with it.
     let port = srv.signaling_addr.port();
-    assert!(tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/")).await.is_err());
-    assert!(tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/?token=nope")).await.is_err());
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/?token=s3cret")).await.unwrap();
-    ws.send(Message::Text(r#"{"type":"connect"}"#.into())).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/"))
+            .await
+            .is_err()
+    );
+    assert!(
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/?token=nope"))
+            .await
+            .is_err()
+    );
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://127.0.0.1:{port}/?token=s3cret"))
+            .await
+            .unwrap();
+    ws.send(Message::Text(r#"{"type":"connect"}"#.into()))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let v: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
     assert_eq!(v["type"], "connected");
     srv.shutdown().await;
@@ -607,6 +865,14 @@ async fn token_is_enforced_on_http_and_websocket() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn non_loopback_bind_without_token_is_refused() {
-    let cfg = ServeConfig { bind: "0.0.0.0".parse().unwrap(), http_port: 0, signaling_port: 0, ..ServeConfig::default() };
-    assert!(matches!(server::start(cfg).await, Err(server::ServeError::NoToken)));
+    let cfg = ServeConfig {
+        bind: "0.0.0.0".parse().unwrap(),
+        http_port: 0,
+        signaling_port: 0,
+        ..ServeConfig::default()
+    };
+    assert!(matches!(
+        server::start(cfg).await,
+        Err(server::ServeError::NoToken)
+    ));
 }

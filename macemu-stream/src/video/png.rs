@@ -67,11 +67,19 @@ pub struct PngBander {
 
 impl PngBander {
     pub fn new(max: usize) -> Self {
-        Self { max, bytes_per_px: 0.05, rgb: Vec::new() }
+        Self {
+            max,
+            bytes_per_px: 0.05,
+            rgb: Vec::new(),
+        }
     }
 
     /// The pieces of `r` (clamped to the frame), top to bottom, left to right, each with its PNG.
-    pub fn encode(&mut self, frame: &FrameRef<'_>, r: Rect) -> Result<Vec<(Rect, Vec<u8>)>, VideoError> {
+    pub fn encode(
+        &mut self,
+        frame: &FrameRef<'_>,
+        r: Rect,
+    ) -> Result<Vec<(Rect, Vec<u8>)>, VideoError> {
         let r = r.clamp_to(frame.width, frame.height);
         let mut out = Vec::new();
         if r.is_empty() {
@@ -249,7 +257,9 @@ mod tests {
             stride: w as usize * 4,
             format: PixelFormat::Bgra,
         };
-        let bands = PngBander::new(60 * 1024).encode(&f, Rect::new(0, 0, w, h)).unwrap();
+        let bands = PngBander::new(60 * 1024)
+            .encode(&f, Rect::new(0, 0, w, h))
+            .unwrap();
         assert!(bands.len() > 1);
         let mut y = 0;
         for (r, png) in &bands {
@@ -260,10 +270,16 @@ mod tests {
         }
         assert_eq!(y, h);
         // With the real limit even single rows of noise split, and the pieces still tile the frame.
-        let pieces = PngBander::new(MAX_PNG_MESSAGE).encode(&f, Rect::new(0, 0, w, h)).unwrap();
+        let pieces = PngBander::new(MAX_PNG_MESSAGE)
+            .encode(&f, Rect::new(0, 0, w, h))
+            .unwrap();
         let mut covered = vec![0u8; (w * h) as usize];
         for (r, png) in &pieces {
-            assert!(png.len() <= MAX_PNG_MESSAGE || r.width == 1, "{r:?}: {} bytes", png.len());
+            assert!(
+                png.len() <= MAX_PNG_MESSAGE || r.width == 1,
+                "{r:?}: {} bytes",
+                png.len()
+            );
             for y in r.y..r.y + r.height {
                 for x in r.x..r.x + r.width {
                     covered[(y * w + x) as usize] += 1;
