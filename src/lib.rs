@@ -1,10 +1,12 @@
 //! `macemu`: a classic-Macintosh emulator whose screen, sound and input are streamed to a web browser.
 //!
 //! This facade re-exports the workspace crates so one dependency gives the whole system:
-//! [`core`] (68000 CPU and Mac hardware), [`ipc`] (the v4 shared-memory protocol, both sides).
+//! [`core`] (68000 CPU and Mac hardware), [`ipc`] (the v4 shared-memory protocol, both sides),
+//! [`stream`] (the streaming server); and [`emulator`], the emulator process built from them.
 #![forbid(unsafe_code)]
 
 pub use macemu_core as core;
 pub use macemu_ipc as ipc;
+pub use macemu_stream as stream;
 
 pub mod emulator;
