@@ -6,7 +6,6 @@
 //! before sound resumes (one clean gap instead of crackling).
 
 use bytes::Bytes;
-use samplerate::{ConverterType, Samplerate};
 use std::collections::VecDeque;
 use thiserror::Error;
 
@@ -40,10 +39,78 @@ pub fn s16be_to_native(bytes: &[u8], out: &mut Vec<i16>) {
     );
 }
 
+/// libsamplerate through its C API. (The `samplerate` crate's `process` drops the input the
+/// converter did not consume in one call, which loses audio on every frame.)
+struct Converter {
+    state: *mut libsamplerate_sys::SRC_STATE,
+    channels: usize,
+    ratio: f64,
+    out: Vec<f32>,
+}
+
+// SAFETY: the converter state is owned by this value alone and only used through `&mut self`.
+unsafe impl Send for Converter {}
+
+impl Converter {
+    fn new(from: u32, channels: u32) -> Result<Self, AudioError> {
+        let mut err = 0;
+        // SAFETY: plain constructor call; a null result is checked below.
+        let state = unsafe {
+            libsamplerate_sys::src_new(libsamplerate_sys::SRC_SINC_FASTEST as i32, channels as i32, &mut err)
+        };
+        if state.is_null() {
+            return Err(AudioError::Resample(format!("src_new failed ({err})")));
+        }
+        Ok(Self { state, channels: channels as usize, ratio: OUT_RATE as f64 / from as f64, out: Vec::new() })
+    }
+
+    /// Converts all of `input` (interleaved), returning what the converter produced.
+    fn process(&mut self, mut input: &[f32]) -> Result<Vec<f32>, AudioError> {
+        let mut produced = Vec::new();
+        let ch = self.channels;
+        while input.len() >= ch {
+            let frames_in = input.len() / ch;
+            let cap = (frames_in as f64 * self.ratio) as usize + 64;
+            self.out.resize(cap * ch, 0.0);
+            let mut d = libsamplerate_sys::SRC_DATA {
+                data_in: input.as_ptr(),
+                data_out: self.out.as_mut_ptr(),
+                input_frames: frames_in as _,
+                output_frames: cap as _,
+                input_frames_used: 0,
+                output_frames_gen: 0,
+                end_of_input: 0,
+                src_ratio: self.ratio,
+            };
+            // SAFETY: `state` is live; the in/out pointers and frame counts describe the slices above.
+            let e = unsafe { libsamplerate_sys::src_process(self.state, &mut d) };
+            if e != 0 {
+                return Err(AudioError::Resample(format!("src_process error {e}")));
+            }
+            let used = (d.input_frames_used as usize).min(frames_in);
+            produced.extend_from_slice(&self.out[..d.output_frames_gen as usize * ch]);
+            if used == 0 && d.output_frames_gen == 0 {
+                break;
+            }
+            input = &input[used * ch..];
+        }
+        Ok(produced)
+    }
+}
+
+impl Drop for Converter {
+    fn drop(&mut self) {
+        // SAFETY: `state` came from src_new and is deleted exactly once.
+        unsafe {
+            libsamplerate_sys::src_delete(self.state);
+        }
+    }
+}
+
 struct Resampler {
     rate: u32,
     channels: u32,
-    src: Option<Samplerate>,
+    src: Option<Converter>,
 }
 
 pub struct AudioEncoder {
@@ -96,15 +163,7 @@ impl AudioEncoder {
             let src = if rate == OUT_RATE {
                 None
             } else {
-                Some(
-                    Samplerate::new(
-                        ConverterType::SincFastest,
-                        rate,
-                        OUT_RATE,
-                        channels as usize,
-                    )
-                    .map_err(|e| AudioError::Resample(e.to_string()))?,
-                )
+                Some(Converter::new(rate, channels)?)
             };
             self.resampler = Some(Resampler {
                 rate,
@@ -112,12 +171,10 @@ impl AudioEncoder {
                 src,
             });
         }
-        let r = self.resampler.as_ref().expect("set above");
+        let r = self.resampler.as_mut().expect("set above");
         let input: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
-        let resampled = match &r.src {
-            Some(src) => src
-                .process(&input)
-                .map_err(|e| AudioError::Resample(e.to_string()))?,
+        let resampled = match &mut r.src {
+            Some(src) => src.process(&input)?,
             None => input,
         };
         if channels == 1 {
