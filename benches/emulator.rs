@@ -72,8 +72,15 @@ fn main() {
         let mut s = screen.clone();
         s[i % s.len()] ^= 1;
         black_box(
-            conv.convert(&Source::mac_plus(&s), &Palette::mono(), PixelOrder::Bgra, &mut out, 7680, Scope::Full)
-                .expect("convert"),
+            conv.convert(
+                &Source::mac_plus(&s),
+                &Palette::mono(),
+                PixelOrder::Bgra,
+                &mut out,
+                7680,
+                Scope::Full,
+            )
+            .expect("convert"),
         );
     }
     let convert = t.elapsed() / reps as u32;

@@ -14,7 +14,9 @@ use macemu::stream::peer::PeerOptions;
 use macemu::stream::server::{self, Codec, ServeConfig};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,7 +40,12 @@ fn main() -> anyhow::Result<()> {
     let signaling_port = arg(&args, "--signaling-port").map_or(Ok(8090), |p| p.parse())?;
 
     let emu = Emulator::start(EmulatorConfig::demo())?;
-    println!("emulator: pid {} ({}, {})", emu.pid(), emu.shm_name(), emu.socket_path().display());
+    println!(
+        "emulator: pid {} ({}, {})",
+        emu.pid(),
+        emu.shm_name(),
+        emu.socket_path().display()
+    );
 
     let cfg = ServeConfig {
         http_port,
@@ -58,7 +65,10 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async move {
         let server = server::start(cfg).await?;
-        println!("open http://127.0.0.1:{}/  (Ctrl-C stops)", server.http_addr.port());
+        println!(
+            "open http://127.0.0.1:{}/  (Ctrl-C stops)",
+            server.http_addr.port()
+        );
         tokio::signal::ctrl_c().await?;
         server.shutdown().await;
         anyhow::Ok(())

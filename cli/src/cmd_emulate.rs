@@ -51,7 +51,9 @@ fn parse_ram(s: &str) -> Result<usize, String> {
     if ALLOWED.contains(&bytes) {
         Ok(bytes)
     } else {
-        Err(format!("macemu's Mac Plus has 1M, 2M or 4M of RAM, not {s}"))
+        Err(format!(
+            "macemu's Mac Plus has 1M, 2M or 4M of RAM, not {s}"
+        ))
     }
 }
 

@@ -8,7 +8,11 @@ mod cmd_ipc;
 mod cmd_serve;
 
 #[derive(Parser)]
-#[command(name = "macemu-cli", version, about = "Classic-Macintosh emulator streamed to a web browser")]
+#[command(
+    name = "macemu-cli",
+    version,
+    about = "Classic-Macintosh emulator streamed to a web browser"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -84,7 +84,10 @@ pub fn identify(image: &[u8]) -> Result<RomKind, RomError> {
     if let Some(stored) = stored {
         if let Some(&(_, model)) = OTHER_MODELS.iter().find(|(c, _)| *c == stored) {
             if compute_checksum(image) == stored {
-                return Err(RomError::OtherModel { checksum: stored, model });
+                return Err(RomError::OtherModel {
+                    checksum: stored,
+                    model,
+                });
             }
         }
     }
@@ -124,10 +127,16 @@ mod tests {
 
     #[test]
     fn rejects_wrong_size_and_bad_checksum() {
-        assert_eq!(identify(&[0u8; 1000]), Err(RomError::WrongSize { len: 1000 }));
+        assert_eq!(
+            identify(&[0u8; 1000]),
+            Err(RomError::WrongSize { len: 1000 })
+        );
         let mut image = with_checksum(vec![7u8; PLUS_ROM_SIZE]);
         image[9] ^= 1;
-        assert!(matches!(identify(&image), Err(RomError::BadChecksum { .. })));
+        assert!(matches!(
+            identify(&image),
+            Err(RomError::BadChecksum { .. })
+        ));
         // A text file of the right size is not a ROM either.
         let text = vec![b'a'; PLUS_ROM_SIZE];
         assert!(matches!(identify(&text), Err(RomError::BadChecksum { .. })));

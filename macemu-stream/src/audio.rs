@@ -56,12 +56,21 @@ impl Converter {
         let mut err = 0;
         // SAFETY: plain constructor call; a null result is checked below.
         let state = unsafe {
-            libsamplerate_sys::src_new(libsamplerate_sys::SRC_SINC_FASTEST as i32, channels as i32, &mut err)
+            libsamplerate_sys::src_new(
+                libsamplerate_sys::SRC_SINC_FASTEST as i32,
+                channels as i32,
+                &mut err,
+            )
         };
         if state.is_null() {
             return Err(AudioError::Resample(format!("src_new failed ({err})")));
         }
-        Ok(Self { state, channels: channels as usize, ratio: OUT_RATE as f64 / from as f64, out: Vec::new() })
+        Ok(Self {
+            state,
+            channels: channels as usize,
+            ratio: OUT_RATE as f64 / from as f64,
+            out: Vec::new(),
+        })
     }
 
     /// Converts all of `input` (interleaved), returning what the converter produced.
