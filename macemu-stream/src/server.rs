@@ -82,8 +82,11 @@ pub struct ServeConfig {
     pub rom_dirs: Vec<std::path::PathBuf>,
     pub disk_dirs: Vec<std::path::PathBuf>,
     pub h264: H264Config,
-    /// A static screen is re-sent this often (H.264 refresh; PNG full frame is twice this).
+    /// A static screen is re-sent this often as an H.264 P-frame (all skipped macroblocks: tens of
+    /// bytes), so ping echoes flow and the browser's jitter buffer stays short.
     pub refresh: Duration,
+    /// In PNG mode, a static screen's full frame is re-sent this often (heals lost rectangles).
+    pub png_refresh: Duration,
 }
 
 impl Default for ServeConfig {
@@ -102,7 +105,8 @@ impl Default for ServeConfig {
             rom_dirs: Vec::new(),
             disk_dirs: Vec::new(),
             h264: H264Config::default(),
-            refresh: Duration::from_secs(1),
+            refresh: Duration::from_millis(200),
+            png_refresh: Duration::from_secs(2),
         }
     }
 }
@@ -585,7 +589,7 @@ impl Encoders {
             conv: Converter::new(),
             h264: H264Encoder::new(cfg.h264),
             policy: EncodePolicy::new(cfg.refresh),
-            png: PngPlanner::new(4, cfg.refresh * 2),
+            png: PngPlanner::new(4, cfg.png_refresh),
             bander: PngBander::new(MAX_PNG_MESSAGE),
             last_encode: None,
             pending: Rect::default(),
