@@ -67,8 +67,15 @@ pub fn datachannel(data: &[u8]) {
     }
 
     let mut b = Bytes(data);
-    let cursor = Cursor { x: b.u16(), y: b.u16(), visible: b.u8() & 1 == 1 };
-    let mut ping = PingEcho { sequence: b.u32(), t: [0; 7] };
+    let cursor = Cursor {
+        x: b.u16(),
+        y: b.u16(),
+        visible: b.u8() & 1 == 1,
+    };
+    let mut ping = PingEcho {
+        sequence: b.u32(),
+        t: [0; 7],
+    };
     for t in &mut ping.t {
         *t = b.u64();
     }
@@ -88,7 +95,14 @@ pub fn datachannel(data: &[u8]) {
     assert_eq!(msg.len(), PNG_HEADER_LEN + b.0.len());
     assert_eq!(&msg[PNG_HEADER_LEN..], b.0);
     assert_eq!(le_u64(&msg, 0), h.frame_ready_ms);
-    let rect = [h.dirty_x, h.dirty_y, h.dirty_width, h.dirty_height, h.frame_width, h.frame_height];
+    let rect = [
+        h.dirty_x,
+        h.dirty_y,
+        h.dirty_width,
+        h.dirty_height,
+        h.frame_width,
+        h.frame_height,
+    ];
     for (i, v) in rect.into_iter().enumerate() {
         assert_eq!(le_u32(&msg, 8 + 4 * i), v);
     }
@@ -124,7 +138,10 @@ pub fn signaling(data: &[u8]) {
             let rest = chars.as_str();
             match kind {
                 Some('o') => SignalInput::OfferReady(rest.to_owned()),
-                Some('c') => SignalInput::LocalCandidate { candidate: rest.to_owned(), mid: "0".into() },
+                Some('c') => SignalInput::LocalCandidate {
+                    candidate: rest.to_owned(),
+                    mid: "0".into(),
+                },
                 Some('x') => {
                     s.set_codec(if rest.is_empty() { "png" } else { rest });
                     SignalInput::CodecChanged
@@ -140,7 +157,10 @@ pub fn signaling(data: &[u8]) {
                 }
             }
         };
-        let is_answer = matches!(input, SignalInput::Client(signaling::ClientMessage::Answer { .. }));
+        let is_answer = matches!(
+            input,
+            SignalInput::Client(signaling::ClientMessage::Answer { .. })
+        );
         let actions = s.handle(input);
         let mut applied = false;
         for a in &actions {
@@ -210,9 +230,18 @@ pub fn png_dirty_rect(data: &[u8]) {
         (b.u32(), b.u32())
     };
     let pad = usize::from(b.u8() % 16) * 4 + usize::from(b.u8() % 4);
-    let format = if mode & 2 == 0 { PixelFormat::Bgra } else { PixelFormat::Argb };
+    let format = if mode & 2 == 0 {
+        PixelFormat::Bgra
+    } else {
+        PixelFormat::Argb
+    };
     let rect = if mode & 4 == 0 {
-        Rect::new(u32::from(b.u8()), u32::from(b.u8()), u32::from(b.u8()), u32::from(b.u8()))
+        Rect::new(
+            u32::from(b.u8()),
+            u32::from(b.u8()),
+            u32::from(b.u8()),
+            u32::from(b.u8()),
+        )
     } else {
         Rect::new(b.u32(), b.u32(), b.u32(), b.u32())
     };
@@ -228,7 +257,13 @@ pub fn png_dirty_rect(data: &[u8]) {
             n => seed[i % n].wrapping_add((i / n) as u8),
         })
         .collect();
-    let frame = FrameRef { data: &pixels, width, height, stride, format };
+    let frame = FrameRef {
+        data: &pixels,
+        width,
+        height,
+        stride,
+        format,
+    };
     let valid = frame.validate().is_ok();
     let clamped = rect.clamp_to(width, height);
 
@@ -252,12 +287,23 @@ pub fn png_dirty_rect(data: &[u8]) {
             let mut seen = vec![false; (clamped.width as usize) * (clamped.height as usize)];
             for (p, png) in &pieces {
                 assert!(!p.is_empty());
-                assert!(p.x >= clamped.x && p.x + p.width <= clamped.x + clamped.width, "{p:?}");
-                assert!(p.y >= clamped.y && p.y + p.height <= clamped.y + clamped.height, "{p:?}");
-                assert!(png.len() <= max || (p.width == 1 && p.height == 1), "{} > {max}", png.len());
+                assert!(
+                    p.x >= clamped.x && p.x + p.width <= clamped.x + clamped.width,
+                    "{p:?}"
+                );
+                assert!(
+                    p.y >= clamped.y && p.y + p.height <= clamped.y + clamped.height,
+                    "{p:?}"
+                );
+                assert!(
+                    png.len() <= max || (p.width == 1 && p.height == 1),
+                    "{} > {max}",
+                    png.len()
+                );
                 for y in p.y..p.y + p.height {
                     for x in p.x..p.x + p.width {
-                        let i = (y - clamped.y) as usize * clamped.width as usize + (x - clamped.x) as usize;
+                        let i = (y - clamped.y) as usize * clamped.width as usize
+                            + (x - clamped.x) as usize;
                         assert!(!seen[i], "pieces overlap at ({x},{y})");
                         seen[i] = true;
                     }
@@ -280,8 +326,14 @@ pub fn png_dirty_rect(data: &[u8]) {
         step += u64::from(rest.u8());
         if let Some(r) = planner.plan(t0 + Duration::from_millis(step), dirty, width, height) {
             assert!(!r.is_empty() || width == 0 || height == 0);
-            assert!(u64::from(r.x) + u64::from(r.width) <= u64::from(width), "{r:?}");
-            assert!(u64::from(r.y) + u64::from(r.height) <= u64::from(height), "{r:?}");
+            assert!(
+                u64::from(r.x) + u64::from(r.width) <= u64::from(width),
+                "{r:?}"
+            );
+            assert!(
+                u64::from(r.y) + u64::from(r.height) <= u64::from(height),
+                "{r:?}"
+            );
         }
     }
 }

@@ -108,7 +108,12 @@ impl tracing::Subscriber for LogCapture {
     fn event(&self, e: &tracing::Event<'_>) {
         let mut f = Fields(String::new());
         e.record(&mut f);
-        let line = format!("{} {}: {}", e.metadata().level(), e.metadata().target(), f.0);
+        let line = format!(
+            "{} {}: {}",
+            e.metadata().level(),
+            e.metadata().target(),
+            f.0
+        );
         self.0.lock().unwrap().push(line);
     }
     fn enter(&self, _: &tracing::span::Id) {}
@@ -143,11 +148,22 @@ async fn status(addr: std::net::SocketAddr) -> Result<Value, String> {
 /// Checks one PNG message from the server: a consistent header and a PNG of the dirty rectangle.
 fn check_png_message(m: &[u8]) -> Result<(), String> {
     let u32_at = |o: usize| u32::from_le_bytes(m[o..o + 4].try_into().unwrap());
-    let (x, y, w, h, fw, fh) = (u32_at(8), u32_at(12), u32_at(16), u32_at(20), u32_at(24), u32_at(28));
+    let (x, y, w, h, fw, fh) = (
+        u32_at(8),
+        u32_at(12),
+        u32_at(16),
+        u32_at(20),
+        u32_at(24),
+        u32_at(28),
+    );
     if !(1..=1920).contains(&fw) || !(1..=1080).contains(&fh) {
         return Err(format!("frame {fw}x{fh}"));
     }
-    if w == 0 || h == 0 || u64::from(x) + u64::from(w) > u64::from(fw) || u64::from(y) + u64::from(h) > u64::from(fh) {
+    if w == 0
+        || h == 0
+        || u64::from(x) + u64::from(w) > u64::from(fw)
+        || u64::from(y) + u64::from(h) > u64::from(fh)
+    {
         return Err(format!("rect {x},{y} {w}x{h} in {fw}x{fh}"));
     }
     let dec = png::Decoder::new(std::io::Cursor::new(&m[PNG_HEADER_LEN..]));
@@ -155,7 +171,10 @@ fn check_png_message(m: &[u8]) -> Result<(), String> {
     let mut buf = vec![0; r.output_buffer_size().ok_or("PNG size")?];
     let info = r.next_frame(&mut buf).map_err(|e| e.to_string())?;
     if (info.width, info.height) != (w, h) {
-        return Err(format!("PNG {}x{} for rect {w}x{h}", info.width, info.height));
+        return Err(format!(
+            "PNG {}x{} for rect {w}x{h}",
+            info.width, info.height
+        ));
     }
     Ok(())
 }
@@ -173,7 +192,10 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     }));
 
     // The emulator: a publisher under the pid of a `sleep` child, a moving bar at ~60 Hz.
-    let mut sleeper = Command::new("sleep").arg("120").spawn().expect("spawn sleep");
+    let mut sleeper = Command::new("sleep")
+        .arg("120")
+        .spawn()
+        .expect("spawn sleep");
     let pid = sleeper.id();
     let stop = Arc::new(AtomicBool::new(false));
     let publish_errors = Arc::new(AtomicUsize::new(0));
@@ -193,7 +215,15 @@ async fn server_survives_an_emulator_scribbling_its_header() {
                             px.copy_from_slice(&[if on { 0 } else { y as u8 }, x as u8, 200, 255]);
                         }
                     }
-                    let meta = FrameMeta { dirty: Rect { x: 0, y: 0, width: W, height: H }, ..Default::default() };
+                    let meta = FrameMeta {
+                        dirty: Rect {
+                            x: 0,
+                            y: 0,
+                            width: W,
+                            height: H,
+                        },
+                        ..Default::default()
+                    };
                     if frames.publish(&meta).is_err() {
                         pe.fetch_add(1, Ordering::Relaxed);
                     }
@@ -212,7 +242,11 @@ async fn server_survives_an_emulator_scribbling_its_header() {
         signaling_port: 0,
         target_pid: Some(pid),
         codec: Codec::Png,
-        peer: PeerOptions { stun: None, include_loopback: true, loopback_only: true },
+        peer: PeerOptions {
+            stun: None,
+            include_loopback: true,
+            loopback_only: true,
+        },
         refresh: Duration::from_millis(500),
         ..ServeConfig::default()
     };
@@ -229,8 +263,15 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     se.set_ip_filter(Box::new(|ip| ip.is_loopback()));
     let mut me = webrtc::api::media_engine::MediaEngine::default();
     me.register_default_codecs().unwrap();
-    let api = APIBuilder::new().with_media_engine(me).with_setting_engine(se).build();
-    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await.unwrap());
+    let api = APIBuilder::new()
+        .with_media_engine(me)
+        .with_setting_engine(se)
+        .build();
+    let pc = Arc::new(
+        api.new_peer_connection(RTCConfiguration::default())
+            .await
+            .unwrap(),
+    );
     let got: Arc<Mutex<Vec<bytes::Bytes>>> = Arc::default();
     let g = got.clone();
     pc.on_data_channel(Box::new(move |dc| {
@@ -246,11 +287,16 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     let (cand_tx, mut cand_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     pc.on_ice_candidate(Box::new(move |c| {
         if let Some(j) = c.and_then(|c| c.to_json().ok()) {
-            let _ = cand_tx.send(json!({"type":"candidate","candidate": j.candidate, "mid": j.sdp_mid}).to_string());
+            let _ = cand_tx.send(
+                json!({"type":"candidate","candidate": j.candidate, "mid": j.sdp_mid}).to_string(),
+            );
         }
         Box::pin(async {})
     }));
-    ws_tx.send(Message::Text(r#"{"type":"connect"}"#.into())).await.unwrap();
+    ws_tx
+        .send(Message::Text(r#"{"type":"connect"}"#.into()))
+        .await
+        .unwrap();
     let pc2 = pc.clone();
     let ws_task = tokio::spawn(async move {
         loop {
@@ -291,7 +337,10 @@ async fn server_survives_an_emulator_scribbling_its_header() {
         async move {
             let deadline = Instant::now() + Duration::from_secs(secs);
             while got.lock().unwrap().len() < min {
-                assert!(Instant::now() < deadline, "fewer than {min} PNG messages after {secs} s");
+                assert!(
+                    Instant::now() < deadline,
+                    "fewer than {min} PNG messages after {secs} s"
+                );
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
@@ -301,7 +350,11 @@ async fn server_survives_an_emulator_scribbling_its_header() {
 
     // Hostile phase: scribble while the server keeps streaming.
     let path = format!("/dev/shm{}", shm_name(pid));
-    let shm = std::fs::OpenOptions::new().read(true).write(true).open(&path).expect("open own shm");
+    let shm = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .expect("open own shm");
     let fields = fields();
     let header_len = fields.iter().map(|(_, o, s)| o + s).max().unwrap();
     let mut saved = vec![0u8; header_len];
@@ -342,7 +395,9 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     // Sane phase: the viewer gets fresh frames again, and the server reports the emulator.
     let after = got.lock().unwrap().len();
     wait_frames(after + 20, 20).await;
-    let st = status(srv.http_addr).await.expect("status after the hostile phase");
+    let st = status(srv.http_addr)
+        .await
+        .expect("status after the hostile phase");
 
     let msgs = got.lock().unwrap().clone();
     let bad: Vec<String> = msgs
@@ -380,9 +435,20 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     let _ = sleeper.wait();
 
     assert_eq!(panics.load(Ordering::SeqCst), 0, "a thread panicked");
-    assert!(status_failures.is_empty(), "status failed: {status_failures:?}");
+    assert!(
+        status_failures.is_empty(),
+        "status failed: {status_failures:?}"
+    );
     assert!(status_ok >= 10, "{status_ok} status answers in 6 s");
     assert!(bad.is_empty(), "inconsistent PNG messages: {bad:?}");
-    assert!(!logged.is_empty(), "the hostile header was not reported at warn/error level");
-    assert!(logged.iter().all(|l| l.split_once(": ").is_some_and(|(_, m)| m.len() > 8)), "{logged:?}");
+    assert!(
+        !logged.is_empty(),
+        "the hostile header was not reported at warn/error level"
+    );
+    assert!(
+        logged
+            .iter()
+            .all(|l| l.split_once(": ").is_some_and(|(_, m)| m.len() > 8)),
+        "{logged:?}"
+    );
 }
