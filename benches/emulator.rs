@@ -70,7 +70,8 @@ fn main() {
     for i in 0..reps {
         conv.invalidate(); // worst case: the whole screen changed
         let mut s = screen.clone();
-        s[i % s.len()] ^= 1;
+        let n = s.len();
+        s[i % n] ^= 1;
         black_box(
             conv.convert(
                 &Source::mac_plus(&s),
