@@ -16,8 +16,8 @@
 //!     let report = mac.run_frame();         // one video frame: 130,240 CPU clocks, 1/60.15 s
 //!     let screen: &[u8] = mac.screen();     // 512 x 342, 1 bpp, 64 bytes a row, 1 = black
 //!     let audio: &[i16; 370] = mac.audio_frame(); // 22,254.5 Hz mono PCM of that frame
-//!     if mac.take_xpram_changed() { /* save mac.xpram() */ }
 //!     # let _ = (report, screen, audio);
+//!     if mac.take_xpram_changed() { /* save mac.xpram() */ }
 //!     # break;
 //! }
 //! ```
