@@ -7,11 +7,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use macemu_stream::video::convert::Converter;
 use macemu_stream::video::h264::{H264Config, H264Encoder, PictureEncoder};
 use macemu_stream::video::png::encode_rect;
+use macemu_stream::video::rtp::Packetizer;
 use macemu_stream::video::{FrameRef, PixelFormat, Rect};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
-use webrtc::rtp::codecs::h264::H264Payloader;
-use webrtc::rtp::packetizer::Payloader;
 
 const SIZES: [(u32, u32); 4] = [(512, 342), (640, 480), (1024, 768), (1920, 1080)];
 
@@ -156,7 +155,7 @@ fn bench(c: &mut Criterion) {
                 conv.update(&screen.frame(), Rect::default(), true).unwrap();
                 let mut enc = H264Encoder::new(H264Config::default());
                 enc.encode(conv.picture().unwrap(), true, 0).unwrap();
-                let mut pay = H264Payloader::default();
+                let mut pay = Packetizer::new(0);
                 let mut i = 0;
                 b.iter(|| {
                     i += 1;
@@ -166,8 +165,7 @@ fn bench(c: &mut Criterion) {
                         .encode(conv.picture().unwrap(), false, i as u64 * 16)
                         .unwrap()
                         .unwrap();
-                    let pkts = pay.payload(1200, &f.data).unwrap();
-                    black_box(pkts.len())
+                    black_box(pay.packetize(&f.data, i.wrapping_mul(1500)).len())
                 })
             });
             // The parts of the pipeline, each timed alone (iter_custom excludes the scene update).
@@ -227,8 +225,8 @@ fn bench(c: &mut Criterion) {
                     .unwrap()
                     .unwrap()
                     .data;
-                let mut pay = H264Payloader::default();
-                b.iter(|| black_box(pay.payload(1200, &au).unwrap().len()))
+                let mut pay = Packetizer::new(0);
+                b.iter(|| black_box(pay.packetize(&au, 0).len()))
             });
             g.bench_function(BenchmarkId::new("png_dirty", &id), |b| {
                 let mut screen = Screen::new(w, h);

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use webrtc::api::interceptor_registry::register_default_interceptors;
@@ -29,8 +29,11 @@ use webrtc::rtp_transceiver::rtp_codec::{
     RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
 };
 use webrtc::rtp_transceiver::RTCPFeedback;
+use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
-use webrtc::track::track_local::TrackLocal;
+use webrtc::track::track_local::{TrackLocal, TrackLocalWriter};
+
+use crate::video::rtp::Packetizer;
 
 /// The H.264 format we send and offer: Constrained Baseline 3.1, packetization-mode 1.
 pub const H264_FMTP: &str =
@@ -135,15 +138,18 @@ pub enum PeerEvent {
 /// Media handed to one viewer's sender task.
 #[derive(Debug, Clone)]
 pub enum VideoOut {
-    /// An H.264 access unit and its 65-byte metadata message.
+    /// An H.264 access unit, its 90 kHz RTP timestamp (see [`crate::video::rtp`]) and its 65-byte
+    /// metadata message.
     H264 {
         data: Bytes,
-        duration: Duration,
+        rtp_timestamp: u32,
         keyframe: bool,
         meta: Bytes,
     },
     /// The PNG-mode DataChannel messages (header + PNG) of one frame.
     Png(Arc<Vec<Bytes>>),
+    /// A 65-byte H.264 metadata message without a frame: a ping echo while the screen is static.
+    Meta(Bytes),
 }
 
 /// The send side of one viewer, kept by the server.
@@ -173,7 +179,7 @@ pub async fn create_peer(
     let video = if png {
         None
     } else {
-        let t = Arc::new(TrackLocalStaticSample::new(
+        let t = Arc::new(TrackLocalStaticRTP::new(
             RTCRtpCodecCapability {
                 mime_type: MIME_TYPE_H264.to_owned(),
                 clock_rate: 90_000,
@@ -294,23 +300,32 @@ pub async fn create_peer(
 
 /// Writes one viewer's media. Ends when the server drops the queues.
 async fn sender_task(
-    video: Option<Arc<TrackLocalStaticSample>>,
+    video: Option<Arc<TrackLocalStaticRTP>>,
     audio: Arc<TrackLocalStaticSample>,
     dc: Arc<RTCDataChannel>,
     mut vrx: mpsc::Receiver<VideoOut>,
     mut arx: mpsc::Receiver<Bytes>,
 ) {
     use webrtc::data_channel::data_channel_state::RTCDataChannelState;
+    // Packetized per viewer: each has its own sequence numbers (and the track its own SSRC).
+    let mut packetizer = Packetizer::new(rand::random());
     loop {
         tokio::select! {
             v = vrx.recv() => match v {
-                Some(VideoOut::H264 { data, duration, meta, .. }) => {
+                Some(VideoOut::H264 { data, rtp_timestamp, meta, .. }) => {
                     if let Some(t) = &video {
-                        let s = Sample { data, duration, timestamp: SystemTime::now(), ..Default::default() };
-                        if let Err(e) = t.write_sample(&s).await {
-                            tracing::debug!("video write: {e}");
+                        for p in packetizer.packetize(&data, rtp_timestamp) {
+                            if let Err(e) = t.write_rtp(&p).await {
+                                tracing::debug!("video write: {e}");
+                                break;
+                            }
                         }
                     }
+                    if dc.ready_state() == RTCDataChannelState::Open {
+                        let _ = dc.send(&meta).await;
+                    }
+                }
+                Some(VideoOut::Meta(meta)) => {
                     if dc.ready_state() == RTCDataChannelState::Open {
                         let _ = dc.send(&meta).await;
                     }

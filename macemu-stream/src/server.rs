@@ -13,6 +13,7 @@ use crate::video::convert::Converter;
 use crate::video::h264::{H264Config, H264Encoder, PictureEncoder};
 use crate::video::png::{PngBander, PngPlanner, MAX_PNG_MESSAGE};
 use crate::video::policy::{Decision, EncodePolicy};
+use crate::video::rtp::MediaClock;
 use crate::video::{FrameRef, PixelFormat, Rect};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{RawQuery, State};
@@ -228,6 +229,15 @@ impl Hub {
         let (png, key) = match out {
             VideoOut::H264 { keyframe, .. } => (false, *keyframe),
             VideoOut::Png(_) => (true, false),
+            VideoOut::Meta(_) => {
+                // Metadata alone (a ping echo on a static screen): best effort, no keyframe logic.
+                for v in Self::lock(&self.viewers).values() {
+                    if v.connected && !v.png {
+                        let _ = v.video.try_send(out.clone());
+                    }
+                }
+                return;
+            }
         };
         let mut need_key = false;
         for v in Self::lock(&self.viewers).values_mut() {
@@ -573,7 +583,8 @@ struct Encoders {
     policy: EncodePolicy,
     png: PngPlanner,
     bander: PngBander,
-    last_encode: Option<Instant>,
+    /// RTP timestamps of the H.264 track.
+    clock: MediaClock,
     /// Dirty area not yet converted (frames skipped while nobody watched).
     pending: Rect,
     last_ping_sent: u32,
@@ -591,7 +602,7 @@ impl Encoders {
             policy: EncodePolicy::new(cfg.refresh),
             png: PngPlanner::new(4, cfg.png_refresh),
             bander: PngBander::new(MAX_PNG_MESSAGE),
-            last_encode: None,
+            clock: MediaClock::new(),
             pending: Rect::default(),
             last_ping_sent: 0,
             cursor: Cursor::default(),
@@ -673,7 +684,9 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                     e.width = view.width;
                     e.height = view.height;
                 }
-                if let Err(e) = process_frame(&hub, &mut enc, &frame, dirty, now, t5) {
+                if let Err(e) =
+                    process_frame(&hub, &mut enc, &frame, dirty, now, (view.timestamp_us, t5))
+                {
                     tracing::warn!("frame dropped: {e}");
                 }
             }
@@ -693,7 +706,7 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 let have = enc.conv.picture().is_some();
                 if let Decision::Encode { keyframe } = enc.policy.on_idle(now, viewers, have) {
                     let t5 = realtime_us();
-                    if let Err(e) = encode_h264(&hub, &mut enc, keyframe, now, t5) {
+                    if let Err(e) = encode_h264(&hub, &mut enc, keyframe, (None, t5)) {
                         tracing::warn!("refresh failed: {e}");
                     }
                 }
@@ -732,7 +745,7 @@ fn process_frame(
     frame: &FrameRef<'_>,
     dirty: Rect,
     now: Instant,
-    t5: u64,
+    (capture_us, t5): (u64, u64),
 ) -> Result<(), crate::video::VideoError> {
     frame.validate()?;
     match enc.codec {
@@ -745,7 +758,16 @@ fn process_frame(
             if let Decision::Encode { keyframe } = decision {
                 enc.conv.update(frame, enc.pending, false)?;
                 enc.pending = Rect::default();
-                encode_h264(hub, enc, keyframe, now, t5)?;
+                encode_h264(hub, enc, keyframe, (Some(capture_us), t5))?;
+            } else if viewers && enc.ping.sequence != enc.last_ping_sent {
+                // A static screen sends no frame to carry the echo: it goes alone.
+                enc.last_ping_sent = enc.ping.sequence;
+                let mut ping = enc.ping;
+                let t = realtime_us();
+                ping.t[5] = t;
+                ping.t[6] = t;
+                let meta = datachannel::encode_h264_meta(&enc.cursor, &ping);
+                hub.broadcast_video(&VideoOut::Meta(Bytes::copy_from_slice(&meta)));
             }
         }
         Codec::Png => {
@@ -799,22 +821,20 @@ fn encode_h264(
     hub: &Hub,
     enc: &mut Encoders,
     keyframe: bool,
-    now: Instant,
-    t5: u64,
+    (capture_us, t5): (Option<u64>, u64),
 ) -> Result<(), crate::video::VideoError> {
     let Some(pic) = enc.conv.picture() else {
         return Ok(());
     };
     let ts_ms = realtime_us() / 1000;
-    let Some(f) = enc.h264.encode(pic, keyframe, ts_ms)? else {
+    let started = Instant::now();
+    let encoded = enc.h264.encode(pic, keyframe, ts_ms)?;
+    enc.policy.record_encode_time(started.elapsed());
+    let Some(f) = encoded else {
         return Ok(());
     };
     let t6 = realtime_us();
-    let duration = enc
-        .last_encode
-        .map_or(Duration::from_millis(16), |t| now.duration_since(t))
-        .clamp(Duration::from_millis(1), Duration::from_secs(1));
-    enc.last_encode = Some(now);
+    let rtp_timestamp = enc.clock.stamp(capture_us, t5);
     hub.stats
         .encode_us_last
         .store(t6.saturating_sub(t5), Relaxed);
@@ -828,10 +848,11 @@ fn encode_h264(
         ping.t[5] = t6;
         ping.t[6] = realtime_us();
     }
+    enc.last_ping_sent = ping.sequence;
     let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&enc.cursor, &ping));
     hub.broadcast_video(&VideoOut::H264 {
         data: f.data,
-        duration,
+        rtp_timestamp,
         keyframe: f.keyframe,
         meta,
     });

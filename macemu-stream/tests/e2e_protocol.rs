@@ -272,3 +272,35 @@ fn every_key_the_page_sends_has_a_mac_key() {
     );
     b.close();
 }
+
+#[test]
+fn page_turns_the_servers_rtp_stamp_back_into_frame_age() {
+    use macemu_stream::video::rtp::rtp_time;
+    let Some((mut b, _tmp)) = page() else { return };
+    // Capture times around the present and just after a 32-bit wrap of the 90 kHz clock.
+    let wrap_us = ((1u64 << 32) * 1_000_000).div_ceil(90_000);
+    for capture_us in [1_764_000_000_004_000u64, wrap_us * 401 + 2_000] {
+        for age_ms in [0.0, 7.5, 16.7, 250.0, 4_000.0] {
+            let present_ms = capture_us as f64 / 1000.0 + age_ms;
+            let got = b
+                .eval(&format!(
+                    "P.captureToPresentMs({}, {present_ms})",
+                    rtp_time(capture_us)
+                ))
+                .unwrap()
+                .as_f64()
+                .expect("a number");
+            assert!((got - age_ms).abs() < 0.05, "age {age_ms} ms read as {got}");
+        }
+        // A presentation time before the capture (unsynchronised clocks) is no figure.
+        let v = b
+            .eval(&format!(
+                "P.captureToPresentMs({}, {})",
+                rtp_time(capture_us),
+                capture_us as f64 / 1000.0 - 30.0
+            ))
+            .unwrap();
+        assert!(v.is_null(), "{v}");
+    }
+    b.close();
+}

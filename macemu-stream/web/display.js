@@ -1,5 +1,7 @@
 // The picture: a <video> for WebRTC codecs, a <canvas> for PNG/WebP dirty rectangles.
 
+import { captureToPresentMs } from './protocol.js';
+
 // Messages on an unordered channel can overtake each other; a rectangle older than one already drawn
 // over the same area is skipped (the server resends regions, so nothing stays stale for long).
 const RECENT_RECTS = 32;
@@ -20,6 +22,7 @@ export class Display {
     this.staleSkipped = 0;
     this.videoFrames = 0; // frames presented (video mode)
     this.presentDelays = []; // receive → present, ms, from requestVideoFrameCallback
+    this.captureDelays = []; // emulator frame ready → present, ms (same-host clocks only)
     this.lastPicture = 0; // performance.now() of the last new picture
 
     video.addEventListener('resize', () => this.setSize(video.videoWidth, video.videoHeight));
@@ -29,6 +32,11 @@ export class Display {
         this.lastPicture = performance.now();
         if (meta.receiveTime) this.presentDelays.push(meta.expectedDisplayTime - meta.receiveTime);
         if (this.presentDelays.length > 120) this.presentDelays.shift();
+        if (meta.rtpTimestamp !== undefined) {
+          const d = captureToPresentMs(meta.rtpTimestamp, performance.timeOrigin + meta.expectedDisplayTime);
+          if (d !== null) this.captureDelays.push(d);
+          if (this.captureDelays.length > 120) this.captureDelays.shift();
+        }
         video.requestVideoFrameCallback(onVideoFrame);
       };
       video.requestVideoFrameCallback(onVideoFrame);

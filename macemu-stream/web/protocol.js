@@ -129,6 +129,17 @@ export function pingBreakdown(ping, t1Sent, nowMs) {
 
 // Legacy keyCodes where Firefox differs from Chromium; the server's table uses Chromium's values.
 const KEYCODE_FIXUPS = { 59: 186, 61: 187, 173: 189, 224: 91 };
+// Capture → present from a video frame's RTP timestamp. The server stamps each frame with its capture
+// time as 90 kHz ticks of the Unix-epoch clock, so on the same host (or with synchronised clocks) the
+// age of a frame is the tick difference to the presentation time. presentEpochMs: epoch milliseconds
+// (performance.timeOrigin + a performance.now() time). Returns ms, or null when the clocks evidently
+// disagree (a remote viewer: the difference is meaningless then).
+export function captureToPresentMs(rtpTimestamp, presentEpochMs) {
+  const presentTicks = Math.floor((presentEpochMs * 90) % 4294967296);
+  const ms = (((presentTicks - rtpTimestamp) % 4294967296 + 4294967296) % 4294967296) / 90;
+  return ms < 10000 ? ms : null;
+}
+
 export function normalizeKeyCode(keyCode) {
   return KEYCODE_FIXUPS[keyCode] ?? keyCode;
 }

@@ -107,7 +107,10 @@ export class Stats {
       lines.push(`${c.codec || 'video'} ${c.width}x${c.height}  ${f(c.fps, 0)} fps  ${f(c.videoKbps, 0)} kbit/s`);
       lines.push(`decoded ${c.framesDecoded}  lost ${c.packetsLost}  jitter buf ${f(c.jitterBufferMs)} ms`);
       const d = display.presentDelays;
-      if (d.length) lines.push(`receive→display ${f(median(d))} ms`);
+      const c2p = display.captureDelays;
+      if (d.length || c2p.length) {
+        lines.push(`receive→display ${f(median(d))} ms  capture→display ${f(median(c2p))} ms`);
+      }
     }
     lines.push(`audio ${f(c.audioKbps, 0)} kbit/s  ${c.audioSamples} samples`);
     const rtt = this.rtts.length ? median(this.rtts) : null;

@@ -5,6 +5,7 @@ pub mod convert;
 pub mod h264;
 pub mod png;
 pub mod policy;
+pub mod rtp;
 
 use thiserror::Error;
 
@@ -50,8 +51,14 @@ impl Rect {
         }
         let x0 = self.x.min(o.x);
         let y0 = self.y.min(o.y);
-        let x1 = (self.x + self.width).max(o.x + o.width);
-        let y1 = (self.y + self.height).max(o.y + o.height);
+        let x1 = self
+            .x
+            .saturating_add(self.width)
+            .max(o.x.saturating_add(o.width));
+        let y1 = self
+            .y
+            .saturating_add(self.height)
+            .max(o.y.saturating_add(o.height));
         Rect::new(x0, y0, x1 - x0, y1 - y0)
     }
 
@@ -144,6 +151,9 @@ mod tests {
         assert!(Rect::new(u32::MAX, 0, u32::MAX, 9)
             .clamp_to(512, 342)
             .is_empty());
+        // Untrusted sides never overflow: the union saturates at the coordinate range.
+        let huge = Rect::new(u32::MAX - 1, 5, u32::MAX, 1);
+        assert_eq!(huge.union(&a), Rect::new(10, 5, u32::MAX - 10, 10));
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! When to encode, sans-IO. Nothing is encoded while the screen does not change; a refresh goes out
-//! periodically anyway (so lost packets heal and ping echoes keep flowing), and a keyframe goes out as soon
-//! as a viewer joins or reports picture loss.
+//! periodically anyway (so lost packets heal and the browser's jitter buffer keeps seeing frames), and a
+//! keyframe goes out as soon as a viewer joins or reports picture loss.
+//!
+//! A refresh costs a whole-picture encode even when nothing changed (openh264's screen-content mode
+//! analyses every macroblock: about 1.3 ms at 512×342 but 15–19 ms at 1920×1080 on the 2-core
+//! reference machine), so the refresh period stretches until refreshes use at most
+//! [`IDLE_CPU_SHARE`] of a core.
 
 use std::time::{Duration, Instant};
 
@@ -10,11 +15,16 @@ pub enum Decision {
     Encode { keyframe: bool },
 }
 
+/// The share of one core that refreshes of an unchanged screen may use.
+pub const IDLE_CPU_SHARE: f64 = 0.01;
+
 #[derive(Debug)]
 pub struct EncodePolicy {
     refresh: Duration,
     last: Option<Instant>,
     key_pending: bool,
+    /// Smoothed time of one encode at the current size.
+    encode_cost: Option<Duration>,
 }
 
 impl EncodePolicy {
@@ -23,7 +33,27 @@ impl EncodePolicy {
             refresh,
             last: None,
             key_pending: true,
+            encode_cost: None,
         }
+    }
+
+    /// How long the encode this policy asked for took (any encode: an unchanged picture costs about
+    /// as much as a changed one).
+    pub fn record_encode_time(&mut self, took: Duration) {
+        self.encode_cost = Some(match self.encode_cost {
+            // A new size or a one-off stall moves the estimate a quarter of the way.
+            Some(c) => (c * 3 + took) / 4,
+            None => took,
+        });
+    }
+
+    /// The period of refreshes of an unchanged screen: the configured one, or longer when encodes
+    /// are expensive enough that refreshes would exceed [`IDLE_CPU_SHARE`].
+    pub fn refresh_period(&self) -> Duration {
+        let budgeted = self
+            .encode_cost
+            .map_or(Duration::ZERO, |c| c.div_f64(IDLE_CPU_SHARE));
+        self.refresh.max(budgeted).min(Duration::from_secs(10))
     }
 
     /// A viewer joined or sent a PLI/FIR.
@@ -58,7 +88,7 @@ impl EncodePolicy {
 
     fn refresh_due(&self, now: Instant) -> bool {
         self.last
-            .is_none_or(|t| now.duration_since(t) >= self.refresh)
+            .is_none_or(|t| now.duration_since(t) >= self.refresh_period())
     }
 
     fn encoded(&mut self, now: Instant) -> Decision {
@@ -132,5 +162,34 @@ mod tests {
             p.on_idle(t0 + Duration::from_millis(600), true, true),
             Decision::Encode { keyframe: false }
         );
+    }
+
+    #[test]
+    fn expensive_refreshes_are_spaced_to_the_cpu_budget() {
+        let t0 = Instant::now();
+        let mut p = EncodePolicy::new(Duration::from_millis(200));
+        assert_eq!(p.refresh_period(), Duration::from_millis(200));
+        // 1.3 ms encodes (512×342): 1 % of a core allows one every 130 ms, so 200 ms stands.
+        p.record_encode_time(Duration::from_micros(1_300));
+        assert_eq!(p.refresh_period(), Duration::from_millis(200));
+        // 17 ms encodes (1080p): one every 1.7 s.
+        for _ in 0..20 {
+            p.record_encode_time(Duration::from_millis(17));
+        }
+        let period = p.refresh_period();
+        assert!((1_690..=1_710).contains(&period.as_millis()), "{period:?}");
+        // Over 10 s of a static screen at 60 Hz, refreshes use at most 1 % of the time.
+        p.on_frame(t0, true, true);
+        let mut encodes = 0u32;
+        for i in 1..600 {
+            if p.on_frame(t0 + Duration::from_micros(16_667 * i), false, true) != Decision::Skip {
+                encodes += 1;
+            }
+        }
+        assert_eq!(encodes, 5, "one refresh per 1.7 s");
+        assert!(Duration::from_millis(17) * encodes <= Duration::from_millis(100));
+        // Absurd encode times never stop refreshes altogether.
+        p.record_encode_time(Duration::from_secs(1_000));
+        assert_eq!(p.refresh_period(), Duration::from_secs(10));
     }
 }

@@ -1,0 +1,414 @@
+//! Latency through the whole system in real Chromium (a bench binary, not a test: it reports figures).
+//!
+//! `cargo bench -p macemu-stream --bench latency [-- --secs 20 --trials 40]` (needs root, `ip` and
+//! Chromium, like the e2e tests: the browser and `macemu-cli serve` run in a network namespace).
+//!
+//! - **capture → present**, at 512×342 and 1024×768: this process publishes a 60 Hz picture that
+//!   changes every frame (a moving block, the v4 protocol as any emulator speaks it) and
+//!   `macemu-cli serve` streams it to the server's own page. Each video frame's RTP timestamp is its
+//!   capture time (the frame-ready time the emulator wrote), so the page's `requestVideoFrameCallback`
+//!   turns it back into an age at `expectedDisplayTime`: frame ready in shm → presented.
+//! - **input → photon**, on `macemu-cli emulate` with the demo ROM: a key event dispatched to the page
+//!   (`KeyboardEvent.timeStamp`) → the first presented frame whose "Key $kk" status field changed.
+//!   This includes the ROM's own keyboard handling (the M0110 protocol polls every few ms).
+//! - **DataChannel round trip**: the page's pings (one a second): the whole echo through the emulator,
+//!   and its network share (the round trip less the time the ping spent in server and emulator).
+
+#[path = "../tests/e2e_common/mod.rs"]
+mod e2e_common;
+
+use e2e_common::*;
+use macemu_ipc::{FrameMeta, PixelFormat, Publisher, Rect};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const HTTP_PORT: u16 = 18280;
+const SIGNALING_PORT: u16 = 18291;
+/// The demo ROM's "Key $kk" status field (frame pixels x, y, w, h).
+const KEY_FIELD: (u32, u32, u32, u32) = (160, 208, 90, 20);
+
+struct Args {
+    secs: u64,
+    trials: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        secs: 20,
+        trials: 40,
+    };
+    let v: Vec<String> = std::env::args().collect();
+    for w in v.windows(2) {
+        match w[0].as_str() {
+            "--secs" => a.secs = w[1].parse().unwrap_or(a.secs),
+            "--trials" => a.trials = w[1].parse().unwrap_or(a.trials),
+            _ => {}
+        }
+    }
+    a
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; anything else we do not know is ignored.
+    let a = args();
+    let Some(cli) = e2e_cli() else { return };
+    let mut failed = false;
+    for (w, h) in [(512, 342), (1024, 768)] {
+        match capture_to_present(&cli, w, h, a.secs) {
+            Ok(r) => println!("{r}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("capture → present {w}x{h}: {e}");
+            }
+        }
+    }
+    match input_to_photon(&cli, a.trials, a.secs) {
+        Ok(r) => println!("{r}"),
+        Err(e) => {
+            failed = true;
+            eprintln!("input → photon: {e}");
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary(mut v: Vec<f64>) -> String {
+    v.sort_by(f64::total_cmp);
+    format!(
+        "n {:>5}  p50 {:>6.1} ms  p90 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms",
+        v.len(),
+        percentile(&v, 0.5),
+        percentile(&v, 0.9),
+        percentile(&v, 0.99),
+        v.last().copied().unwrap_or(f64::NAN)
+    )
+}
+
+/// A 60 Hz source under this process's pid: a mid-grey desktop with a 64×64 block moving one step a
+/// frame, dirty rectangle = old ∪ new block, paced to absolute deadlines.
+struct Source {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Result<u64>>>,
+}
+
+impl Source {
+    fn start(w: u32, h: u32) -> Result<Source> {
+        let publisher = Publisher::create_with_size(std::process::id(), w, h)
+            .map_err(|e| format!("publisher: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || -> Result<u64> {
+            let (mut frames, _audio, mut input) = publisher.split();
+            frames.set_state(macemu_ipc::EmulatorState::Running);
+            let period = Duration::from_nanos(1_000_000_000 / 60);
+            let steps = (w - 64) / 8;
+            let block_x = |n: u64| (n % u64::from(steps)) as u32 * 8;
+            let mut next = Instant::now();
+            let mut n = 0u64;
+            while !s.load(Ordering::Relaxed) {
+                while let Ok(Some(_)) = input.poll() {}
+                let mut fm = frames
+                    .frame_mut(w, h, PixelFormat::Bgra)
+                    .map_err(|e| e.to_string())?;
+                let bx = block_x(n);
+                for y in 0..h {
+                    let row = fm.row_mut(y);
+                    row[..w as usize * 4].fill(0x80);
+                    if (100..164).contains(&y) {
+                        for px in row[bx as usize * 4..(bx as usize + 64) * 4].chunks_exact_mut(4) {
+                            px.copy_from_slice(&[0x20, 0x20, 0xe0, 0xff]);
+                        }
+                    }
+                }
+                let dirty = if n == 0 {
+                    Rect {
+                        x: 0,
+                        y: 0,
+                        width: w,
+                        height: h,
+                    }
+                } else {
+                    let p = block_x(n - 1);
+                    let x0 = p.min(bx);
+                    Rect {
+                        x: x0,
+                        y: 100,
+                        width: p.max(bx) + 64 - x0,
+                        height: 64,
+                    }
+                };
+                frames
+                    .publish(&FrameMeta {
+                        dirty,
+                        cursor_x: 0,
+                        cursor_y: 0,
+                        cursor_visible: false,
+                    })
+                    .map_err(|e| e.to_string())?;
+                n += 1;
+                next += period;
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now; // fell behind: do not burst to catch up
+                }
+            }
+            Ok(n)
+        });
+        Ok(Source {
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    fn finish(mut self) -> Result<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            _ => Err("source thread panicked".into()),
+        }
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// `serve` in a fresh namespace for the emulator `pid`, and Chromium on its page.
+struct Rig {
+    browser: Browser,
+    serve: Proc,
+    _tmp: TempDir,
+    _ns: Netns,
+}
+
+fn rig(cli: &std::path::Path, pid: u32, tag: u8) -> Result<Rig> {
+    let ns = Netns::create(tag)?;
+    let tmp = TempDir::new("latency")?;
+    let mut cmd = ns.command(cli);
+    cmd.args(["serve", "--codec", "h264", "--target-pid", &pid.to_string()])
+        .args(["--http-port", &HTTP_PORT.to_string()])
+        .args(["--signaling-port", &SIGNALING_PORT.to_string()])
+        .env("RUST_LOG", "warn");
+    let mut serve = Proc::spawn("serve", cmd, tmp.0.join("serve.log"))?;
+    let status = format!("http://127.0.0.1:{HTTP_PORT}/api/status");
+    if wait_for(Duration::from_secs(15), || ns.curl(&status)).is_none() {
+        return Err(format!(
+            "serve did not answer (alive: {}):\n{}",
+            serve.alive(),
+            serve.tail()
+        ));
+    }
+    let mut browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
+    browser.navigate(&format!("http://127.0.0.1:{HTTP_PORT}/"))?;
+    wait_for(Duration::from_secs(30), || {
+        browser.rtp_stats().ok().filter(|s| s.frames_decoded >= 10)
+    })
+    .ok_or_else(|| format!("no H.264 frames decoded in 30 s:\n{}", serve.tail()))?;
+    Ok(Rig {
+        browser,
+        serve,
+        _tmp: tmp,
+        _ns: ns,
+    })
+}
+
+/// Collects every presented frame's capture → present age (page clock = server clock: same host).
+const C2P_PROBE: &str = r#"(async () => {
+  const P = await import('/protocol.js');
+  const v = document.querySelector('video');
+  window.__c2p = [];
+  const cb = (now, m) => {
+    if (m.rtpTimestamp !== undefined) {
+      const d = P.captureToPresentMs(m.rtpTimestamp, performance.timeOrigin + m.expectedDisplayTime);
+      if (d !== null) window.__c2p.push(d);
+    }
+    v.requestVideoFrameCallback(cb);
+  };
+  v.requestVideoFrameCallback(cb);
+  return true;
+})()"#;
+
+fn numbers(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_f64()).collect())
+        .unwrap_or_default()
+}
+
+fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Result<String> {
+    let source = Source::start(w, h)?;
+    let mut r = rig(cli, std::process::id(), 1)?;
+    let b = &mut r.browser;
+    let size = b.rtp_stats()?;
+    if (size.width, size.height) != (u64::from(w), u64::from(h)) {
+        return Err(format!("page plays {}x{}", size.width, size.height));
+    }
+    std::thread::sleep(Duration::from_secs(3)); // jitter buffer settles
+    b.eval(C2P_PROBE)?;
+    let f0 = b.rtp_stats()?.frames_decoded;
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(secs));
+    let ages = numbers(&b.eval("window.__c2p")?);
+    let frames = b.rtp_stats()?.frames_decoded - f0;
+    let jitter = b.eval(
+        "(async () => { let j = null; for (const pc of window.__pcs) (await pc.getStats()).forEach(r => { \
+           if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount) \
+             j = 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount; }); return j; })()",
+    )?;
+    let pings = ping_figures(b)?;
+    let published = source.finish()?;
+    drop(r);
+    if ages.len() < 10 {
+        return Err(format!("only {} frames had an age", ages.len()));
+    }
+    Ok(format!(
+        "capture → present {w}x{h}: {}\n  decoded {:.1} fps over {:.0} s (source 60 Hz, {published} frames published), \
+         mean jitter buffer {} ms\n  {pings}",
+        summary(ages),
+        frames as f64 / start.elapsed().as_secs_f64(),
+        start.elapsed().as_secs_f64(),
+        jitter.as_f64().map_or("–".into(), |j| format!("{j:.1}")),
+    ))
+}
+
+/// The page's ping echoes so far: whole round trip and its network (DataChannel) share.
+fn ping_figures(b: &mut Browser) -> Result<String> {
+    // The page keeps the newest echo; sample it for a few seconds to gather several.
+    let mut rtt = Vec::new();
+    let mut net = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let end = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < end {
+        let l = b.eval("window.macemu.stats.latency")?;
+        if let Some(seq) = l["sequence"].as_u64() {
+            if seen.insert(seq) {
+                rtt.extend(l["rttMs"].as_f64());
+                net.extend(l["networkMs"].as_f64());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(format!(
+        "ping echo through the emulator: {}\n  DataChannel round trip (network share): {}",
+        summary(rtt),
+        summary(net)
+    ))
+}
+
+/// In the page: on each presented frame, compare the key field with the picture before the key
+/// event; the first frame that differs gives `expectedDisplayTime - event.timeStamp`.
+const PHOTON_PROBE: &str = r#"(() => {
+  const [fx, fy, fw, fh] = __FIELD__;
+  const v = document.querySelector('video');
+  const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
+  const g = c.getContext('2d', { willReadFrequently: true });
+  const grab = () => { g.drawImage(v, 0, 0); return g.getImageData(fx, fy, fw, fh).data; };
+  const probe = { t0: null, base: null, result: null };
+  window.__photon = probe;
+  window.addEventListener('keydown', (e) => { if (probe.t0 === null) probe.t0 = e.timeStamp; }, true);
+  const cb = (now, m) => {
+    const px = grab();
+    if (probe.t0 === null) probe.base = px;
+    else if (probe.result === null && probe.base) {
+      let changed = 0;
+      for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i + 1] - probe.base[i + 1]) > 96) changed++;
+      if (changed >= 6 && m.expectedDisplayTime > probe.t0) probe.result = m.expectedDisplayTime - probe.t0;
+    }
+    v.requestVideoFrameCallback(cb);
+  };
+  v.requestVideoFrameCallback(cb);
+  window.__photonArm = () => { probe.t0 = null; probe.result = null; };
+  return [c.width, c.height];
+})()"#;
+
+fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<String> {
+    let tmp = TempDir::new("latency-emu")?;
+    let mut cmd = Command::new(cli);
+    cmd.arg("emulate").env("RUST_LOG", "warn");
+    let emu = Proc::spawn("emulate", cmd, tmp.0.join("emulate.log"))?;
+    let sock = format!("/tmp/macemu-{}.sock", emu.pid());
+    wait_for(Duration::from_secs(10), || {
+        std::path::Path::new(&sock).exists().then_some(())
+    })
+    .ok_or_else(|| format!("emulate made no socket:\n{}", emu.tail()))?;
+    let mut r = rig(cli, emu.pid(), 2)?;
+    let b = &mut r.browser;
+    // Focus the screen (a click on the desktop pattern, where it does nothing in the ROM).
+    let p = b.eval(
+        "(() => { const r = document.querySelector('video').getBoundingClientRect(); \
+         return [r.left + r.width * 0.01, r.top + r.height * 0.97]; })()",
+    )?;
+    b.click(p[0].as_f64().unwrap_or(5.0), p[1].as_f64().unwrap_or(5.0))?;
+    let (fx, fy, fw, fh) = KEY_FIELD;
+    let size = b.eval(&PHOTON_PROBE.replace("__FIELD__", &format!("[{fx}, {fy}, {fw}, {fh}]")))?;
+    if size[0].as_u64() != Some(512) {
+        return Err(format!("unexpected video size {size}"));
+    }
+    // Letters whose key codes differ from the previous one, so the field changes on every press.
+    let keys = [
+        (65, "a"),
+        (83, "s"),
+        (68, "d"),
+        (70, "f"),
+        (74, "j"),
+        (75, "k"),
+    ];
+    let mut got = Vec::new();
+    let mut missed = 0;
+    let deadline = Instant::now() + Duration::from_secs(secs.max(10) * 4);
+    for i in 0..trials {
+        if Instant::now() > deadline {
+            break;
+        }
+        let (code, key) = keys[i % keys.len()];
+        b.eval("window.__photonArm()")?;
+        // A stretch of frames (including the periodic refresh) to take the baseline from, at a
+        // phase that drifts against the 60 Hz frame clock.
+        std::thread::sleep(Duration::from_millis(400 + (i as u64 * 37) % 100));
+        b.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": "keyDown", "windowsVirtualKeyCode": code, "key": key, "text": key}),
+        )?;
+        let res = wait_for(Duration::from_secs(2), || {
+            b.eval("window.__photon.result").ok()?.as_f64()
+        });
+        b.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": "keyUp", "windowsVirtualKeyCode": code, "key": key}),
+        )?;
+        match res {
+            Some(ms) => got.push(ms),
+            None => missed += 1,
+        }
+    }
+    if got.len() < trials / 2 {
+        return Err(format!(
+            "only {} of {trials} key presses were seen on screen:\n{}",
+            got.len(),
+            r.serve.tail()
+        ));
+    }
+    let pings = ping_figures(&mut r.browser)?;
+    Ok(format!(
+        "input → photon 512x342 (demo ROM): {}  ({missed} presses not seen within 2 s)\n  {pings}",
+        summary(got)
+    ))
+}
