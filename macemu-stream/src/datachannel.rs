@@ -223,6 +223,62 @@ fn encode_cursor_ping(v: &mut Vec<u8>, c: &Cursor, p: &PingEcho) {
     }
 }
 
+/// Reads the cursor and ping fields in the layout `encode_cursor_ping` writes (`b` holds 61 bytes).
+fn decode_cursor_ping(b: &[u8]) -> (Cursor, PingEcho) {
+    let u64_at = |o: usize| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(&b[o..o + 8]);
+        u64::from_le_bytes(a)
+    };
+    let cursor = Cursor {
+        x: u16_at(b, 0),
+        y: u16_at(b, 2),
+        visible: b[4] != 0,
+    };
+    let mut ping = PingEcho {
+        sequence: u32::from_le_bytes([b[5], b[6], b[7], b[8]]),
+        t: [0; 7],
+    };
+    for (i, t) in ping.t.iter_mut().enumerate() {
+        *t = u64_at(9 + i * 8);
+    }
+    (cursor, ping)
+}
+
+impl PngHeader {
+    /// Client side: splits a PNG-mode message into its header and PNG bytes (`None`: too short).
+    pub fn decode(b: &[u8]) -> Option<(PngHeader, &[u8])> {
+        if b.len() < PNG_HEADER_LEN {
+            return None;
+        }
+        let u32_at = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        let u64_at = |o: usize| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(&b[o..o + 8]);
+            u64::from_le_bytes(a)
+        };
+        let (cursor, ping) = decode_cursor_ping(&b[40..40 + H264_META_LEN]);
+        let h = PngHeader {
+            frame_ready_ms: u64_at(0),
+            dirty_x: u32_at(8),
+            dirty_y: u32_at(12),
+            dirty_width: u32_at(16),
+            dirty_height: u32_at(20),
+            frame_width: u32_at(24),
+            frame_height: u32_at(28),
+            send_ms: u64_at(32),
+            cursor,
+            ping,
+        };
+        Some((h, &b[PNG_HEADER_LEN..]))
+    }
+}
+
+/// Client side: parses the 65-byte H.264 metadata message (`None`: any other length).
+pub fn decode_h264_meta(b: &[u8]) -> Option<(Cursor, PingEcho)> {
+    (b.len() == H264_META_LEN).then(|| decode_cursor_ping(b))
+}
+
 /// Bytes 105..113 of the PNG header: reserved, zero (the header keeps the original server's 113 bytes).
 const PNG_HEADER_RESERVED: [u8; 8] = [0; 8];
 
@@ -442,5 +498,43 @@ mod tests {
         assert_eq!(u32_at(&m, 5), 7);
         assert_eq!(u64_at(&m, 9), 1);
         assert_eq!(u64_at(&m, 57), 0xFFFF_FFFF_FFFF);
+    }
+
+    #[test]
+    fn server_messages_decode_to_what_was_encoded() {
+        let cursor = Cursor {
+            x: 511,
+            y: 341,
+            visible: true,
+        };
+        let ping = PingEcho {
+            sequence: 0xDEAD_BEEF,
+            t: [1, 2, 3, 4, 5, 6, u64::MAX],
+        };
+        let m = encode_h264_meta(&cursor, &ping);
+        assert_eq!(decode_h264_meta(&m), Some((cursor, ping)));
+        assert_eq!(decode_h264_meta(&m[..64]), None);
+        assert_eq!(decode_h264_meta(&[m.as_slice(), &[0]].concat()), None);
+
+        let h = PngHeader {
+            frame_ready_ms: 1_700_000_000_123,
+            dirty_x: 1,
+            dirty_y: 2,
+            dirty_width: 3,
+            dirty_height: 4,
+            frame_width: 512,
+            frame_height: 342,
+            send_ms: 1_700_000_000_456,
+            cursor,
+            ping,
+        };
+        let msg = h.encode_with(b"png bytes");
+        let (got, png) = PngHeader::decode(&msg).expect("whole header");
+        assert_eq!((got, png), (h, &b"png bytes"[..]));
+        assert!(PngHeader::decode(&msg[..PNG_HEADER_LEN - 1]).is_none());
+        assert_eq!(
+            PngHeader::decode(&msg[..PNG_HEADER_LEN]).map(|d| d.1.len()),
+            Some(0)
+        );
     }
 }
