@@ -5,28 +5,20 @@
 //! panic, only ever send PNG messages whose header is self-consistent and whose PNG decodes to its
 //! dirty rectangle, log what it rejected at warn/error level, and stream again once the header is sane.
 
-use futures_util::{SinkExt, StreamExt};
 use macemu_ipc::abi::{MacEmuAudioFrame, MacEmuIPCBuffer, MACEMU_AUDIO_FRAME_RING_SIZE};
 use macemu_ipc::{shm_name, FrameMeta, PixelFormat, Publisher, Rect};
 use macemu_stream::datachannel::PNG_HEADER_LEN;
 use macemu_stream::peer::PeerOptions;
 use macemu_stream::server::{self, Codec, ServeConfig};
+use macemu_stream::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions};
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::mem::offset_of;
 use std::os::unix::fs::FileExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_tungstenite::tungstenite::Message;
-use webrtc::api::setting_engine::SettingEngine;
-use webrtc::api::APIBuilder;
-use webrtc::ice::mdns::MulticastDnsMode;
-use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::peer_connection::configuration::RTCConfiguration;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 
 const W: u32 = 320;
 const H: u32 = 240;
@@ -121,28 +113,9 @@ impl tracing::Subscriber for LogCapture {
 }
 
 async fn status(addr: std::net::SocketAddr) -> Result<Value, String> {
-    let io = async {
-        let mut s = tokio::net::TcpStream::connect(addr).await?;
-        let req = format!("GET /api/status HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await?;
-        Ok::<_, std::io::Error>(String::from_utf8_lossy(&buf).into_owned())
-    };
-    let text = tokio::time::timeout(Duration::from_secs(2), io)
+    fetch_status(addr, None, Duration::from_secs(2))
         .await
-        .map_err(|_| "no answer in 2 s".to_owned())?
-        .map_err(|e| e.to_string())?;
-    if !text.starts_with("HTTP/1.1 200") {
-        return Err(text.lines().next().unwrap_or("").to_owned());
-    }
-    let body = text.split_once("\r\n\r\n").map_or("", |b| b.1);
-    // The body may be chunked; the JSON object is between the outer braces.
-    let (a, b) = (body.find('{'), body.rfind('}'));
-    match (a, b) {
-        (Some(a), Some(b)) => serde_json::from_str(&body[a..=b]).map_err(|e| e.to_string()),
-        _ => Err(format!("no JSON in {body:?}")),
-    }
+        .map_err(|e| e.to_string())
 }
 
 /// Checks one PNG message from the server: a consistent header and a PNG of the dirty rectangle.
@@ -252,91 +225,17 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     };
     let srv = server::start(cfg).await.expect("server starts");
 
-    // The viewer: a webrtc-rs peer that keeps every PNG message.
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", srv.signaling_addr))
-        .await
-        .expect("signaling connects");
-    let (mut ws_tx, mut ws_rx) = ws.split();
-    let mut se = SettingEngine::default();
-    se.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-    se.set_include_loopback_candidate(true);
-    se.set_ip_filter(Box::new(|ip| ip.is_loopback()));
-    let mut me = webrtc::api::media_engine::MediaEngine::default();
-    me.register_default_codecs().unwrap();
-    let api = APIBuilder::new()
-        .with_media_engine(me)
-        .with_setting_engine(se)
-        .build();
-    let pc = Arc::new(
-        api.new_peer_connection(RTCConfiguration::default())
-            .await
-            .unwrap(),
-    );
-    let got: Arc<Mutex<Vec<bytes::Bytes>>> = Arc::default();
-    let g = got.clone();
-    pc.on_data_channel(Box::new(move |dc| {
-        let g = g.clone();
-        dc.on_message(Box::new(move |msg| {
-            if msg.data.len() > PNG_HEADER_LEN {
-                g.lock().unwrap().push(msg.data);
-            }
-            Box::pin(async {})
-        }));
-        Box::pin(async {})
-    }));
-    let (cand_tx, mut cand_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    pc.on_ice_candidate(Box::new(move |c| {
-        if let Some(j) = c.and_then(|c| c.to_json().ok()) {
-            let _ = cand_tx.send(
-                json!({"type":"candidate","candidate": j.candidate, "mid": j.sdp_mid}).to_string(),
-            );
-        }
-        Box::pin(async {})
-    }));
-    ws_tx
-        .send(Message::Text(r#"{"type":"connect"}"#.into()))
-        .await
-        .unwrap();
-    let pc2 = pc.clone();
-    let ws_task = tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                m = ws_rx.next() => {
-                    let Some(Ok(Message::Text(t))) = m else { break };
-                    let v: Value = serde_json::from_str(t.as_str()).unwrap();
-                    match v["type"].as_str() {
-                        Some("offer") => {
-                            let offer = RTCSessionDescription::offer(v["sdp"].as_str().unwrap().to_owned()).unwrap();
-                            pc2.set_remote_description(offer).await.unwrap();
-                            let answer = pc2.create_answer(None).await.unwrap();
-                            pc2.set_local_description(answer.clone()).await.unwrap();
-                            let msg = json!({"type":"answer","sdp": answer.sdp}).to_string();
-                            let _ = ws_tx.send(Message::Text(msg.into())).await;
-                        }
-                        Some("candidate") => {
-                            let init = RTCIceCandidateInit {
-                                candidate: v["candidate"].as_str().unwrap_or("").to_owned(),
-                                sdp_mid: v["mid"].as_str().map(str::to_owned),
-                                ..Default::default()
-                            };
-                            let _ = pc2.add_ice_candidate(init).await;
-                        }
-                        _ => {}
-                    }
-                }
-                c = cand_rx.recv() => {
-                    let Some(c) = c else { break };
-                    let _ = ws_tx.send(Message::Text(c.into())).await;
-                }
-            }
-        }
-    });
+    // The viewer: the headless client, keeping every PNG message.
+    let mut opts = ViewerOptions::new(srv.signaling_addr).keep_everything();
+    opts.video = VideoDecode::Off;
+    let v = Viewer::connect(opts).await.expect("signaling connects");
+    let png_count = || v.with_received(|r| r.png.len());
 
     let wait_frames = |min: usize, secs: u64| {
-        let got = got.clone();
+        let png_count = &png_count;
         async move {
             let deadline = Instant::now() + Duration::from_secs(secs);
-            while got.lock().unwrap().len() < min {
+            while png_count() < min {
                 assert!(
                     Instant::now() < deadline,
                     "fewer than {min} PNG messages after {secs} s"
@@ -378,7 +277,7 @@ async fn server_survives_an_emulator_scribbling_its_header() {
         shm.write_all_at(&saved, 0).unwrap();
     });
     let hostile_start = Instant::now();
-    let before = got.lock().unwrap().len();
+    let before = png_count();
     let mut status_failures = Vec::new();
     let mut status_ok = 0;
     while hostile_start.elapsed() < Duration::from_secs(6) {
@@ -390,16 +289,16 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     }
     scribbling.store(false, Ordering::Relaxed);
     scribbler.join().unwrap();
-    let during = got.lock().unwrap().len() - before;
+    let during = png_count() - before;
 
     // Sane phase: the viewer gets fresh frames again, and the server reports the emulator.
-    let after = got.lock().unwrap().len();
+    let after = png_count();
     wait_frames(after + 20, 20).await;
     let st = status(srv.http_addr)
         .await
         .expect("status after the hostile phase");
 
-    let msgs = got.lock().unwrap().clone();
+    let msgs: Vec<_> = v.with_received(|r| r.png.iter().cloned().collect());
     let bad: Vec<String> = msgs
         .iter()
         .enumerate()
@@ -428,8 +327,7 @@ async fn server_survives_an_emulator_scribbling_its_header() {
 
     stop.store(true, Ordering::Relaxed);
     emulator.join().unwrap();
-    ws_task.abort();
-    let _ = pc.close().await;
+    v.close().await;
     srv.shutdown().await;
     let _ = sleeper.kill();
     let _ = sleeper.wait();
