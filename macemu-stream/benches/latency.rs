@@ -3,7 +3,7 @@
 //! `cargo bench -p macemu-stream --bench latency [-- --secs 20 --trials 40]` (needs root, `ip` and
 //! Chromium, like the e2e tests: the browser and `macemu-cli serve` run in a network namespace).
 //!
-//! - **capture → present**, at 512×342 and 1024×768: this process publishes a 60 Hz picture that
+//! - **capture → present**, at 512×342 and 1024×768: this process publishes a 60.15 Hz picture that
 //!   changes every frame (a moving block, the v4 protocol as any emulator speaks it) and
 //!   `macemu-cli serve` streams it to the server's own page. Each video frame's RTP timestamp is its
 //!   capture time (the frame-ready time the emulator wrote), so the page's `requestVideoFrameCallback`
@@ -96,7 +96,7 @@ fn summary(mut v: Vec<f64>) -> String {
     )
 }
 
-/// A 60 Hz source under this process's pid: a mid-grey desktop with a 64×64 block moving one step a
+/// A 60.15 Hz source under this process's pid: a mid-grey desktop with a 64×64 block moving one step a
 /// frame, dirty rectangle = old ∪ new block, paced to absolute deadlines.
 struct Source {
     stop: Arc<AtomicBool>,
@@ -112,7 +112,9 @@ impl Source {
         let thread = std::thread::spawn(move || -> Result<u64> {
             let (mut frames, _audio, mut input) = publisher.split();
             frames.set_state(macemu_ipc::EmulatorState::Running);
-            let period = Duration::from_nanos(1_000_000_000 / 60);
+            // The Mac Plus's 60.15 Hz: against the browser's 60 Hz display the phase sweeps through
+            // every offset (a source locked to the display would measure one lucky or unlucky phase).
+            let period = Duration::from_nanos(16_625_104);
             let steps = (w - 64) / 8;
             let block_x = |n: u64| (n % u64::from(steps)) as u32 * 8;
             let mut next = Instant::now();
@@ -268,6 +270,7 @@ fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Resul
     std::thread::sleep(Duration::from_secs(secs));
     let ages = numbers(&b.eval("window.__c2p")?);
     let frames = b.rtp_stats()?.frames_decoded - f0;
+    let window = start.elapsed().as_secs_f64();
     let jitter = b.eval(
         "(async () => { let j = null; for (const pc of window.__pcs) (await pc.getStats()).forEach(r => { \
            if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount) \
@@ -280,11 +283,11 @@ fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Resul
         return Err(format!("only {} frames had an age", ages.len()));
     }
     Ok(format!(
-        "capture → present {w}x{h}: {}\n  decoded {:.1} fps over {:.0} s (source 60 Hz, {published} frames published), \
+        "capture → present {w}x{h}: {}\n  decoded {:.1} fps over {:.0} s (source 60.15 Hz, {published} frames published), \
          mean jitter buffer {} ms\n  {pings}",
         summary(ages),
-        frames as f64 / start.elapsed().as_secs_f64(),
-        start.elapsed().as_secs_f64(),
+        frames as f64 / window,
+        window,
         jitter.as_f64().map_or("–".into(), |j| format!("{j:.1}")),
     ))
 }
