@@ -176,6 +176,8 @@ pub struct ViewerStats {
     pub keyframes: u64,
     /// When the newest complete access unit arrived.
     pub last_frame: Option<Instant>,
+    /// When the newest complete keyframe arrived.
+    pub last_keyframe: Option<Instant>,
     pub decoded: u64,
     pub decode_errors: u64,
     /// Access units not decoded: damaged by loss, or waiting for a keyframe after one.
@@ -714,8 +716,11 @@ async fn video_loop(track: Arc<TrackRemote>, pc: Weak<RTCPeerConnection>, shared
                 let s = &mut r.stats;
                 if unit.intact {
                     s.frames += 1;
-                    s.keyframes += u64::from(unit.keyframe);
                     s.last_frame = Some(now);
+                    if unit.keyframe {
+                        s.keyframes += 1;
+                        s.last_keyframe = Some(now);
+                    }
                 }
                 if !unit.decodable {
                     s.frames_skipped += 1;
