@@ -85,6 +85,9 @@ impl PngBander {
         if r.is_empty() {
             return Ok(out);
         }
+        // Before planning pieces: a frame whose sizes lie about its buffer would otherwise have its
+        // whole claimed area (up to 2^32 × 2^32) cut into pieces first and fail only when encoding.
+        frame.validate()?;
         // Aim at 70% of the limit so small variations rarely force a second encode.
         let budget = ((self.max as f64 * 0.7) / self.bytes_per_px.max(1e-3)).max(1.0) as u64;
         let mut todo = Vec::new();
@@ -235,6 +238,24 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_frame_lying_about_its_size_is_refused_before_any_piece_is_planned() {
+        // Found by the png_dirty_rect fuzzer: 16.9 M × 168 M pixels claimed over a 1 KiB buffer
+        // once made the bander list billions of pieces before the first encode failed.
+        let data = vec![0u8; 1024];
+        let f = FrameRef {
+            data: &data,
+            width: 0x0102_1e28,
+            height: 0x0a04_0301,
+            stride: 64,
+            format: PixelFormat::Bgra,
+        };
+        let mut b = PngBander::new(MAX_PNG_MESSAGE);
+        assert!(b.encode(&f, Rect::new(0, 0, u32::MAX, u32::MAX)).is_err());
+        // Nothing to send stays an empty answer, as for an honest frame.
+        assert!(b.encode(&f, Rect::default()).unwrap().is_empty());
     }
 
     #[test]
