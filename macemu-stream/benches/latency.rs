@@ -233,15 +233,22 @@ fn rig(cli: &std::path::Path, pid: u32, tag: u8) -> Result<Rig> {
     })
 }
 
-/// Collects every presented frame's capture → present age (page clock = server clock: same host).
+/// Collects, for every presented frame, its age (page clock = server clock: same host) when the
+/// browser received its last packet, when it was handed to the compositor (`presentationTime`, about
+/// when the callback runs) and when it is expected on the display (`expectedDisplayTime`).
 const C2P_PROBE: &str = r#"(async () => {
   const P = await import('/protocol.js');
   const v = document.querySelector('video');
-  window.__c2p = [];
+  window.__c2p = { receive: [], present: [], display: [] };
+  const age = (m, t) => P.captureToPresentMs(m.rtpTimestamp, performance.timeOrigin + t);
   const cb = (now, m) => {
     if (m.rtpTimestamp !== undefined) {
-      const d = P.captureToPresentMs(m.rtpTimestamp, performance.timeOrigin + m.expectedDisplayTime);
-      if (d !== null) window.__c2p.push(d);
+      const d = age(m, m.expectedDisplayTime);
+      if (d !== null) {
+        window.__c2p.display.push(d);
+        window.__c2p.present.push(age(m, m.presentationTime));
+        if (m.receiveTime) window.__c2p.receive.push(age(m, m.receiveTime));
+      }
     }
     v.requestVideoFrameCallback(cb);
   };
@@ -268,7 +275,8 @@ fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Resul
     let f0 = b.rtp_stats()?.frames_decoded;
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
-    let ages = numbers(&b.eval("window.__c2p")?);
+    let c2p = b.eval("window.__c2p")?;
+    let ages = numbers(&c2p["display"]);
     let frames = b.rtp_stats()?.frames_decoded - f0;
     let window = start.elapsed().as_secs_f64();
     let jitter = b.eval(
@@ -283,9 +291,12 @@ fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Resul
         return Err(format!("only {} frames had an age", ages.len()));
     }
     Ok(format!(
-        "capture → present {w}x{h}: {}\n  decoded {:.1} fps over {:.0} s (source 60.15 Hz, {published} frames published), \
+        "capture → expected display {w}x{h}: {}\n  capture → presentation (rVFC): {}\n  \
+         capture → last packet received: {}\n  decoded {:.1} fps over {:.0} s (source 60.15 Hz, {published} frames published), \
          mean jitter buffer {} ms\n  {pings}",
         summary(ages),
+        summary(numbers(&c2p["present"])),
+        summary(numbers(&c2p["receive"])),
         frames as f64 / window,
         window,
         jitter.as_f64().map_or("–".into(), |j| format!("{j:.1}")),
@@ -333,7 +344,8 @@ const PHOTON_PROBE: &str = r#"(() => {
     else if (probe.result === null && probe.base) {
       let changed = 0;
       for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i + 1] - probe.base[i + 1]) > 96) changed++;
-      if (changed >= 6 && m.expectedDisplayTime > probe.t0) probe.result = m.expectedDisplayTime - probe.t0;
+      if (changed >= 6 && m.expectedDisplayTime > probe.t0)
+        probe.result = [m.expectedDisplayTime - probe.t0, m.presentationTime - probe.t0];
     }
     v.requestVideoFrameCallback(cb);
   };
@@ -375,6 +387,7 @@ fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<St
         (75, "k"),
     ];
     let mut got = Vec::new();
+    let mut got_present = Vec::new();
     let mut missed = 0;
     let deadline = Instant::now() + Duration::from_secs(secs.max(10) * 4);
     for i in 0..trials {
@@ -391,14 +404,18 @@ fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<St
             serde_json::json!({"type": "keyDown", "windowsVirtualKeyCode": code, "key": key, "text": key}),
         )?;
         let res = wait_for(Duration::from_secs(2), || {
-            b.eval("window.__photon.result").ok()?.as_f64()
+            let r = b.eval("window.__photon.result").ok()?;
+            Some((r[0].as_f64()?, r[1].as_f64()?))
         });
         b.call(
             "Input.dispatchKeyEvent",
             serde_json::json!({"type": "keyUp", "windowsVirtualKeyCode": code, "key": key}),
         )?;
         match res {
-            Some(ms) => got.push(ms),
+            Some((display, present)) => {
+                got.push(display);
+                got_present.push(present);
+            }
             None => missed += 1,
         }
     }
@@ -411,7 +428,9 @@ fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<St
     }
     let pings = ping_figures(&mut r.browser)?;
     Ok(format!(
-        "input → photon 512x342 (demo ROM): {}  ({missed} presses not seen within 2 s)\n  {pings}",
-        summary(got)
+        "input → photon 512x342 (demo ROM), to expected display: {}  ({missed} presses not seen within 2 s)\n  \
+         input → presentation (rVFC): {}\n  {pings}",
+        summary(got),
+        summary(got_present)
     ))
 }
