@@ -371,6 +371,7 @@ struct Counters {
     encoded: u64,
     keyframes: u64,
     serve_threads: Vec<(String, f64)>,
+    rss: [u64; 2],
 }
 
 async fn counters(s: &Setup) -> Result<Counters> {
@@ -386,6 +387,7 @@ async fn counters(s: &Setup) -> Result<Counters> {
         encoded: n("frames_encoded")?,
         keyframes: n("keyframes")?,
         serve_threads: thread_cpu(s.serve_pid),
+        rss: [rss_kib(s.serve_pid)?, rss_kib(s.emu_pid)?],
     })
 }
 
@@ -406,15 +408,21 @@ async fn static_screen(s: &Setup, secs: u64) -> Result<bool> {
     let bytes = b.viewer.video_bytes - a.viewer.video_bytes;
     println!();
     println!("static screen, {wall:.1} s, demo ROM, default settings, one headless viewer");
-    println!("  {:<26} {:>14}", "process", "CPU, % of a core");
     println!(
-        "  {:<26} {serve:>14.2}",
-        format!("serve (pid {})", s.serve_pid)
+        "  {:<26} {:>16} {:>12} {:>12}",
+        "process", "CPU, % of a core", "RSS start", "RSS end"
     );
-    println!(
-        "  {:<26} {emu:>14.2}",
-        format!("emulate (pid {})", s.emu_pid)
-    );
+    for (i, (name, pid, cpu)) in [("serve", s.serve_pid, serve), ("emulate", s.emu_pid, emu)]
+        .into_iter()
+        .enumerate()
+    {
+        println!(
+            "  {:<26} {cpu:>16.2} {:>8} KiB {:>8} KiB",
+            format!("{name} (pid {pid})"),
+            a.rss[i],
+            b.rss[i]
+        );
+    }
     println!(
         "  frames encoded {encoded} ({:.1}/s, {} keyframes), received by the viewer {received} \
          ({:.1} kbit/s of video)",
