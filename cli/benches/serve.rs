@@ -7,11 +7,13 @@
 //!   the frames sent. Goal: serve under 2 % of a core.
 //! * `soak` (default 30 min): the viewer types a key every frame over the DataChannel, so the screen
 //!   keeps changing. Resident memory and open file descriptors of both processes are sampled every
-//!   10 s; after a warm-up (60 s, or half a shorter run) they must not grow: the run fails if either
-//!   process's RSS grows by 5 % or more, or its descriptor count grows at all.
+//!   10 s; after a warm-up (`--warmup`, 60 s by default, at most half the run) they must not grow:
+//!   the run fails if either process's RSS grows by 5 % or more, or its descriptor count grows at all.
+//!   The RSS slope over the last half tells a leak (still growing) from buffers that filled up.
 //!
-//! Run: `cargo bench -p macemu-cli --bench serve -- [static|soak] [--secs N]`. The children's logs go
-//! to a temporary directory (printed); the children are stopped on every way out, Ctrl-C included.
+//! Run: `cargo bench -p macemu-cli --bench serve -- [static|soak] [--secs N] [--warmup N]`. The
+//! children's logs go to a temporary directory (printed, kept when the run fails); the children are
+//! stopped on every way out, Ctrl-C included.
 
 use macemu_stream::datachannel::ClientEvent;
 use macemu_stream::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions, ViewerStats};
@@ -41,11 +43,13 @@ enum Mode {
 struct Args {
     mode: Mode,
     secs: u64,
+    warmup: u64,
 }
 
 fn parse_args() -> Result<Args> {
     let mut mode = Mode::Static;
     let mut secs = None;
+    let mut warmup = 60;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -60,14 +64,20 @@ fn parse_args() -> Result<Args> {
                         .ok_or(format!("--secs {v:?}: not a positive number"))?,
                 );
             }
+            "--warmup" => {
+                let v = it.next().ok_or("--warmup needs a number of seconds")?;
+                warmup = v
+                    .parse()
+                    .map_err(|_| format!("--warmup {v:?}: not a number of seconds"))?;
+            }
             // `cargo bench` passes --bench to every bench binary.
             "--bench" => {}
-            "-h" | "--help" => {
-                return Err(
-                    "usage: serve [static|soak] [--secs N]  (static: 30 s default, soak: 1800 s)"
-                        .into(),
-                )
-            }
+            "-h" | "--help" => return Err(
+                "usage: serve [static|soak] [--secs N] [--warmup N]\n  static: 30 s by default\n  \
+                     soak: 1800 s by default; RSS and descriptors compared from the end of the \
+                     warm-up (60 s by default, at most half the run)"
+                    .into(),
+            ),
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
     }
@@ -75,7 +85,7 @@ fn parse_args() -> Result<Args> {
         Mode::Static => 30,
         Mode::Soak => 1800,
     });
-    Ok(Args { mode, secs })
+    Ok(Args { mode, secs, warmup })
 }
 
 fn main() -> ExitCode {
@@ -343,7 +353,7 @@ async fn run(args: Args) -> Result<bool> {
         r = async {
             match args.mode {
                 Mode::Static => static_screen(&setup, args.secs).await,
-                Mode::Soak => soak(&setup, args.secs).await,
+                Mode::Soak => soak(&setup, args.secs, args.warmup).await,
             }
         } => r,
         _ = tokio::signal::ctrl_c() => Err("interrupted".into()),
@@ -357,7 +367,7 @@ async fn run(args: Args) -> Result<bool> {
     } = setup;
     viewer.close().await;
     drop(children);
-    if outcome.is_ok() {
+    if matches!(outcome, Ok(true)) {
         let _ = std::fs::remove_dir_all(&logs);
     }
     outcome
@@ -488,9 +498,9 @@ fn slope_per_min(samples: &[&Sample], i: usize) -> f64 {
     }
 }
 
-async fn soak(s: &Setup, secs: u64) -> Result<bool> {
+async fn soak(s: &Setup, secs: u64, warmup: u64) -> Result<bool> {
     let total = Duration::from_secs(secs);
-    let warmup = Duration::from_secs(60).min(total / 2);
+    let warmup = Duration::from_secs(warmup).min(total / 2);
     println!(
         "soak: typing a key every frame for {secs} s; memory and descriptors compared after a {} s \
          warm-up",
@@ -611,17 +621,24 @@ async fn soak(s: &Setup, secs: u64) -> Result<bool> {
         );
     }
     let peak = |i: usize| samples.iter().map(|s| s.rss[i]).max().unwrap_or(0);
-    // A leak grows steadily; allocator warm-up levels off. The slope tells which.
+    // A leak keeps growing; buffers filling up and allocator warm-up level off. The slope over the
+    // second half of the measured window tells which.
     let measured: Vec<&Sample> = samples.iter().filter(|x| x.at >= start.at).collect();
+    let late = &measured[measured.len() / 2..];
     println!(
-        "  peak RSS: serve {} KiB, emulate {} KiB; RSS slope after the warm-up: serve {:+.0} KiB/min, \
-         emulate {:+.0} KiB/min ({} samples, every {} s)",
+        "  peak RSS: serve {} KiB, emulate {} KiB ({} samples, every {} s)",
         peak(0),
         peak(1),
-        slope_per_min(&measured, 0),
-        slope_per_min(&measured, 1),
         samples.len(),
         SAMPLE_EVERY.as_secs()
+    );
+    println!(
+        "  RSS slope after the warm-up: serve {:+.0} KiB/min, emulate {:+.0} KiB/min; over the \
+         second half: serve {:+.0} KiB/min, emulate {:+.0} KiB/min",
+        slope_per_min(&measured, 0),
+        slope_per_min(&measured, 1),
+        slope_per_min(late, 0),
+        slope_per_min(late, 1)
     );
     println!(
         "  frames: encoded {encoded} ({:.1}/s), received {frames} ({:.1}/s), {} packets lost; keys \
