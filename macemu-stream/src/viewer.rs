@@ -656,6 +656,23 @@ async fn handle_signal(
     }
 }
 
+/// The track's next RTP packet once the viewer is not paused; `None` when the viewer or the track
+/// is gone.
+async fn next_packet(
+    track: &TrackRemote,
+    paused: &mut watch::Receiver<bool>,
+    kind: &str,
+) -> Option<webrtc::rtp::packet::Packet> {
+    paused.wait_for(|p| !p).await.ok()?;
+    match track.read_rtp().await {
+        Ok((p, _)) => Some(p),
+        Err(e) => {
+            tracing::debug!("viewer: {kind} track ended: {e}");
+            None
+        }
+    }
+}
+
 async fn video_loop(track: Arc<TrackRemote>, pc: Weak<RTCPeerConnection>, shared: Weak<Shared>) {
     let Some((mode, pli_every, mut paused)) = shared.upgrade().map(|s| {
         (
@@ -680,18 +697,7 @@ async fn video_loop(track: Arc<TrackRemote>, pc: Weak<RTCPeerConnection>, shared
     // The server sends a keyframe to every new viewer: no PLI until it had time to.
     let mut last_pli = Instant::now();
     let mut units = Vec::new();
-    loop {
-        // Ends when the viewer (and with it the sender) is gone.
-        if paused.wait_for(|p| !p).await.is_err() {
-            return;
-        }
-        let pkt = match track.read_rtp().await {
-            Ok((p, _)) => p,
-            Err(e) => {
-                tracing::debug!("viewer: video track ended: {e}");
-                return;
-            }
-        };
+    while let Some(pkt) = next_packet(&track, &mut paused, "video").await {
         let Some(sh) = shared.upgrade() else { return };
         let now = Instant::now();
         let out = asm.push(
@@ -843,18 +849,7 @@ async fn audio_loop(track: Arc<TrackRemote>, shared: Weak<Shared>) {
     };
     // 120 ms of stereo, the longest Opus packet.
     let mut pcm = vec![0f32; 5760 * 2];
-    loop {
-        // Ends when the viewer (and with it the sender) is gone.
-        if paused.wait_for(|p| !p).await.is_err() {
-            return;
-        }
-        let pkt = match track.read_rtp().await {
-            Ok((p, _)) => p,
-            Err(e) => {
-                tracing::debug!("viewer: audio track ended: {e}");
-                return;
-            }
-        };
+    while let Some(pkt) = next_packet(&track, &mut paused, "audio").await {
         let Some(sh) = shared.upgrade() else { return };
         let decoded = decoder
             .as_mut()

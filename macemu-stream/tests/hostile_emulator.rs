@@ -5,11 +5,12 @@
 //! panic, only ever send PNG messages whose header is self-consistent and whose PNG decodes to its
 //! dirty rectangle, log what it rejected at warn/error level, and stream again once the header is sane.
 
+mod common;
+
 use macemu_ipc::abi::{MacEmuAudioFrame, MacEmuIPCBuffer, MACEMU_AUDIO_FRAME_RING_SIZE};
 use macemu_ipc::{shm_name, FrameMeta, PixelFormat, Publisher, Rect};
 use macemu_stream::datachannel::PNG_HEADER_LEN;
-use macemu_stream::peer::PeerOptions;
-use macemu_stream::server::{self, Codec, ServeConfig};
+use macemu_stream::server::Codec;
 use macemu_stream::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions};
 use rand::Rng;
 use serde_json::Value;
@@ -210,20 +211,7 @@ async fn server_survives_an_emulator_scribbling_its_header() {
         }
     });
 
-    let cfg = ServeConfig {
-        http_port: 0,
-        signaling_port: 0,
-        target_pid: Some(pid),
-        codec: Codec::Png,
-        peer: PeerOptions {
-            stun: None,
-            include_loopback: true,
-            loopback_only: true,
-        },
-        refresh: Duration::from_millis(500),
-        ..ServeConfig::default()
-    };
-    let srv = server::start(cfg).await.expect("server starts");
+    let srv = common::start_server(pid, Codec::Png, None).await;
 
     // The viewer: the headless client, keeping every PNG message.
     let mut opts = ViewerOptions::new(srv.signaling_addr).keep_everything();
