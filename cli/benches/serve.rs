@@ -380,6 +380,9 @@ struct Counters {
     viewer: ViewerStats,
     encoded: u64,
     keyframes: u64,
+    repeats: u64,
+    audio_sent: u64,
+    audio_skipped: u64,
     serve_threads: Vec<(String, f64)>,
     rss: [u64; 2],
 }
@@ -396,6 +399,9 @@ async fn counters(s: &Setup) -> Result<Counters> {
         viewer: s.viewer.stats(),
         encoded: n("frames_encoded")?,
         keyframes: n("keyframes")?,
+        repeats: st["repeats"].as_u64().unwrap_or(0),
+        audio_sent: st["audio"]["packets"].as_u64().unwrap_or(0),
+        audio_skipped: st["audio"]["silent_skipped"].as_u64().unwrap_or(0),
         serve_threads: thread_cpu(s.serve_pid),
         rss: [rss_kib(s.serve_pid)?, rss_kib(s.emu_pid)?],
     })
@@ -434,11 +440,18 @@ async fn static_screen(s: &Setup, secs: u64) -> Result<bool> {
         );
     }
     println!(
-        "  frames encoded {encoded} ({:.1}/s, {} keyframes), received by the viewer {received} \
-         ({:.1} kbit/s of video)",
+        "  frames sent {encoded} ({:.1}/s, {} keyframes, {} repeats built without the encoder), \
+         received by the viewer {received} ({:.1} kbit/s of video)",
         encoded as f64 / wall,
         b.keyframes - a.keyframes,
+        b.repeats - a.repeats,
         bytes as f64 * 8.0 / 1000.0 / wall
+    );
+    println!(
+        "  audio packets sent {:.1}/s, silent slots skipped {:.1}/s, received by the viewer {:.1}/s",
+        (b.audio_sent - a.audio_sent) as f64 / wall,
+        (b.audio_skipped - a.audio_skipped) as f64 / wall,
+        (b.viewer.audio_packets - a.viewer.audio_packets) as f64 / wall
     );
     // Where serve's time goes (threads that exited in between are not counted).
     let mut threads: Vec<(String, f64)> = b

@@ -1,12 +1,14 @@
 //! Per-frame server cost: BGRA → I420, H.264 encode, RTP packetization, and PNG of the dirty
 //! rectangle, for a static, a typing and a scrolling screen at four sizes. `memcpy` of the same frame
-//! is measured in the same run as the reference.
+//! is measured in the same run as the reference. `h264_repeat` is what a static screen's refresh costs
+//! instead of an encode: a repeat of the last picture built without the encoder.
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use macemu_stream::video::convert::Converter;
 use macemu_stream::video::h264::{H264Config, H264Encoder, PictureEncoder};
 use macemu_stream::video::png::encode_rect;
+use macemu_stream::video::repeat::Repeater;
 use macemu_stream::video::rtp::Packetizer;
 use macemu_stream::video::{FrameRef, PixelFormat, Rect};
 use std::hint::black_box;
@@ -143,6 +145,24 @@ fn bench(c: &mut Criterion) {
             b.iter(|| {
                 t += 16;
                 enc.encode(conv.picture().unwrap(), true, t).unwrap()
+            })
+        });
+        // What a refresh of a static screen costs the server: a repeat of the last picture built
+        // without the encoder, packetized.
+        g.bench_function(BenchmarkId::new("h264_repeat", &label), |b| {
+            let mut conv = Converter::new();
+            conv.update(&screen.frame(), Rect::default(), true).unwrap();
+            let mut enc = H264Encoder::new(H264Config::default());
+            let mut rep = Repeater::new();
+            let idr = enc
+                .encode(conv.picture().unwrap(), true, 0)
+                .unwrap()
+                .unwrap();
+            rep.pass(&idr.data).unwrap();
+            let mut pay = Packetizer::new(0);
+            b.iter(|| {
+                let r = rep.repeat().expect("the encoder's stream is repeatable");
+                black_box(pay.packetize(&r, 0).len())
             })
         });
         for scene in [Scene::Static, Scene::Typing, Scene::Scrolling] {

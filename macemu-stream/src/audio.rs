@@ -4,6 +4,13 @@
 //! a rate change mid-stream just continues. A small FIFO absorbs the jitter between the emulator's frames
 //! and the 20 ms packet clock; when it runs dry the packet is silence and the FIFO refills to a cushion
 //! before sound resumes (one clean gap instead of crackling).
+//!
+//! Silence is not encoded 50 times a second. After [`SILENCE_HANGOVER`] packets of digital silence
+//! (enough for the encoder to flush the tail of the last sound), only every [`SILENCE_KEEPALIVE`]th
+//! 20 ms slot is encoded and sent; the others are skipped, as Opus DTX does (RFC 7587 §3.1.3). The
+//! RTP timestamp still advances by the skipped slots ([`OpusPacketizer`]), so a receiver's jitter
+//! buffer sees a pause in the talk, not lost packets, and the first packet of new sound carries the
+//! marker bit. Sound returns within one packet.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -16,6 +23,13 @@ pub const PACKET_FRAMES: usize = 960;
 const CUSHION_FRAMES: usize = 1440;
 /// Beyond this much queued audio (120 ms) the oldest is dropped to keep latency bounded.
 const MAX_QUEUED_FRAMES: usize = 5760;
+/// Silent packets still encoded and sent after sound (200 ms), before packets thin out.
+pub const SILENCE_HANGOVER: u32 = 10;
+/// While silent, one 20 ms slot in this many is sent (every 400 ms, Opus DTX's rhythm), so the
+/// stream never looks dead to a receiver.
+pub const SILENCE_KEEPALIVE: u32 = 20;
+/// Below half a 16-bit step nothing is audible: such a packet is digital silence.
+const SILENCE_LEVEL: f32 = 0.5 / 32768.0;
 
 #[derive(Debug, Error)]
 pub enum AudioError {
@@ -120,6 +134,13 @@ struct Resampler {
     rate: u32,
     channels: u32,
     src: Option<Converter>,
+    /// Zero input frames fed in a row: once the converter's filter holds nothing else, more zeros
+    /// become zeros at 48 kHz without running it.
+    zeros_fed: usize,
+    /// Output frames owed but not yet emitted while bypassing (the fraction of the rate ratio).
+    owed: f64,
+    /// Input frames that took the bypass.
+    bypassed: u64,
 }
 
 pub struct AudioEncoder {
@@ -128,7 +149,18 @@ pub struct AudioEncoder {
     fifo: VecDeque<f32>,
     primed: bool,
     out: Vec<u8>,
+    /// Slots of digital silence in a row.
+    silent_run: u32,
     pub underruns: u64,
+    /// Slots not sent because they were silent.
+    pub skipped: u64,
+}
+
+/// One 20 ms slot's Opus packet. `slot` counts the slots of the audio clock; skipped slots leave gaps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AudioPacket {
+    pub data: Bytes,
+    pub slot: u64,
 }
 
 impl AudioEncoder {
@@ -144,8 +176,21 @@ impl AudioEncoder {
             fifo: VecDeque::new(),
             primed: false,
             out: vec![0; 4000],
+            silent_run: 0,
             underruns: 0,
+            skipped: 0,
         })
+    }
+
+    /// Emulator frames of silence that skipped the resampler.
+    pub fn bypassed_frames(&self) -> u64 {
+        self.resampler.as_ref().map_or(0, |r| r.bypassed)
+    }
+
+    /// Forgets queued audio (nobody is listening); the next sound starts after a fresh cushion.
+    pub fn clear(&mut self) {
+        self.fifo.clear();
+        self.primed = false;
     }
 
     /// Stereo frames waiting to be encoded.
@@ -178,13 +223,30 @@ impl AudioEncoder {
                 rate,
                 channels,
                 src,
+                zeros_fed: 0,
+                owed: 0.0,
+                bypassed: 0,
             });
         }
         let r = self.resampler.as_mut().expect("set above");
-        let input: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
+        let frames = samples.len() / channels as usize;
+        let silent = samples.iter().all(|&s| s == 0);
+        // A tenth of a second of zeros flushes any sinc filter libsamplerate has.
+        let flushed = r.zeros_fed >= rate as usize / 10;
+        r.zeros_fed = if silent { r.zeros_fed + frames } else { 0 };
         let resampled = match &mut r.src {
-            Some(src) => src.process(&input)?,
-            None => input,
+            Some(_) if silent && flushed => {
+                r.bypassed += frames as u64;
+                r.owed += frames as f64 * OUT_RATE as f64 / rate as f64;
+                let n = r.owed as usize;
+                r.owed -= n as f64;
+                vec![0f32; n * channels as usize]
+            }
+            Some(src) => {
+                let input: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
+                src.process(&input)?
+            }
+            None => samples.iter().map(|&s| s as f32 / 32768.0).collect(),
         };
         if channels == 1 {
             for s in resampled {
@@ -199,8 +261,9 @@ impl AudioEncoder {
         Ok(())
     }
 
-    /// The next 20 ms Opus packet: queued audio, or silence while there is not enough.
-    pub fn next_packet(&mut self) -> Result<Bytes, AudioError> {
+    /// The next 20 ms of Opus: queued audio, or silence while there is not enough. `None` when the
+    /// slot is silent and skipped (see the module notes); the encoder does no work for it.
+    pub fn next_packet(&mut self) -> Result<Option<Bytes>, AudioError> {
         let need = PACKET_FRAMES * 2;
         if !self.primed && self.fifo.len() >= CUSHION_FRAMES * 2 {
             self.primed = true;
@@ -214,11 +277,62 @@ impl AudioEncoder {
             self.primed = false;
             self.underruns += 1;
         }
+        if pcm.iter().all(|s| s.abs() < SILENCE_LEVEL) {
+            self.silent_run = self.silent_run.saturating_add(1);
+            if self.silent_run > SILENCE_HANGOVER
+                && (self.silent_run - SILENCE_HANGOVER) % SILENCE_KEEPALIVE != 0
+            {
+                self.skipped += 1;
+                return Ok(None);
+            }
+        } else {
+            self.silent_run = 0;
+        }
         let n = self
             .opus
             .encode_float(&pcm, &mut self.out)
             .map_err(|e| AudioError::Opus(e.to_string()))?;
-        Ok(Bytes::copy_from_slice(&self.out[..n]))
+        Ok(Some(Bytes::copy_from_slice(&self.out[..n])))
+    }
+}
+
+/// Opus RTP packets for one receiver (RFC 7587): one packet per slot, the 48 kHz timestamp derived from
+/// the slot number so skipped silence advances it, sequence numbers without gaps, and the marker bit on
+/// the first packet after a gap (the start of a talkspurt).
+pub struct OpusPacketizer {
+    sequence: u16,
+    timestamp0: u32,
+    last_slot: Option<u64>,
+}
+
+impl OpusPacketizer {
+    /// Random first values, as RFC 3550 asks, are the caller's choice.
+    pub fn new(first_sequence: u16, first_timestamp: u32) -> Self {
+        Self {
+            sequence: first_sequence,
+            timestamp0: first_timestamp,
+            last_slot: None,
+        }
+    }
+
+    pub fn packetize(&mut self, p: &AudioPacket) -> webrtc::rtp::packet::Packet {
+        let marker = self.last_slot.is_none_or(|l| p.slot != l.wrapping_add(1));
+        self.last_slot = Some(p.slot);
+        let header = webrtc::rtp::header::Header {
+            version: 2,
+            marker,
+            sequence_number: self.sequence,
+            // The RTP clock wraps at 2^32 ticks; slots past that wrap with it.
+            timestamp: self
+                .timestamp0
+                .wrapping_add((p.slot as u32).wrapping_mul(PACKET_FRAMES as u32)),
+            ..Default::default()
+        };
+        self.sequence = self.sequence.wrapping_add(1);
+        webrtc::rtp::packet::Packet {
+            header,
+            payload: p.data.clone(),
+        }
     }
 }
 
@@ -270,14 +384,20 @@ mod tests {
             enc.push(22_050, 1, &tone(22_050, 1, 440.0, 441, phase))
                 .unwrap();
             phase += 441;
-            heard.push((440.0, decode_left(&mut dec, &enc.next_packet().unwrap())));
+            heard.push((
+                440.0,
+                decode_left(&mut dec, &enc.next_packet().unwrap().unwrap()),
+            ));
         }
         phase = 0;
         for _ in 0..30 {
             enc.push(44_100, 2, &tone(44_100, 2, 1000.0, 882, phase))
                 .unwrap();
             phase += 882;
-            heard.push((1000.0, decode_left(&mut dec, &enc.next_packet().unwrap())));
+            heard.push((
+                1000.0,
+                decode_left(&mut dec, &enc.next_packet().unwrap().unwrap()),
+            ));
         }
         // Skip the start-up and the switch-over (codec and resampler delays); the steady packets must
         // carry the tone that was sent and not the other one.
@@ -298,7 +418,7 @@ mod tests {
         let mut enc = AudioEncoder::new(64_000).unwrap();
         let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
         for _ in 0..5 {
-            let pcm = decode_left(&mut dec, &enc.next_packet().unwrap());
+            let pcm = decode_left(&mut dec, &enc.next_packet().unwrap().unwrap());
             assert!(pcm.iter().all(|s| s.abs() < 1e-3));
         }
         assert!(matches!(
@@ -313,6 +433,127 @@ mod tests {
             enc.push(44_100, 2, &[0; 5]),
             Err(AudioError::Ragged { .. })
         ));
+    }
+
+    #[test]
+    fn silence_thins_out_and_sound_returns_at_once() {
+        let mut enc = AudioEncoder::new(96_000).unwrap();
+        let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+        // 0.6 s of tone, 3 s of nothing from the emulator, then the tone again.
+        let mut sent = Vec::new();
+        let mut heard = Vec::new();
+        let mut phase = 0;
+        for slot in 0..240 {
+            if !(30..180).contains(&slot) {
+                enc.push(48_000, 2, &tone(48_000, 2, 440.0, 960, phase))
+                    .unwrap();
+                phase += 960;
+            }
+            let pkt = enc.next_packet().unwrap();
+            sent.push(pkt.is_some());
+            // A receiver conceals a missing slot; in silence that must stay silent.
+            let mut out = vec![0f32; PACKET_FRAMES * 2];
+            let n = match &pkt {
+                Some(p) => dec.decode_float(p, &mut out, false).unwrap(),
+                None => dec.decode_float(&[], &mut out, false).unwrap(),
+            };
+            assert_eq!(n, PACKET_FRAMES);
+            heard.push(out.chunks_exact(2).map(|c| c[0]).collect::<Vec<f32>>());
+        }
+        // The FIFO holds the cushion, so sound continues for a few slots after the last push; find where
+        // silence starts from what was sent.
+        let first_silent = (30..60)
+            .find(|&i| heard[i].iter().all(|s| s.abs() < 1e-3))
+            .unwrap();
+        let quiet_from = first_silent + SILENCE_HANGOVER as usize + 2;
+        let sent_in_quiet = sent[quiet_from..180].iter().filter(|&&s| s).count();
+        let slots = 180 - quiet_from;
+        assert!(
+            sent_in_quiet <= slots / SILENCE_KEEPALIVE as usize + 1 && sent_in_quiet >= 1,
+            "{sent_in_quiet} of {slots} silent slots sent"
+        );
+        assert_eq!(enc.skipped as usize, sent.iter().filter(|&&s| !s).count());
+        assert!(enc.skipped >= 120, "skipped {}", enc.skipped);
+        for (i, pcm) in heard.iter().enumerate().take(180).skip(first_silent) {
+            assert!(pcm.iter().all(|s| s.abs() < 1e-3), "slot {i} not silent");
+        }
+        // Sound is back as soon as the cushion refills (two slots), and every slot of it is sent.
+        assert!(sent[182..].iter().all(|&s| s));
+        for (i, pcm) in heard.iter().enumerate().skip(190) {
+            let hit = tone_share(pcm, 48_000.0, 440.0);
+            assert!(hit > 0.8, "slot {i}: 440 Hz share {hit:.2}");
+        }
+    }
+
+    #[test]
+    fn resampler_bypass_on_silence_keeps_the_rate_and_the_tone() {
+        let mut enc = AudioEncoder::new(96_000).unwrap();
+        let mut dec = opus::Decoder::new(48_000, opus::Channels::Stereo).unwrap();
+        // 22050 Hz mono: 0.4 s of tone, 2 s of zeros (bypassed once the filter is flushed), 1 s of tone.
+        let (mut produced, mut phase) = (0usize, 0usize);
+        let mut heard = Vec::new();
+        for slot in 0..170 {
+            let frame = if (20..120).contains(&slot) {
+                vec![0i16; 441]
+            } else {
+                let t = tone(22_050, 1, 440.0, 441, phase);
+                phase += 441;
+                t
+            };
+            let before = enc.queued_frames();
+            enc.push(22_050, 1, &frame).unwrap();
+            produced += enc.queued_frames() - before;
+            let mut out = vec![0f32; PACKET_FRAMES * 2];
+            match enc.next_packet().unwrap() {
+                Some(p) => dec.decode_float(&p, &mut out, false).unwrap(),
+                None => dec.decode_float(&[], &mut out, false).unwrap(),
+            };
+            heard.push(out.chunks_exact(2).map(|c| c[0]).collect::<Vec<f32>>());
+        }
+        // 441 frames at 22050 Hz are exactly 960 at 48 kHz; the converter may hold back its delay.
+        let want = 170 * PACKET_FRAMES;
+        assert!(
+            produced <= want && produced + 64 >= want,
+            "{produced} of {want} frames"
+        );
+        assert_eq!(enc.underruns, 0);
+        assert!(enc.skipped > 50, "skipped {}", enc.skipped);
+        let bypassed = enc.bypassed_frames();
+        assert!(bypassed >= 90 * 441, "{bypassed} frames bypassed");
+        for (i, pcm) in heard.iter().enumerate().skip(130) {
+            let hit = tone_share(pcm, 48_000.0, 440.0);
+            assert!(hit > 0.8, "slot {i}: 440 Hz share {hit:.2}");
+        }
+    }
+
+    #[test]
+    fn opus_rtp_keeps_time_across_skipped_slots() {
+        let mut p = OpusPacketizer::new(65_534, u32::MAX - 960);
+        let pkts: Vec<_> = [0u64, 1, 2, 40, 41]
+            .iter()
+            .map(|&slot| {
+                p.packetize(&AudioPacket {
+                    data: Bytes::from_static(&[0xF8, 0xFF, 0xFE]),
+                    slot,
+                })
+            })
+            .collect();
+        let seq: Vec<u16> = pkts.iter().map(|p| p.header.sequence_number).collect();
+        assert_eq!(seq, vec![65_534, 65_535, 0, 1, 2]);
+        let ts: Vec<u32> = pkts.iter().map(|p| p.header.timestamp).collect();
+        assert_eq!(
+            ts,
+            vec![
+                u32::MAX - 960,
+                u32::MAX,
+                959,
+                959 + 38 * 960,
+                959 + 39 * 960
+            ]
+        );
+        let marker: Vec<bool> = pkts.iter().map(|p| p.header.marker).collect();
+        assert_eq!(marker, vec![true, false, false, true, false]);
+        assert!(pkts.iter().all(|p| p.payload[..] == [0xF8, 0xFF, 0xFE]));
     }
 
     #[test]

@@ -5,7 +5,6 @@
 
 use bytes::Bytes;
 use std::sync::Arc;
-use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use webrtc::api::interceptor_registry::register_default_interceptors;
@@ -18,7 +17,6 @@ use webrtc::ice::mdns::MulticastDnsMode;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::ice_transport::ice_server::RTCIceServer;
 use webrtc::interceptor::registry::Registry;
-use webrtc::media::Sample;
 use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
@@ -30,9 +28,9 @@ use webrtc::rtp_transceiver::rtp_codec::{
 };
 use webrtc::rtp_transceiver::RTCPFeedback;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
-use webrtc::track::track_local::track_local_static_sample::TrackLocalStaticSample;
 use webrtc::track::track_local::{TrackLocal, TrackLocalWriter};
 
+use crate::audio::{AudioPacket, OpusPacketizer};
 use crate::video::rtp::Packetizer;
 
 /// The H.264 format we send and offer: Constrained Baseline 3.1, packetization-mode 1.
@@ -155,7 +153,7 @@ pub enum VideoOut {
 /// The send side of one viewer, kept by the server.
 pub struct PeerHandle {
     pub video: mpsc::Sender<VideoOut>,
-    pub audio: mpsc::Sender<Bytes>,
+    pub audio: mpsc::Sender<AudioPacket>,
     pub pc: Arc<RTCPeerConnection>,
 }
 
@@ -209,7 +207,7 @@ pub async fn create_peer(
         });
         Some(t)
     };
-    let audio = Arc::new(TrackLocalStaticSample::new(
+    let audio = Arc::new(TrackLocalStaticRTP::new(
         RTCRtpCodecCapability {
             mime_type: MIME_TYPE_OPUS.to_owned(),
             clock_rate: 48_000,
@@ -301,14 +299,15 @@ pub async fn create_peer(
 /// Writes one viewer's media. Ends when the server drops the queues.
 async fn sender_task(
     video: Option<Arc<TrackLocalStaticRTP>>,
-    audio: Arc<TrackLocalStaticSample>,
+    audio: Arc<TrackLocalStaticRTP>,
     dc: Arc<RTCDataChannel>,
     mut vrx: mpsc::Receiver<VideoOut>,
-    mut arx: mpsc::Receiver<Bytes>,
+    mut arx: mpsc::Receiver<AudioPacket>,
 ) {
     use webrtc::data_channel::data_channel_state::RTCDataChannelState;
     // Packetized per viewer: each has its own sequence numbers (and the track its own SSRC).
     let mut packetizer = Packetizer::new(rand::random());
+    let mut opus_rtp = OpusPacketizer::new(rand::random(), rand::random());
     loop {
         tokio::select! {
             v = vrx.recv() => match v {
@@ -341,8 +340,7 @@ async fn sender_task(
             },
             a = arx.recv() => match a {
                 Some(pkt) => {
-                    let s = Sample { data: pkt, duration: Duration::from_millis(20), ..Default::default() };
-                    if let Err(e) = audio.write_sample(&s).await {
+                    if let Err(e) = audio.write_rtp(&opus_rtp.packetize(&pkt)).await {
                         tracing::debug!("audio write: {e}");
                     }
                 }

@@ -2,7 +2,7 @@
 //! thread (frames → H.264 or PNG, encoded once for all viewers) and the audio thread (20 ms pull →
 //! Opus), and the supervision that attaches to the emulator and re-attaches when it comes back.
 
-use crate::audio::{AudioEncoder, PACKET_FRAMES};
+use crate::audio::{AudioEncoder, AudioPacket, PACKET_FRAMES};
 use crate::datachannel::{self, Cursor, PingEcho, PngHeader};
 use crate::http::{self, Control, EmulatorAction, HttpConfig};
 use crate::input::InputTranslator;
@@ -10,9 +10,10 @@ use crate::peer::{self, PeerEvent, PeerOptions, VideoOut};
 use crate::signaling::{self, SignalAction, SignalInput, SignalingSession};
 use crate::supervisor::{self, EmulatorProcess};
 use crate::video::convert::Converter;
-use crate::video::h264::{H264Config, H264Encoder, PictureEncoder};
+use crate::video::h264::{EncodedFrame, H264Config, H264Encoder, PictureEncoder};
 use crate::video::png::{PngBander, PngPlanner, MAX_PNG_MESSAGE};
 use crate::video::policy::{Decision, EncodePolicy};
+use crate::video::repeat::Repeater;
 use crate::video::rtp::MediaClock;
 use crate::video::{FrameRef, PixelFormat, Rect};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
@@ -125,10 +126,14 @@ pub enum ServeError {
     NoToken,
 }
 
+/// Encoder refreshes of an unchanged picture before repeats take over: rate control may have coded a
+/// change coarsely, and one more pass lets the encoder sharpen it.
+const ENCODED_REFRESHES: u32 = 1;
+
 /// One viewer as the media threads see it.
 struct ViewerSlot {
     video: mpsc::Sender<VideoOut>,
-    audio: mpsc::Sender<Bytes>,
+    audio: mpsc::Sender<AudioPacket>,
     png: bool,
     connected: bool,
     /// After a dropped H.264 frame the viewer gets nothing until the next keyframe.
@@ -148,10 +153,12 @@ struct Stats {
     frames_in: AtomicU64,
     frames_encoded: AtomicU64,
     keyframes: AtomicU64,
+    repeats: AtomicU64,
     bytes_out: AtomicU64,
     dropped: AtomicU64,
     encode_us_last: AtomicU64,
     audio_packets: AtomicU64,
+    audio_skipped: AtomicU64,
     audio_underruns: AtomicU64,
     reconnects: AtomicU64,
     ping_rtt_hint_us: AtomicU64,
@@ -263,7 +270,12 @@ impl Hub {
         }
     }
 
-    fn broadcast_audio(&self, pkt: &Bytes) {
+    /// Somebody is connected to hear audio.
+    fn listening(&self) -> bool {
+        Self::lock(&self.viewers).values().any(|v| v.connected)
+    }
+
+    fn broadcast_audio(&self, pkt: &AudioPacket) {
         for v in Self::lock(&self.viewers).values() {
             if v.connected {
                 let _ = v.audio.try_send(pkt.clone());
@@ -295,9 +307,14 @@ impl Hub {
             "frames_in": s.frames_in.load(Relaxed),
             "frames_encoded": s.frames_encoded.load(Relaxed),
             "keyframes": s.keyframes.load(Relaxed),
+            "repeats": s.repeats.load(Relaxed),
             "frames_dropped": s.dropped.load(Relaxed),
             "encode_ms_last": s.encode_us_last.load(Relaxed) as f64 / 1000.0,
-            "audio": {"packets": s.audio_packets.load(Relaxed), "underruns": s.audio_underruns.load(Relaxed)},
+            "audio": {
+                "packets": s.audio_packets.load(Relaxed),
+                "silent_skipped": s.audio_skipped.load(Relaxed),
+                "underruns": s.audio_underruns.load(Relaxed),
+            },
             "emulator_reconnects": s.reconnects.load(Relaxed),
             "latency": {"emulator_ping_us": s.ping_rtt_hint_us.load(Relaxed)},
             "mouse_mode": match *Self::lock(&self.mouse_mode) { MouseMode::Absolute => "absolute", MouseMode::Relative => "relative" },
@@ -585,6 +602,10 @@ struct Encoders {
     bander: PngBander,
     /// RTP timestamps of the H.264 track.
     clock: MediaClock,
+    /// Refreshes of an unchanged picture without the encoder.
+    repeat: Repeater,
+    /// Encoder pictures of the current content (1 = just the change itself).
+    encodes_of_picture: u32,
     /// Dirty area not yet converted (frames skipped while nobody watched).
     pending: Rect,
     last_ping_sent: u32,
@@ -603,6 +624,8 @@ impl Encoders {
             png: PngPlanner::new(4, cfg.png_refresh),
             bander: PngBander::new(MAX_PNG_MESSAGE),
             clock: MediaClock::new(),
+            repeat: Repeater::new(),
+            encodes_of_picture: 0,
             pending: Rect::default(),
             last_ping_sent: 0,
             cursor: Cursor::default(),
@@ -706,7 +729,7 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 let have = enc.conv.picture().is_some();
                 if let Decision::Encode { keyframe } = enc.policy.on_idle(now, viewers, have) {
                     let t5 = realtime_us();
-                    if let Err(e) = encode_h264(&hub, &mut enc, keyframe, (None, t5)) {
+                    if let Err(e) = encode_h264(&hub, &mut enc, keyframe, false, (None, t5)) {
                         tracing::warn!("refresh failed: {e}");
                     }
                 }
@@ -756,9 +779,10 @@ fn process_frame(
                 .union(&dirty.clamp_to(frame.width, frame.height));
             let decision = enc.policy.on_frame(now, !dirty.is_empty(), viewers);
             if let Decision::Encode { keyframe } = decision {
+                let changed = !enc.pending.is_empty();
                 enc.conv.update(frame, enc.pending, false)?;
                 enc.pending = Rect::default();
-                encode_h264(hub, enc, keyframe, (Some(capture_us), t5))?;
+                encode_h264(hub, enc, keyframe, changed, (Some(capture_us), t5))?;
             } else if viewers && enc.ping.sequence != enc.last_ping_sent {
                 // A static screen sends no frame to carry the echo: it goes alone.
                 enc.last_ping_sent = enc.ping.sequence;
@@ -817,10 +841,13 @@ fn process_frame(
     Ok(())
 }
 
+/// Sends the current picture: the encoder's rendering of it, or, when it is a refresh of a picture
+/// the encoder has already refined once, a repeat built without the encoder.
 fn encode_h264(
     hub: &Hub,
     enc: &mut Encoders,
     keyframe: bool,
+    changed: bool,
     (capture_us, t5): (Option<u64>, u64),
 ) -> Result<(), crate::video::VideoError> {
     let Some(pic) = enc.conv.picture() else {
@@ -828,11 +855,43 @@ fn encode_h264(
     };
     let ts_ms = realtime_us() / 1000;
     let started = Instant::now();
-    let encoded = enc.h264.encode(pic, keyframe, ts_ms)?;
-    enc.policy.record_encode_time(started.elapsed());
-    let Some(f) = encoded else {
-        return Ok(());
+    let repeat = (!keyframe && !changed && enc.encodes_of_picture > ENCODED_REFRESHES)
+        .then(|| enc.repeat.repeat())
+        .flatten();
+    let f = match repeat {
+        Some(data) => {
+            hub.stats.repeats.fetch_add(1, Relaxed);
+            EncodedFrame {
+                data,
+                keyframe: false,
+            }
+        }
+        None => {
+            let encoded = enc.h264.encode(pic, keyframe, ts_ms)?;
+            let Some(f) = encoded else {
+                enc.policy.record_encode_time(started.elapsed());
+                return Ok(());
+            };
+            enc.encodes_of_picture = if changed {
+                1
+            } else {
+                enc.encodes_of_picture.saturating_add(1)
+            };
+            match enc.repeat.pass(&f.data) {
+                Ok(data) => EncodedFrame {
+                    data,
+                    keyframe: f.keyframe,
+                },
+                Err(e) => {
+                    // Cannot happen with the encoder's own stream; an IDR puts everything right.
+                    tracing::warn!("{e}; sending a keyframe instead");
+                    enc.policy.request_keyframe();
+                    return Ok(());
+                }
+            }
+        }
     };
+    enc.policy.record_encode_time(started.elapsed());
     let t6 = realtime_us();
     let rtp_timestamp = enc.clock.stamp(capture_us, t5);
     hub.stats
@@ -869,15 +928,24 @@ fn audio_thread(hub: Arc<Hub>, _rt: tokio::runtime::Handle) {
     };
     let period = Duration::from_millis(20);
     let mut next = Instant::now() + period;
+    // The 20 ms slot number: the RTP timestamp follows it, so skipped silence still takes its time.
+    let mut slot: u64 = 0;
     while !hub.shutdown.load(Relaxed) {
         let now = Instant::now();
         if next > now {
             std::thread::sleep(next - now);
         }
         next += period;
+        slot += 1;
         // After a long stall (suspend, debugger) do not try to catch up with a burst.
         if Instant::now() > next + period * 5 {
             next = Instant::now() + period;
+        }
+        if !hub.listening() {
+            // Nobody to hear it: neither ask the emulator for sound nor encode. Old sound is dropped so
+            // the next viewer starts with what plays then.
+            enc.clear();
+            continue;
         }
         let sender = Hub::lock(&hub.emulator).as_ref().map(|e| e.sender.clone());
         {
@@ -907,12 +975,14 @@ fn audio_thread(hub: Arc<Hub>, _rt: tokio::runtime::Handle) {
             }
         }
         match enc.next_packet() {
-            Ok(pkt) => {
+            Ok(Some(data)) => {
                 hub.stats.audio_packets.fetch_add(1, Relaxed);
-                hub.broadcast_audio(&pkt);
+                hub.broadcast_audio(&AudioPacket { data, slot });
             }
+            Ok(None) => {}
             Err(e) => tracing::warn!("Opus: {e}"),
         }
+        hub.stats.audio_skipped.store(enc.skipped, Relaxed);
         hub.stats.audio_underruns.store(enc.underruns, Relaxed);
     }
 }

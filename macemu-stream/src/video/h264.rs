@@ -159,7 +159,7 @@ pub fn nal_units(stream: &[u8]) -> Vec<&[u8]> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use openh264::decoder::Decoder;
     use openh264::formats::YUVSource;

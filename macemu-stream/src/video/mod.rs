@@ -5,6 +5,7 @@ pub mod convert;
 pub mod h264;
 pub mod png;
 pub mod policy;
+pub mod repeat;
 pub mod rtp;
 
 use thiserror::Error;
