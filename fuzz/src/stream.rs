@@ -337,3 +337,33 @@ pub fn png_dirty_rect(data: &[u8]) {
         }
     }
 }
+
+/// The repeat builder fed access units it did not make: records of `[op][len u16][bytes]`, where an
+/// even op passes the bytes on as an access unit and an odd op asks for a repeat. Neither may panic;
+/// a repeat, when one is made, is a single non-IDR reference slice; what `pass` returns holds as many
+/// NAL units as it was given.
+pub fn h264_repeat(data: &[u8]) {
+    use macemu_stream::video::h264::nal_units;
+    use macemu_stream::video::repeat::Repeater;
+    let mut input = Bytes(data);
+    let mut rep = Repeater::new();
+    while !input.0.is_empty() {
+        let op = input.u8();
+        let len = (input.u16() as usize).min(input.0.len());
+        let (au, rest) = input.0.split_at(len);
+        input.0 = rest;
+        if op % 2 == 0 {
+            let au = bytes::Bytes::copy_from_slice(au);
+            if let Ok(out) = rep.pass(&au) {
+                if nal_units(&out).len() != nal_units(&au).len() {
+                    eprintln!("IN {:02x?}\nOUT {:02x?}", &au[..], &out[..]);
+                }
+                assert_eq!(nal_units(&out).len(), nal_units(&au).len());
+            }
+        } else if let Some(r) = rep.repeat() {
+            let nals = nal_units(&r);
+            assert_eq!(nals.len(), 1);
+            assert_eq!(nals[0][0], 0x41, "non-IDR slice, nal_ref_idc 2");
+        }
+    }
+}

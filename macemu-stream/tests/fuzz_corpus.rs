@@ -24,3 +24,8 @@ fn signaling_corpus() {
 fn png_dirty_rect_corpus() {
     replay("png_dirty_rect", checks::png_dirty_rect);
 }
+
+#[test]
+fn h264_repeat_corpus() {
+    replay("h264_repeat", checks::h264_repeat);
+}

@@ -103,27 +103,13 @@ impl Repeater {
         let mut out: Option<Vec<u8>> =
             (self.inserted > 0).then(|| Vec::with_capacity(au.len() + 16));
         for nal in nals {
-            let Ok(header) = NalHeader::new(*nal.first().unwrap_or(&0)) else {
-                self.off = true;
-                continue;
-            };
-            let patched = match header.nal_unit_type() {
-                UnitType::SeqParameterSet => {
-                    self.learn_sps(nal);
+            let patched = match NalHeader::new(*nal.first().unwrap_or(&0)) {
+                Err(_) => {
+                    // Not a NAL unit this can read: passed on as it is, no more repeats until an IDR.
+                    self.off = true;
                     None
                 }
-                UnitType::PicParameterSet => {
-                    self.learn_pps(nal);
-                    None
-                }
-                UnitType::SliceLayerWithoutPartitioningIdr => {
-                    self.check_slice(nal, header);
-                    self.last_ref_frame_num = 0;
-                    self.repeatable = true;
-                    None
-                }
-                UnitType::SliceLayerWithoutPartitioningNonIdr => self.renumber(nal, header)?,
-                _ => None,
+                Ok(header) => self.nal(nal, header)?,
             };
             if let Some(o) = out.as_mut() {
                 o.extend_from_slice(&[0, 0, 0, 1]);
@@ -131,6 +117,28 @@ impl Repeater {
             }
         }
         Ok(out.map_or_else(|| au.clone(), Bytes::from))
+    }
+
+    /// One NAL unit of an encoder access unit; `Some` when it must be sent changed.
+    fn nal(&mut self, nal: &[u8], header: NalHeader) -> Result<Option<Vec<u8>>, RepeatError> {
+        Ok(match header.nal_unit_type() {
+            UnitType::SeqParameterSet => {
+                self.learn_sps(nal);
+                None
+            }
+            UnitType::PicParameterSet => {
+                self.learn_pps(nal);
+                None
+            }
+            UnitType::SliceLayerWithoutPartitioningIdr => {
+                self.check_slice(nal, header);
+                self.last_ref_frame_num = 0;
+                self.repeatable = true;
+                None
+            }
+            UnitType::SliceLayerWithoutPartitioningNonIdr => self.renumber(nal, header)?,
+            _ => None,
+        })
     }
 
     /// An access unit showing the latest picture again, or `None` when this stream cannot have one now
