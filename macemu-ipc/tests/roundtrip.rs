@@ -330,7 +330,9 @@ fn leftovers_of_dead_pids_are_replaced_listed_and_cleaned() {
         .unwrap()
         .split();
     f.set_state(EmulatorState::Paused);
-    // A crashed emulator leaves its shm and socket behind.
+    // A crashed emulator leaves its shm and socket behind. (An earlier process with the same pid may
+    // have left a real socket there: opening that for writing fails, so start from nothing.)
+    let _ = std::fs::remove_file(control_socket_path(pid));
     std::fs::write(format!("/dev/shm/macemu-video-{pid}"), b"junk").unwrap();
     std::fs::write(control_socket_path(pid), b"").unwrap();
     dead.kill();

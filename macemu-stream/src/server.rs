@@ -84,8 +84,9 @@ pub struct ServeConfig {
     pub rom_dirs: Vec<std::path::PathBuf>,
     pub disk_dirs: Vec<std::path::PathBuf>,
     pub h264: H264Config,
-    /// A static screen is re-sent this often as an H.264 P-frame (all skipped macroblocks: tens of
-    /// bytes), so ping echoes flow and the browser's jitter buffer stays short.
+    /// A static screen is re-sent this often as an H.264 P picture (after one encoder refresh, a repeat
+    /// of all-skipped macroblocks built without the encoder: about 10 bytes, under a microsecond), so
+    /// lost packets heal, ping echoes flow, and the browser keeps seeing a live stream.
     pub refresh: Duration,
     /// In PNG mode, a static screen's full frame is re-sent this often (heals lost rectangles).
     pub png_refresh: Duration,
@@ -107,7 +108,7 @@ impl Default for ServeConfig {
             rom_dirs: Vec::new(),
             disk_dirs: Vec::new(),
             h264: H264Config::default(),
-            refresh: Duration::from_millis(200),
+            refresh: Duration::from_millis(100),
             png_refresh: Duration::from_secs(2),
         }
     }

@@ -2,10 +2,11 @@
 //! periodically anyway (so lost packets heal and the browser's jitter buffer keeps seeing frames), and a
 //! keyframe goes out as soon as a viewer joins or reports picture loss.
 //!
-//! A refresh costs a whole-picture encode even when nothing changed (openh264's screen-content mode
-//! analyses every macroblock: about 1.3 ms at 512×342 but 15–19 ms at 1920×1080 on the 2-core
-//! reference machine), so the refresh period stretches until refreshes use at most
-//! [`IDLE_CPU_SHARE`] of a core.
+//! A refresh is normally a repeat built without the encoder (`video::repeat`, under a microsecond).
+//! When the stream does not allow one it is a whole-picture encode even though nothing changed
+//! (openh264's screen-content mode analyses every macroblock: about 1.3 ms at 512×342 but 15–19 ms at
+//! 1920×1080 on the 2-core reference machine), so the refresh period stretches until refreshes use at
+//! most [`IDLE_CPU_SHARE`] of a core.
 
 use std::time::{Duration, Instant};
 
