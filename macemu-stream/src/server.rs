@@ -108,7 +108,7 @@ impl Default for ServeConfig {
             rom_dirs: Vec::new(),
             disk_dirs: Vec::new(),
             h264: H264Config::default(),
-            refresh: Duration::from_millis(100),
+            refresh: Duration::from_millis(150),
             png_refresh: Duration::from_secs(2),
         }
     }
