@@ -53,6 +53,11 @@ pub fn s16be_to_native(bytes: &[u8], out: &mut Vec<i16>) {
     );
 }
 
+/// S16 samples as floats in [-1, 1).
+fn to_float(samples: &[i16]) -> Vec<f32> {
+    samples.iter().map(|&s| f32::from(s) / 32768.0).collect()
+}
+
 /// libsamplerate through its C API. (The `samplerate` crate's `process` drops the input the
 /// converter did not consume in one call, which loses audio on every frame.)
 struct Converter {
@@ -242,11 +247,8 @@ impl AudioEncoder {
                 r.owed -= n as f64;
                 vec![0f32; n * channels as usize]
             }
-            Some(src) => {
-                let input: Vec<f32> = samples.iter().map(|&s| s as f32 / 32768.0).collect();
-                src.process(&input)?
-            }
-            None => samples.iter().map(|&s| s as f32 / 32768.0).collect(),
+            Some(src) => src.process(&to_float(samples))?,
+            None => to_float(samples),
         };
         if channels == 1 {
             for s in resampled {
