@@ -1,28 +1,83 @@
-//! Opcode decoding: a 65,536-entry table, built once, mapping every opcode word to the index of
-//! a specialised handler in [`Handlers::LIST`] (a per-bus-type constant array of function
-//! pointers), so dispatch is two loads and an indirect call.
+//! Opcode decoding. [`decode`] maps an opcode word to its instruction ([`Op`]); [`dispatch`]
+//! turns that into a 65,536-entry table of handler pointers per bus type, built once, so
+//! dispatch is one load and an indirect call. Handlers are specialised by const generics: operand
+//! size, operation, and for most instructions the effective-address class (see
+//! [`ea_class`](super::execute::ea_class)) and condition code, so a handler runs no mode or
+//! condition switch of its own.
 
-use std::sync::OnceLock;
+use std::any::Any;
+use std::sync::Mutex;
 
 use super::ea::{BYTE, LONG, WORD};
-use super::execute::{alu, bcd, bits, flow, moves, muldiv, shift, ADD, AND, CMP, EOR, OR, SUB};
+use super::execute::{
+    alu, bcd, bits, ea_class, flow, moves, muldiv, shift, ADD, AND, CMP, EOR, OR, SUB,
+};
 use super::{Cpu, Res};
 use crate::bus::Bus;
 
 pub(crate) type Handler<B> = fn(&mut Cpu, &mut B, u16) -> Res<()>;
 
+/// One handler pointer per opcode word.
+pub(crate) type Dispatch<B> = [Handler<B>; 65536];
+
+/// `module::handler<generics..., n>` for the `n` of the list equal to `$v`.
+macro_rules! fan {
+    ($v:expr; $m:ident::$f:ident; [$($g:tt)*]; $n:literal $($rest:literal)*) => {
+        if $v == $n {
+            $m::$f::<B, $($g)* $n> as Handler<B>
+        } else {
+            fan!($v; $m::$f; [$($g)*]; $($rest)*)
+        }
+    };
+    ($v:expr; $m:ident::$f:ident; [$($g:tt)*];) => {
+        flow::illegal::<B> as Handler<B>
+    };
+}
+
+/// MOVE: specialised by destination class, then by source class.
+macro_rules! fan_move {
+    ($d:expr; $s:expr; $m:ident::$f:ident; [$($g:tt)*]; $n:literal $($rest:literal)*) => {
+        if $d == $n {
+            fan!($s; $m::$f; [$($g)* $n,]; 0 1 2 3 4 5 6 7 8 9 10 11)
+        } else {
+            fan_move!($d; $s; $m::$f; [$($g)*]; $($rest)*)
+        }
+    };
+    ($d:expr; $s:expr; $m:ident::$f:ident; [$($g:tt)*];) => {
+        flow::illegal::<B> as Handler<B>
+    };
+}
+
+/// Picks the handler of one entry: plain, by source class (`ea`), by MOVE's two classes
+/// (`mv`) or by condition code (`cc`).
+macro_rules! pick {
+    ($op:ident; ; $m:ident::$f:ident [$($g:tt)*]) => {
+        $m::$f::<B, $($g)*> as Handler<B>
+    };
+    ($op:ident; ea; $m:ident::$f:ident [$($g:tt)*]) => {
+        fan!(ea_class(($op >> 3) & 7, $op & 7); $m::$f; [$($g)*]; 0 1 2 3 4 5 6 7 8 9 10 11)
+    };
+    ($op:ident; mv; $m:ident::$f:ident [$($g:tt)*]) => {
+        fan_move!(ea_class(($op >> 6) & 7, ($op >> 9) & 7); ea_class(($op >> 3) & 7, $op & 7);
+            $m::$f; [$($g)*]; 0 2 3 4 5 6 7 8)
+    };
+    ($op:ident; cc; $m:ident::$f:ident [$($g:tt)*]) => {
+        fan!(($op >> 8) & 15; $m::$f; [$($g)*]; 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15)
+    };
+}
+
 macro_rules! handlers {
-    ($($name:ident => $($f:ident)::+ $(<$($g:tt),*>)?;)*) => {
-        /// Handler identifiers, in the order of [`Handlers::LIST`].
+    ($($name:ident => $m:ident::$f:ident $(<$($g:tt),*>)? $([$spec:ident])?;)*) => {
+        /// The instruction an opcode word decodes to.
         #[allow(non_camel_case_types, clippy::upper_case_acronyms)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        #[repr(u16)]
         pub(crate) enum Op { $($name,)* }
 
-        pub(crate) struct Handlers<B>(core::marker::PhantomData<B>);
-        impl<B: Bus> Handlers<B> {
-            pub(crate) const LIST: [Handler<B>; [$(Op::$name),*].len()] =
-                [$($($f)::+ ::<B $($(, $g)*)?>,)*];
+        /// The specialised handler for opcode `op`, which decodes to `kind`.
+        fn select<B: Bus>(kind: Op, op: u16) -> Handler<B> {
+            match kind {
+                $(Op::$name => pick!(op; $($spec)?; $m::$f [$($($g,)*)?]),)*
+            }
         }
     };
 }
@@ -32,52 +87,52 @@ handlers! {
     LineA => flow::line_a;
     LineF => flow::line_f;
     // ALU <ea>,Dn
-    AddB => alu::to_reg<BYTE, ADD>; AddW => alu::to_reg<WORD, ADD>; AddL => alu::to_reg<LONG, ADD>;
-    SubB => alu::to_reg<BYTE, SUB>; SubW => alu::to_reg<WORD, SUB>; SubL => alu::to_reg<LONG, SUB>;
-    AndB => alu::to_reg<BYTE, AND>; AndW => alu::to_reg<WORD, AND>; AndL => alu::to_reg<LONG, AND>;
-    OrB => alu::to_reg<BYTE, OR>; OrW => alu::to_reg<WORD, OR>; OrL => alu::to_reg<LONG, OR>;
-    CmpB => alu::to_reg<BYTE, CMP>; CmpW => alu::to_reg<WORD, CMP>; CmpL => alu::to_reg<LONG, CMP>;
+    AddB => alu::to_reg<BYTE, ADD> [ea]; AddW => alu::to_reg<WORD, ADD> [ea]; AddL => alu::to_reg<LONG, ADD> [ea];
+    SubB => alu::to_reg<BYTE, SUB> [ea]; SubW => alu::to_reg<WORD, SUB> [ea]; SubL => alu::to_reg<LONG, SUB> [ea];
+    AndB => alu::to_reg<BYTE, AND> [ea]; AndW => alu::to_reg<WORD, AND> [ea]; AndL => alu::to_reg<LONG, AND> [ea];
+    OrB => alu::to_reg<BYTE, OR> [ea]; OrW => alu::to_reg<WORD, OR> [ea]; OrL => alu::to_reg<LONG, OR> [ea];
+    CmpB => alu::to_reg<BYTE, CMP> [ea]; CmpW => alu::to_reg<WORD, CMP> [ea]; CmpL => alu::to_reg<LONG, CMP> [ea];
     // ALU Dn,<ea>
-    AddMB => alu::to_mem<BYTE, ADD>; AddMW => alu::to_mem<WORD, ADD>; AddML => alu::to_mem<LONG, ADD>;
-    SubMB => alu::to_mem<BYTE, SUB>; SubMW => alu::to_mem<WORD, SUB>; SubML => alu::to_mem<LONG, SUB>;
-    AndMB => alu::to_mem<BYTE, AND>; AndMW => alu::to_mem<WORD, AND>; AndML => alu::to_mem<LONG, AND>;
-    OrMB => alu::to_mem<BYTE, OR>; OrMW => alu::to_mem<WORD, OR>; OrML => alu::to_mem<LONG, OR>;
-    EorMB => alu::to_mem<BYTE, EOR>; EorMW => alu::to_mem<WORD, EOR>; EorML => alu::to_mem<LONG, EOR>;
+    AddMB => alu::to_mem<BYTE, ADD> [ea]; AddMW => alu::to_mem<WORD, ADD> [ea]; AddML => alu::to_mem<LONG, ADD> [ea];
+    SubMB => alu::to_mem<BYTE, SUB> [ea]; SubMW => alu::to_mem<WORD, SUB> [ea]; SubML => alu::to_mem<LONG, SUB> [ea];
+    AndMB => alu::to_mem<BYTE, AND> [ea]; AndMW => alu::to_mem<WORD, AND> [ea]; AndML => alu::to_mem<LONG, AND> [ea];
+    OrMB => alu::to_mem<BYTE, OR> [ea]; OrMW => alu::to_mem<WORD, OR> [ea]; OrML => alu::to_mem<LONG, OR> [ea];
+    EorMB => alu::to_mem<BYTE, EOR> [ea]; EorMW => alu::to_mem<WORD, EOR> [ea]; EorML => alu::to_mem<LONG, EOR> [ea];
     EorRB => alu::eor_reg<BYTE>; EorRW => alu::eor_reg<WORD>; EorRL => alu::eor_reg<LONG>;
-    AddaW => alu::addr_op<WORD, ADD>; AddaL => alu::addr_op<LONG, ADD>;
-    SubaW => alu::addr_op<WORD, SUB>; SubaL => alu::addr_op<LONG, SUB>;
-    CmpaW => alu::addr_op<WORD, CMP>; CmpaL => alu::addr_op<LONG, CMP>;
-    AddiB => alu::imm<BYTE, ADD>; AddiW => alu::imm<WORD, ADD>; AddiL => alu::imm<LONG, ADD>;
-    SubiB => alu::imm<BYTE, SUB>; SubiW => alu::imm<WORD, SUB>; SubiL => alu::imm<LONG, SUB>;
-    AndiB => alu::imm<BYTE, AND>; AndiW => alu::imm<WORD, AND>; AndiL => alu::imm<LONG, AND>;
-    OriB => alu::imm<BYTE, OR>; OriW => alu::imm<WORD, OR>; OriL => alu::imm<LONG, OR>;
-    EoriB => alu::imm<BYTE, EOR>; EoriW => alu::imm<WORD, EOR>; EoriL => alu::imm<LONG, EOR>;
-    CmpiB => alu::imm<BYTE, CMP>; CmpiW => alu::imm<WORD, CMP>; CmpiL => alu::imm<LONG, CMP>;
-    AddqB => alu::quick<BYTE, ADD>; AddqW => alu::quick<WORD, ADD>; AddqL => alu::quick<LONG, ADD>;
-    SubqB => alu::quick<BYTE, SUB>; SubqW => alu::quick<WORD, SUB>; SubqL => alu::quick<LONG, SUB>;
+    AddaW => alu::addr_op<WORD, ADD> [ea]; AddaL => alu::addr_op<LONG, ADD> [ea];
+    SubaW => alu::addr_op<WORD, SUB> [ea]; SubaL => alu::addr_op<LONG, SUB> [ea];
+    CmpaW => alu::addr_op<WORD, CMP> [ea]; CmpaL => alu::addr_op<LONG, CMP> [ea];
+    AddiB => alu::imm<BYTE, ADD> [ea]; AddiW => alu::imm<WORD, ADD> [ea]; AddiL => alu::imm<LONG, ADD> [ea];
+    SubiB => alu::imm<BYTE, SUB> [ea]; SubiW => alu::imm<WORD, SUB> [ea]; SubiL => alu::imm<LONG, SUB> [ea];
+    AndiB => alu::imm<BYTE, AND> [ea]; AndiW => alu::imm<WORD, AND> [ea]; AndiL => alu::imm<LONG, AND> [ea];
+    OriB => alu::imm<BYTE, OR> [ea]; OriW => alu::imm<WORD, OR> [ea]; OriL => alu::imm<LONG, OR> [ea];
+    EoriB => alu::imm<BYTE, EOR> [ea]; EoriW => alu::imm<WORD, EOR> [ea]; EoriL => alu::imm<LONG, EOR> [ea];
+    CmpiB => alu::imm<BYTE, CMP> [ea]; CmpiW => alu::imm<WORD, CMP> [ea]; CmpiL => alu::imm<LONG, CMP> [ea];
+    AddqB => alu::quick<BYTE, ADD> [ea]; AddqW => alu::quick<WORD, ADD> [ea]; AddqL => alu::quick<LONG, ADD> [ea];
+    SubqB => alu::quick<BYTE, SUB> [ea]; SubqW => alu::quick<WORD, SUB> [ea]; SubqL => alu::quick<LONG, SUB> [ea];
     AddqA => alu::quick_an<ADD>; SubqA => alu::quick_an<SUB>;
     AddxB => alu::extend<BYTE, ADD>; AddxW => alu::extend<WORD, ADD>; AddxL => alu::extend<LONG, ADD>;
     SubxB => alu::extend<BYTE, SUB>; SubxW => alu::extend<WORD, SUB>; SubxL => alu::extend<LONG, SUB>;
     CmpmB => alu::cmpm<BYTE>; CmpmW => alu::cmpm<WORD>; CmpmL => alu::cmpm<LONG>;
-    NegB => alu::unary<BYTE, {alu::NEG}>; NegW => alu::unary<WORD, {alu::NEG}>; NegL => alu::unary<LONG, {alu::NEG}>;
-    NegxB => alu::unary<BYTE, {alu::NEGX}>; NegxW => alu::unary<WORD, {alu::NEGX}>; NegxL => alu::unary<LONG, {alu::NEGX}>;
-    NotB => alu::unary<BYTE, {alu::NOT}>; NotW => alu::unary<WORD, {alu::NOT}>; NotL => alu::unary<LONG, {alu::NOT}>;
-    ClrB => alu::unary<BYTE, {alu::CLR}>; ClrW => alu::unary<WORD, {alu::CLR}>; ClrL => alu::unary<LONG, {alu::CLR}>;
-    TstB => alu::tst<BYTE>; TstW => alu::tst<WORD>; TstL => alu::tst<LONG>;
+    NegB => alu::unary<BYTE, {alu::NEG}> [ea]; NegW => alu::unary<WORD, {alu::NEG}> [ea]; NegL => alu::unary<LONG, {alu::NEG}> [ea];
+    NegxB => alu::unary<BYTE, {alu::NEGX}> [ea]; NegxW => alu::unary<WORD, {alu::NEGX}> [ea]; NegxL => alu::unary<LONG, {alu::NEGX}> [ea];
+    NotB => alu::unary<BYTE, {alu::NOT}> [ea]; NotW => alu::unary<WORD, {alu::NOT}> [ea]; NotL => alu::unary<LONG, {alu::NOT}> [ea];
+    ClrB => alu::unary<BYTE, {alu::CLR}> [ea]; ClrW => alu::unary<WORD, {alu::CLR}> [ea]; ClrL => alu::unary<LONG, {alu::CLR}> [ea];
+    TstB => alu::tst<BYTE> [ea]; TstW => alu::tst<WORD> [ea]; TstL => alu::tst<LONG> [ea];
     ExtW => alu::ext<WORD>; ExtL => alu::ext<LONG>;
     Swap => alu::swap;
     Exg => alu::exg;
     Moveq => alu::moveq;
-    Scc => alu::scc;
-    Tas => alu::tas;
-    Chk => alu::chk;
-    Abcd => bcd::abcd_sbcd<false>; Sbcd => bcd::abcd_sbcd<true>; Nbcd => bcd::nbcd;
-    Btst => bits::bit_op<{bits::BTST}, false>; Bchg => bits::bit_op<{bits::BCHG}, false>;
-    Bclr => bits::bit_op<{bits::BCLR}, false>; Bset => bits::bit_op<{bits::BSET}, false>;
-    BtstI => bits::bit_op<{bits::BTST}, true>; BchgI => bits::bit_op<{bits::BCHG}, true>;
-    BclrI => bits::bit_op<{bits::BCLR}, true>; BsetI => bits::bit_op<{bits::BSET}, true>;
-    Mulu => muldiv::mul<false>; Muls => muldiv::mul<true>;
-    Divu => muldiv::div<false>; Divs => muldiv::div<true>;
+    Scc => alu::scc [ea];
+    Tas => alu::tas [ea];
+    Chk => alu::chk [ea];
+    Abcd => bcd::abcd_sbcd<false>; Sbcd => bcd::abcd_sbcd<true>; Nbcd => bcd::nbcd [ea];
+    Btst => bits::bit_op<{bits::BTST}, false> [ea]; Bchg => bits::bit_op<{bits::BCHG}, false> [ea];
+    Bclr => bits::bit_op<{bits::BCLR}, false> [ea]; Bset => bits::bit_op<{bits::BSET}, false> [ea];
+    BtstI => bits::bit_op<{bits::BTST}, true> [ea]; BchgI => bits::bit_op<{bits::BCHG}, true> [ea];
+    BclrI => bits::bit_op<{bits::BCLR}, true> [ea]; BsetI => bits::bit_op<{bits::BSET}, true> [ea];
+    Mulu => muldiv::mul<false> [ea]; Muls => muldiv::mul<true> [ea];
+    Divu => muldiv::div<false> [ea]; Divs => muldiv::div<true> [ea];
     AslB => shift::shift_reg<BYTE, {shift::AS}, true>; AslW => shift::shift_reg<WORD, {shift::AS}, true>; AslL => shift::shift_reg<LONG, {shift::AS}, true>;
     AsrB => shift::shift_reg<BYTE, {shift::AS}, false>; AsrW => shift::shift_reg<WORD, {shift::AS}, false>; AsrL => shift::shift_reg<LONG, {shift::AS}, false>;
     LslB => shift::shift_reg<BYTE, {shift::LS}, true>; LslW => shift::shift_reg<WORD, {shift::LS}, true>; LslL => shift::shift_reg<LONG, {shift::LS}, true>;
@@ -86,38 +141,45 @@ handlers! {
     RoxrB => shift::shift_reg<BYTE, {shift::ROX}, false>; RoxrW => shift::shift_reg<WORD, {shift::ROX}, false>; RoxrL => shift::shift_reg<LONG, {shift::ROX}, false>;
     RolB => shift::shift_reg<BYTE, {shift::RO}, true>; RolW => shift::shift_reg<WORD, {shift::RO}, true>; RolL => shift::shift_reg<LONG, {shift::RO}, true>;
     RorB => shift::shift_reg<BYTE, {shift::RO}, false>; RorW => shift::shift_reg<WORD, {shift::RO}, false>; RorL => shift::shift_reg<LONG, {shift::RO}, false>;
-    AslM => shift::shift_mem<{shift::AS}, true>; AsrM => shift::shift_mem<{shift::AS}, false>;
-    LslM => shift::shift_mem<{shift::LS}, true>; LsrM => shift::shift_mem<{shift::LS}, false>;
-    RoxlM => shift::shift_mem<{shift::ROX}, true>; RoxrM => shift::shift_mem<{shift::ROX}, false>;
-    RolM => shift::shift_mem<{shift::RO}, true>; RorM => shift::shift_mem<{shift::RO}, false>;
-    MoveB => moves::move_<BYTE>; MoveW => moves::move_<WORD>; MoveL => moves::move_<LONG>;
-    MoveaW => moves::movea<WORD>; MoveaL => moves::movea<LONG>;
-    Lea => moves::lea; Pea => moves::pea; Link => moves::link; Unlk => moves::unlk;
+    AslM => shift::shift_mem<{shift::AS}, true> [ea]; AsrM => shift::shift_mem<{shift::AS}, false> [ea];
+    LslM => shift::shift_mem<{shift::LS}, true> [ea]; LsrM => shift::shift_mem<{shift::LS}, false> [ea];
+    RoxlM => shift::shift_mem<{shift::ROX}, true> [ea]; RoxrM => shift::shift_mem<{shift::ROX}, false> [ea];
+    RolM => shift::shift_mem<{shift::RO}, true> [ea]; RorM => shift::shift_mem<{shift::RO}, false> [ea];
+    MoveB => moves::move_<BYTE> [mv]; MoveW => moves::move_<WORD> [mv]; MoveL => moves::move_<LONG> [mv];
+    MoveaW => moves::movea<WORD> [ea]; MoveaL => moves::movea<LONG> [ea];
+    Lea => moves::lea [ea]; Pea => moves::pea [ea]; Link => moves::link; Unlk => moves::unlk;
     MoveUsp => moves::move_usp;
-    MoveFromSr => moves::move_from_sr;
-    MoveToCcr => moves::move_to_sr<false>; MoveToSr => moves::move_to_sr<true>;
+    MoveFromSr => moves::move_from_sr [ea];
+    MoveToCcr => moves::move_to_sr<false> [ea]; MoveToSr => moves::move_to_sr<true> [ea];
     AndiCcr => moves::logic_sr<AND, false>; OriCcr => moves::logic_sr<OR, false>; EoriCcr => moves::logic_sr<EOR, false>;
     AndiSr => moves::logic_sr<AND, true>; OriSr => moves::logic_sr<OR, true>; EoriSr => moves::logic_sr<EOR, true>;
-    MovemMW => moves::movem_to_mem<WORD>; MovemML => moves::movem_to_mem<LONG>;
-    MovemRW => moves::movem_to_reg<WORD>; MovemRL => moves::movem_to_reg<LONG>;
+    MovemMW => moves::movem_to_mem<WORD> [ea]; MovemML => moves::movem_to_mem<LONG> [ea];
+    MovemRW => moves::movem_to_reg<WORD> [ea]; MovemRL => moves::movem_to_reg<LONG> [ea];
     MovepRW => moves::movep<WORD, false>; MovepRL => moves::movep<LONG, false>;
     MovepMW => moves::movep<WORD, true>; MovepML => moves::movep<LONG, true>;
-    Bcc => flow::bcc; Bsr => flow::bsr; Dbcc => flow::dbcc;
-    Jmp => flow::jmp; Jsr => flow::jsr; Rts => flow::rts; Rte => flow::rte; Rtr => flow::rtr;
+    Bcc => flow::bcc [cc]; Bsr => flow::bsr; Dbcc => flow::dbcc [cc];
+    Jmp => flow::jmp [ea]; Jsr => flow::jsr [ea]; Rts => flow::rts; Rte => flow::rte; Rtr => flow::rtr;
     Trap => flow::trap; Trapv => flow::trapv; Nop => flow::nop; Reset => flow::reset; Stop => flow::stop;
 }
 
-static TABLE: OnceLock<Box<[u16; 65536]>> = OnceLock::new();
+/// Dispatch tables already built, one per bus type (each 512 KiB, kept for the process's life).
+static TABLES: Mutex<Vec<&'static (dyn Any + Send + Sync)>> = Mutex::new(Vec::new());
 
-/// The decode table (built on first use, shared by all CPUs).
-pub(crate) fn table() -> &'static [u16; 65536] {
-    TABLE.get_or_init(|| {
-        let mut t = Box::new([0u16; 65536]);
-        for (op, slot) in t.iter_mut().enumerate() {
-            *slot = decode(op as u16) as u16;
-        }
-        t
-    })
+/// The dispatch table for bus type `B`, built on first use.
+pub(crate) fn dispatch<B: Bus + 'static>() -> &'static Dispatch<B> {
+    let mut tables = TABLES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = tables.iter().find_map(|t| t.downcast_ref::<Dispatch<B>>()) {
+        return t;
+    }
+    let table: Box<Dispatch<B>> = (0..=u16::MAX)
+        .map(|op| select::<B>(decode(op), op))
+        .collect::<Vec<_>>()
+        .into_boxed_slice()
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("65,536 opcodes"));
+    let table: &'static Dispatch<B> = Box::leak(table);
+    tables.push(table);
+    table
 }
 
 /// Addressing-mode classes; `r` matters only for mode 7.

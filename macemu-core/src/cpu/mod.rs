@@ -20,6 +20,8 @@ pub mod vectors;
 
 pub use state::Registers;
 
+use std::any::Any;
+
 use crate::bus::{Bus, FunctionCode};
 
 /// Which member of the 680x0 family is emulated.
@@ -96,15 +98,18 @@ pub struct Cpu {
     /// Correction to `pc` for the saved program counter of an address/bus error frame, set by
     /// the effective-address calculation (the 68000 updates its PC at fixed microcode steps).
     pub(crate) ae_adj: u32,
-    /// Opcode of the instruction being executed (IR in an address/bus error frame, even after
-    /// the prefetch has loaded the next one).
+    /// Opcode of the aborted instruction for an address/bus error frame (IR in the frame, even
+    /// after the prefetch has loaded the next one). Set when a fault is taken.
     pub(crate) cur_op: u16,
+    /// The faulting access came after the prefetch and the frame shows the next opcode (IR).
+    pub(crate) frame_shows_ir: bool,
     /// The last aborted access.
     pub(crate) fault: Fault,
     /// Instructions completed (statistics for benchmarks and the debugger).
     pub(crate) instructions: u64,
     model: CpuModel,
-    decode: &'static [u16; 65536],
+    /// The dispatch table of the bus type last run (see [`decode::dispatch`]).
+    dispatch: Option<&'static (dyn Any + Send + Sync)>,
 }
 
 impl Cpu {
@@ -132,6 +137,7 @@ impl Cpu {
             trace_pending: false,
             ae_adj: 0,
             cur_op: 0,
+            frame_shows_ir: false,
             fault: Fault {
                 kind: FaultKind::Address,
                 addr: 0,
@@ -140,7 +146,7 @@ impl Cpu {
             },
             instructions: 0,
             model,
-            decode: decode::table(),
+            dispatch: None,
         }
     }
 
@@ -178,7 +184,7 @@ impl Cpu {
 
     /// Executes one instruction, or enters one exception/interrupt, and returns the clocks used.
     /// A stopped or halted CPU spends 4 clocks waiting (a stopped one still samples interrupts).
-    pub fn step<B: Bus>(&mut self, bus: &mut B) -> u32 {
+    pub fn step<B: Bus + 'static>(&mut self, bus: &mut B) -> u32 {
         self.clk = 0;
         if self.refill {
             self.refill = false;
@@ -218,7 +224,7 @@ impl Cpu {
 
     /// Runs until at least `cycles` clocks are used, or the CPU stops or halts.
     /// Returns the clocks used. A stopped CPU is given one step to accept an interrupt.
-    pub fn run<B: Bus>(&mut self, bus: &mut B, cycles: u64) -> u64 {
+    pub fn run<B: Bus + 'static>(&mut self, bus: &mut B, cycles: u64) -> u64 {
         let mut used = 0u64;
         if self.state != RunState::Running {
             used += u64::from(self.step(bus));
@@ -226,11 +232,14 @@ impl Cpu {
                 return used;
             }
         }
-        let table = self.decode;
+        let table = self.dispatch::<B>();
+        let mut done = 0u64;
         while used < cycles {
-            // Fast path: no pending trace, refill or interrupt; same semantics as `step`.
+            // Fast path: no trace (pending or to come), refill or interrupt; same semantics as
+            // `step`, which handles the rest.
             let ipl = bus.interrupt_level() & 7;
             if self.trace_pending
+                || self.t
                 || self.refill
                 || ipl > self.int_mask
                 || (ipl == 7 && self.last_ipl != 7)
@@ -239,14 +248,11 @@ impl Cpu {
             } else {
                 self.last_ipl = ipl;
                 self.clk = 0;
-                self.trace_pending = self.t;
                 self.ae_adj = 0;
                 let op = self.ir;
-                self.cur_op = op;
-                let h = decode::Handlers::<B>::LIST[table[op as usize] as usize];
-                match h(self, bus, op) {
-                    Ok(()) => self.instructions += 1,
-                    Err(Faulted) => self.group0(bus),
+                match table[op as usize](self, bus, op) {
+                    Ok(()) => done += 1,
+                    Err(Faulted) => self.aborted(bus, op),
                 }
                 used += u64::from(self.clk + bus.take_wait_cycles());
             }
@@ -254,21 +260,44 @@ impl Cpu {
                 break;
             }
         }
+        self.instructions += done;
         used
+    }
+
+    /// The instruction `op` was abandoned by an address or bus error: take the exception.
+    #[cold]
+    #[inline(never)]
+    fn aborted<B: Bus>(&mut self, bus: &mut B, op: u16) {
+        self.cur_op = if self.frame_shows_ir { self.ir } else { op };
+        self.frame_shows_ir = false;
+        self.group0(bus);
     }
 
     /// One instruction; its trace exception (if T was set) is taken at the start of the next step.
     #[inline(always)]
-    fn execute_one<B: Bus>(&mut self, bus: &mut B) {
+    fn execute_one<B: Bus + 'static>(&mut self, bus: &mut B) {
         self.trace_pending = self.t;
         self.ae_adj = 0;
         let op = self.ir;
-        self.cur_op = op;
-        let h = decode::Handlers::<B>::LIST[self.decode[op as usize] as usize];
-        match h(self, bus, op) {
+        let table = self.dispatch::<B>();
+        match table[op as usize](self, bus, op) {
             Ok(()) => self.instructions += 1,
-            Err(Faulted) => self.group0(bus),
+            Err(Faulted) => self.aborted(bus, op),
         }
+    }
+
+    /// The handler table for bus type `B`: the cached one when the bus type is unchanged.
+    #[inline(always)]
+    fn dispatch<B: Bus + 'static>(&mut self) -> &'static decode::Dispatch<B> {
+        if let Some(t) = self
+            .dispatch
+            .and_then(|t| t.downcast_ref::<decode::Dispatch<B>>())
+        {
+            return t;
+        }
+        let t = decode::dispatch::<B>();
+        self.dispatch = Some(t);
+        t
     }
 
     pub fn run_state(&self) -> RunState {

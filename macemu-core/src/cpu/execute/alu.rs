@@ -1,7 +1,7 @@
 //! Arithmetic and logic: ADD/SUB/CMP/AND/OR/EOR and their A/I/Q/X forms, NEG/NEGX/NOT/CLR/TST,
 //! EXT, SWAP, EXG, MOVEQ, Scc, TAS, CHK.
 
-use super::{ea_mode, ea_reg, reg9, ADD, CMP, EOR, SUB};
+use super::{ea_reg, mode_of, reg9, reg_of, ADD, CMP, EOR, SUB};
 use crate::bus::Bus;
 use crate::cpu::ea::{mask, sext, LONG};
 use crate::cpu::exceptions::vector;
@@ -13,12 +13,12 @@ fn is_reg_or_imm(m: u16, r: usize) -> bool {
 }
 
 /// `<ea>,Dn` forms of ADD, SUB, AND, OR, CMP.
-pub(crate) fn to_reg<B: Bus, const S: u32, const K: u8>(
+pub(crate) fn to_reg<B: Bus, const S: u32, const K: u8, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
 ) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     let s = c.read_ea::<S, B>(bus, m, r)?;
     let dn = reg9(op);
     let res = c.alu::<S, K>(s, c.d[dn]);
@@ -37,12 +37,12 @@ pub(crate) fn to_reg<B: Bus, const S: u32, const K: u8>(
 }
 
 /// `Dn,<ea>` forms of ADD, SUB, AND, OR, EOR with a memory destination.
-pub(crate) fn to_mem<B: Bus, const S: u32, const K: u8>(
+pub(crate) fn to_mem<B: Bus, const S: u32, const K: u8, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
 ) -> Res<()> {
-    let a = c.ea_addr::<S, B>(bus, ea_mode(op), ea_reg(op))?;
+    let a = c.ea_addr::<S, B>(bus, mode_of::<M>(op), reg_of::<M>(op))?;
     let d = c.read::<S, B>(bus, a)?;
     let res = c.alu::<S, K>(c.d[reg9(op)], d);
     c.prefetch(bus)?;
@@ -62,12 +62,12 @@ pub(crate) fn eor_reg<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -
 }
 
 /// ADDA, SUBA, CMPA (source sign-extended to 32 bits).
-pub(crate) fn addr_op<B: Bus, const S: u32, const K: u8>(
+pub(crate) fn addr_op<B: Bus, const S: u32, const K: u8, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
 ) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     let s = sext(S, c.read_ea::<S, B>(bus, m, r)?);
     let an = reg9(op);
     let d = c.a[an];
@@ -90,13 +90,17 @@ pub(crate) fn addr_op<B: Bus, const S: u32, const K: u8>(
 }
 
 /// ADDI, SUBI, ANDI, ORI, EORI, CMPI.
-pub(crate) fn imm<B: Bus, const S: u32, const K: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+pub(crate) fn imm<B: Bus, const S: u32, const K: u8, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
     let s = if S == LONG {
         c.fetch_ext_long(bus)?
     } else {
         u32::from(c.fetch_ext(bus)?) & mask(S)
     };
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     if m == 0 {
         let res = c.alu::<S, K>(s, c.d[r]);
         if K != CMP {
@@ -119,7 +123,7 @@ pub(crate) fn imm<B: Bus, const S: u32, const K: u8>(c: &mut Cpu, bus: &mut B, o
 }
 
 /// ADDQ/SUBQ to a data register or memory (K = ADD or SUB).
-pub(crate) fn quick<B: Bus, const S: u32, const K: u8>(
+pub(crate) fn quick<B: Bus, const S: u32, const K: u8, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
@@ -128,7 +132,7 @@ pub(crate) fn quick<B: Bus, const S: u32, const K: u8>(
         0 => 8,
         n => u32::from(n),
     };
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     if m == 0 {
         let res = c.alu::<S, K>(q, c.d[r]);
         c.set_d::<S>(r, res);
@@ -253,12 +257,12 @@ pub(crate) const NEGX: u8 = 1;
 pub(crate) const NOT: u8 = 2;
 pub(crate) const CLR: u8 = 3;
 
-pub(crate) fn unary<B: Bus, const S: u32, const K: u8>(
+pub(crate) fn unary<B: Bus, const S: u32, const K: u8, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
 ) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     let apply = |c: &mut Cpu, d: u32| -> u32 {
         match K {
             NEG => {
@@ -300,8 +304,8 @@ pub(crate) fn unary<B: Bus, const S: u32, const K: u8>(
     c.write_rmw::<S, B>(bus, a, res)
 }
 
-pub(crate) fn tst<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let v = c.read_ea::<S, B>(bus, ea_mode(op), ea_reg(op))?;
+pub(crate) fn tst<B: Bus, const S: u32, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let v = c.read_ea::<S, B>(bus, mode_of::<M>(op), reg_of::<M>(op))?;
     c.set_logic::<S>(v);
     c.prefetch(bus)
 }
@@ -346,8 +350,8 @@ pub(crate) fn moveq<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     c.prefetch(bus)
 }
 
-pub(crate) fn scc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+pub(crate) fn scc<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     let v = if c.cond(op >> 8) { 0xFF } else { 0 };
     if m == 0 {
         c.set_d::<1>(r, v);
@@ -363,8 +367,8 @@ pub(crate) fn scc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     c.write::<1, B>(bus, a, v)
 }
 
-pub(crate) fn tas<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+pub(crate) fn tas<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     if m == 0 {
         let v = c.d[r];
         c.set_logic::<1>(v);
@@ -380,8 +384,8 @@ pub(crate) fn tas<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
 }
 
 /// CHK.W <ea>,Dn.
-pub(crate) fn chk<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let bound = c.read_ea::<2, B>(bus, ea_mode(op), ea_reg(op))? as u16 as i16;
+pub(crate) fn chk<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let bound = c.read_ea::<2, B>(bus, mode_of::<M>(op), reg_of::<M>(op))? as u16 as i16;
     let v = c.d[reg9(op)] as u16 as i16;
     c.z = v == 0;
     c.v = false;

@@ -1,6 +1,6 @@
 //! Packed-decimal arithmetic: ABCD, SBCD, NBCD (including the 68000's N and V results).
 
-use super::{ea_mode, ea_reg, reg9};
+use super::{ea_reg, mode_of, reg9, reg_of};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Res};
 
@@ -83,8 +83,8 @@ pub(crate) fn abcd_sbcd<B: Bus, const SUB: bool>(c: &mut Cpu, bus: &mut B, op: u
     c.write::<1, B>(bus, da, r)
 }
 
-pub(crate) fn nbcd<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+pub(crate) fn nbcd<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     if m == 0 {
         let v = c.bcd_sub(c.d[r] & 0xFF, 0);
         c.set_d::<1>(r, v);

@@ -1,6 +1,6 @@
 //! Single-bit operations: BTST, BCHG, BCLR, BSET with a register or immediate bit number.
 
-use super::{ea_mode, ea_reg, reg9};
+use super::{mode_of, reg9, reg_of};
 use crate::bus::Bus;
 use crate::cpu::{Cpu, Res};
 
@@ -20,7 +20,7 @@ fn apply<const K: u8>(v: u32, bit: u32) -> u32 {
 }
 
 /// `IMM` = false: bit number in Dn (bits 11..9); true: in an extension word.
-pub(crate) fn bit_op<B: Bus, const K: u8, const IMM: bool>(
+pub(crate) fn bit_op<B: Bus, const K: u8, const IMM: bool, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
@@ -30,7 +30,7 @@ pub(crate) fn bit_op<B: Bus, const K: u8, const IMM: bool>(
     } else {
         c.d[reg9(op)]
     };
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     if m == 0 {
         let bit = num & 31;
         let v = c.d[r];

@@ -1,16 +1,15 @@
 //! Program flow: Bcc/BRA/BSR, DBcc, JMP, JSR, RTS, RTE, RTR, TRAP, TRAPV, STOP, RESET, NOP and
 //! the illegal, line-A and line-F traps.
 
-use super::{ea_mode, ea_reg};
+use super::{ea_reg, mode_of, reg_of};
 use crate::bus::Bus;
 use crate::cpu::exceptions::vector;
 use crate::cpu::state::SR_MASK;
 use crate::cpu::{Cpu, Res, RunState};
 
-pub(crate) fn bcc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let cc = (op >> 8) & 15;
+pub(crate) fn bcc<B: Bus, const CC: u16>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let disp8 = op as u8;
-    if c.cond(cc) {
+    if c.cond(CC) {
         let disp = if disp8 == 0 {
             c.irc as i16 as i32 as u32
         } else {
@@ -40,8 +39,8 @@ pub(crate) fn bsr<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     c.jump(bus, target)
 }
 
-pub(crate) fn dbcc<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    if c.cond(op >> 8) {
+pub(crate) fn dbcc<B: Bus, const CC: u16>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    if c.cond(CC) {
         c.idle(4);
         c.fetch_ext(bus)?;
         return c.prefetch(bus);
@@ -124,15 +123,15 @@ impl Cpu {
     }
 }
 
-pub(crate) fn jmp<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+pub(crate) fn jmp<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     let pc = c.pc;
-    let (t, _) = c.ctrl_target(bus, ea_mode(op), ea_reg(op))?;
+    let (t, _) = c.ctrl_target(bus, mode_of::<M>(op), reg_of::<M>(op))?;
     c.ae_adj = pc.wrapping_sub(c.pc);
     c.jump(bus, t)
 }
 
-pub(crate) fn jsr<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let (t, ret) = c.ctrl_target(bus, ea_mode(op), ea_reg(op))?;
+pub(crate) fn jsr<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (t, ret) = c.ctrl_target(bus, mode_of::<M>(op), reg_of::<M>(op))?;
     c.ae_adj = ret.wrapping_sub(c.pc);
     c.call(bus, t, ret)
 }

@@ -21,11 +21,6 @@ pub(crate) const EOR: u8 = 4;
 pub(crate) const CMP: u8 = 5;
 
 #[inline(always)]
-pub(crate) fn ea_mode(op: u16) -> u16 {
-    (op >> 3) & 7
-}
-
-#[inline(always)]
 pub(crate) fn ea_reg(op: u16) -> usize {
     (op & 7) as usize
 }
@@ -33,6 +28,37 @@ pub(crate) fn ea_reg(op: u16) -> usize {
 #[inline(always)]
 pub(crate) fn reg9(op: u16) -> usize {
     ((op >> 9) & 7) as usize
+}
+
+/// Effective-address class of a mode/register pair, the const generic `M` that specialises
+/// handlers by addressing mode: 0..=6 are modes 0..=6 (register taken from the opcode at run
+/// time), 7..=11 are mode 7 with register 0..=4 ((xxx).W, (xxx).L, (d16,PC), (d8,PC,Xn), #imm).
+pub(crate) const fn ea_class(mode: u16, reg: u16) -> u8 {
+    if mode < 7 {
+        mode as u8
+    } else {
+        7 + (reg & 7) as u8
+    }
+}
+
+/// The mode of class `M` (a constant once the handler is specialised).
+#[inline(always)]
+pub(crate) fn mode_of<const M: u8>(_op: u16) -> u16 {
+    if M < 7 {
+        M as u16
+    } else {
+        7
+    }
+}
+
+/// The register of class `M`: from bits 2..0 of `op` for modes 0..=6, constant for mode 7.
+#[inline(always)]
+pub(crate) fn reg_of<const M: u8>(op: u16) -> usize {
+    if M < 7 {
+        ea_reg(op)
+    } else {
+        (M - 7) as usize
+    }
 }
 
 impl Cpu {

@@ -1,7 +1,7 @@
 //! Data movement: MOVE, MOVEA, MOVEM, MOVEP, LEA, PEA, LINK, UNLK, MOVE USP, SR/CCR moves and
 //! the immediate logic operations on SR/CCR.
 
-use super::{ea_mode, ea_reg, reg9, AND, EOR};
+use super::{ea_reg, mode_of, reg9, reg_of, AND, EOR};
 use crate::bus::Bus;
 use crate::cpu::ea::{sext, LONG, WORD};
 use crate::cpu::exceptions::vector;
@@ -9,11 +9,15 @@ use crate::cpu::state::SR_MASK;
 use crate::cpu::{Cpu, Res};
 
 /// MOVE <ea>,<ea>.
-pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let (sm, sr) = (ea_mode(op), ea_reg(op));
+pub(crate) fn move_<B: Bus, const S: u32, const D: u8, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let (sm, sr) = (mode_of::<M>(op), reg_of::<M>(op));
     let v = c.read_ea::<S, B>(bus, sm, sr)?;
-    let dm = (op >> 6) & 7;
-    let dr = reg9(op);
+    let dm = mode_of::<D>(op >> 3);
+    let dr = reg_of::<D>(op >> 9);
     if dm == 0 {
         c.set_logic::<S>(v);
         c.set_d::<S>(dr, v);
@@ -27,10 +31,6 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
         c.ae_adj = 2;
         c.prefetch(bus)?;
         c.ae_adj = 0;
-        if S != LONG {
-            // The frame of a faulting word write shows the already prefetched opcode.
-            c.cur_op = c.ir;
-        }
         if S == LONG {
             // The low word goes first; at an odd address it faults before An changes.
             if a & 1 != 0 {
@@ -40,7 +40,11 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
             return c.write_long_rev(bus, a, v);
         }
         c.a[dr] = a;
-        return c.write::<S, B>(bus, a, v);
+        // The frame of a faulting word write shows the already prefetched opcode.
+        c.frame_shows_ir = true;
+        c.write::<S, B>(bus, a, v)?;
+        c.frame_shows_ir = false;
+        return Ok(());
     }
     if dm == 7 && dr == 1 {
         // (xxx).l: the low address word is used from IRC; its refill follows the write.
@@ -88,16 +92,23 @@ pub(crate) fn move_<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> 
 }
 
 /// MOVEA.W / MOVEA.L.
-pub(crate) fn movea<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let v = sext(S, c.read_ea::<S, B>(bus, ea_mode(op), ea_reg(op))?);
+pub(crate) fn movea<B: Bus, const S: u32, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let v = sext(
+        S,
+        c.read_ea::<S, B>(bus, mode_of::<M>(op), reg_of::<M>(op))?,
+    );
     c.a[reg9(op)] = v;
     c.prefetch(bus)
 }
 
 /// LEA <ea>,An.
-pub(crate) fn lea<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let m = ea_mode(op);
-    let r = ea_reg(op);
+pub(crate) fn lea<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let m = mode_of::<M>(op);
+    let r = reg_of::<M>(op);
     let a = c.ea_addr::<LONG, B>(bus, m, r)?;
     c.a[reg9(op)] = a;
     if m == 6 || (m == 7 && r == 3) {
@@ -107,9 +118,9 @@ pub(crate) fn lea<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
 }
 
 /// PEA <ea>.
-pub(crate) fn pea<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let m = ea_mode(op);
-    let r = ea_reg(op);
+pub(crate) fn pea<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let m = mode_of::<M>(op);
+    let r = reg_of::<M>(op);
     let a = c.ea_addr::<LONG, B>(bus, m, r)?;
     if m == 6 || (m == 7 && r == 3) {
         c.idle(2);
@@ -158,8 +169,8 @@ pub(crate) fn move_usp<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
     c.prefetch(bus)
 }
 
-pub(crate) fn move_from_sr<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let (m, r) = (ea_mode(op), ea_reg(op));
+pub(crate) fn move_from_sr<B: Bus, const M: u8>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     let sr = u32::from(c.get_sr());
     if m == 0 {
         c.set_d::<WORD>(r, sr);
@@ -174,11 +185,15 @@ pub(crate) fn move_from_sr<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()>
 }
 
 /// MOVE <ea>,CCR (`SR` = false) or MOVE <ea>,SR.
-pub(crate) fn move_to_sr<B: Bus, const SR: bool>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+pub(crate) fn move_to_sr<B: Bus, const SR: bool, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
     if SR && !c.s {
         return c.trap_at_instruction(bus, vector::PRIVILEGE);
     }
-    let v = c.read_ea::<WORD, B>(bus, ea_mode(op), ea_reg(op))? as u16;
+    let v = c.read_ea::<WORD, B>(bus, mode_of::<M>(op), reg_of::<M>(op))? as u16;
     if SR {
         c.set_sr(v & SR_MASK);
     } else {
@@ -216,9 +231,13 @@ pub(crate) fn logic_sr<B: Bus, const K: u8, const SR: bool>(
 }
 
 /// MOVEM registers to memory.
-pub(crate) fn movem_to_mem<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+pub(crate) fn movem_to_mem<B: Bus, const S: u32, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
     let list = c.fetch_ext(bus)?;
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     c.ae_adj = 2;
     if m == 4 {
         // Predecrement: list bit 0 is A7, stored from A7 down to D0.
@@ -254,9 +273,13 @@ pub(crate) fn movem_to_mem<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u
 }
 
 /// MOVEM memory to registers (words are sign-extended); ends with one extra word read.
-pub(crate) fn movem_to_reg<B: Bus, const S: u32>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
+pub(crate) fn movem_to_reg<B: Bus, const S: u32, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
     let list = c.fetch_ext(bus)?;
-    let (m, r) = (ea_mode(op), ea_reg(op));
+    let (m, r) = (mode_of::<M>(op), reg_of::<M>(op));
     let pcrel = m == 7 && (r == 2 || r == 3);
     let mut a = if m == 3 {
         c.a[r]

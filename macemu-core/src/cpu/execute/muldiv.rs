@@ -1,13 +1,17 @@
 //! MULU, MULS, DIVU, DIVS with the 68000's data-dependent timing.
 
-use super::{ea_mode, ea_reg, reg9};
+use super::{mode_of, reg9, reg_of};
 use crate::bus::Bus;
 use crate::cpu::exceptions::vector;
 use crate::cpu::timing;
 use crate::cpu::{Cpu, Res};
 
-pub(crate) fn mul<B: Bus, const SIGNED: bool>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let s = c.read_ea::<2, B>(bus, ea_mode(op), ea_reg(op))? as u16;
+pub(crate) fn mul<B: Bus, const SIGNED: bool, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let s = c.read_ea::<2, B>(bus, mode_of::<M>(op), reg_of::<M>(op))? as u16;
     let dn = reg9(op);
     let d = c.d[dn] as u16;
     let r = if SIGNED {
@@ -26,8 +30,12 @@ pub(crate) fn mul<B: Bus, const SIGNED: bool>(c: &mut Cpu, bus: &mut B, op: u16)
     Ok(())
 }
 
-pub(crate) fn div<B: Bus, const SIGNED: bool>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
-    let s = c.read_ea::<2, B>(bus, ea_mode(op), ea_reg(op))? as u16;
+pub(crate) fn div<B: Bus, const SIGNED: bool, const M: u8>(
+    c: &mut Cpu,
+    bus: &mut B,
+    op: u16,
+) -> Res<()> {
+    let s = c.read_ea::<2, B>(bus, mode_of::<M>(op), reg_of::<M>(op))? as u16;
     let dn = reg9(op);
     let d = c.d[dn];
     if s == 0 {

@@ -1,6 +1,6 @@
 //! Shifts and rotates: ASL/ASR, LSL/LSR, ROXL/ROXR, ROL/ROR on registers and memory words.
 
-use super::{ea_mode, ea_reg, reg9};
+use super::{ea_reg, mode_of, reg9, reg_of};
 use crate::bus::Bus;
 use crate::cpu::ea::{mask, msb, LONG, WORD};
 use crate::cpu::{Cpu, Res};
@@ -138,12 +138,12 @@ pub(crate) fn shift_reg<B: Bus, const S: u32, const K: u8, const LEFT: bool>(
 }
 
 /// Memory shift of one word by one bit.
-pub(crate) fn shift_mem<B: Bus, const K: u8, const LEFT: bool>(
+pub(crate) fn shift_mem<B: Bus, const K: u8, const LEFT: bool, const M: u8>(
     c: &mut Cpu,
     bus: &mut B,
     op: u16,
 ) -> Res<()> {
-    let a = c.ea_addr::<WORD, B>(bus, ea_mode(op), ea_reg(op))?;
+    let a = c.ea_addr::<WORD, B>(bus, mode_of::<M>(op), reg_of::<M>(op))?;
     let d = c.read::<WORD, B>(bus, a)?;
     let v = c.shift::<WORD, K, LEFT>(d, 1);
     c.prefetch(bus)?;
