@@ -149,8 +149,9 @@ pub unsafe extern "C" fn macemu_frame_complete(buf: *mut MacEmuIPCBuffer, timest
         a64(addr_of!((*buf).frame_count)).fetch_add(1, SeqCst);
         seq.store((s.wrapping_add(1) | 1).wrapping_add(1), SeqCst);
         let efd = AtomicI32::from_ptr(addr_of_mut!((*buf).frame_ready_eventfd)).load(SeqCst);
-        if efd >= 0 {
-            // The fd number is the emulator's own (v4); a write to it is what v4 does.
+        // The fd number is read from memory the server can write: signal it only if it is
+        // an eventfd of this process, never an arbitrary file the number may now name.
+        if efd >= 0 && ipc::is_eventfd(efd) {
             let fd = rustix::fd::BorrowedFd::borrow_raw(efd);
             let _ = rustix::io::write(fd, &1u64.to_ne_bytes());
         }
@@ -440,6 +441,7 @@ pub unsafe extern "C" fn macemu_publisher_set_state(
 ) -> c_int {
     // SAFETY: a live publisher (caller contract).
     let Some(p) = (unsafe { p.as_ref() }) else {
+        set_error("null publisher");
         return -1;
     };
     guard(-1, || {
@@ -466,6 +468,7 @@ pub unsafe extern "C" fn macemu_publisher_push_audio(
 ) -> c_int {
     // SAFETY: a live publisher (caller contract).
     let Some(p) = (unsafe { p.as_ref() }) else {
+        set_error("null publisher");
         return -1;
     };
     let data: &[i16] = if count == 0 {
@@ -511,6 +514,7 @@ pub unsafe extern "C" fn macemu_publisher_poll_input(
 ) -> c_int {
     // SAFETY: a live publisher (caller contract).
     let Some(p) = (unsafe { p.as_ref() }) else {
+        set_error("null publisher");
         return -1;
     };
     if out.is_null() {
@@ -532,6 +536,7 @@ pub unsafe extern "C" fn macemu_publisher_wait_input(
 ) -> c_int {
     // SAFETY: a live publisher (caller contract).
     let Some(p) = (unsafe { p.as_ref() }) else {
+        set_error("null publisher");
         return -1;
     };
     if out.is_null() {
@@ -544,4 +549,55 @@ pub unsafe extern "C" fn macemu_publisher_wait_input(
             out,
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustix::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+    /// A server can rewrite the eventfd numbers in shared memory; the C helper must then not
+    /// write its 8 bytes into whatever file that number names.
+    #[test]
+    fn frame_complete_signals_only_its_eventfd() {
+        let words = std::mem::size_of::<MacEmuIPCBuffer>().div_ceil(8);
+        let mut mem = vec![0u64; words];
+        let buf = mem.as_mut_ptr().cast::<MacEmuIPCBuffer>();
+        // SAFETY: a zeroed, 8-aligned block as large as the buffer.
+        unsafe { macemu_init_ipc_buffer(buf, std::process::id(), 64, 64) };
+        // SAFETY: initialised above; both fds were just created and are owned here.
+        let (video, audio) = unsafe {
+            (
+                OwnedFd::from_raw_fd((*buf).frame_ready_eventfd),
+                OwnedFd::from_raw_fd((*buf).audio_ready_eventfd),
+            )
+        };
+        // SAFETY: a live buffer.
+        unsafe { macemu_frame_complete(buf, 1) };
+        let mut count = [0u8; 8];
+        rustix::io::read(&video, &mut count).unwrap();
+        assert_eq!(
+            u64::from_ne_bytes(count),
+            1,
+            "the frame eventfd is signalled"
+        );
+
+        let path = std::env::temp_dir().join(format!("macemu-capi-fd-{}", std::process::id()));
+        let file = std::fs::File::create(&path).unwrap();
+        // SAFETY: a live buffer; the field is plain data.
+        unsafe {
+            (*buf).frame_ready_eventfd = file.as_raw_fd();
+            macemu_frame_complete(buf, 2);
+        }
+        let len = std::fs::metadata(&path).unwrap().len();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            len, 0,
+            "a regular file named by a rewritten fd is left alone"
+        );
+        // SAFETY: a live buffer.
+        let frames = unsafe { (*buf).frame_count };
+        assert_eq!(frames, 2, "the frame itself is still published");
+        drop((video, audio));
+    }
 }

@@ -130,6 +130,18 @@ pub(crate) fn push(
     Ok(true)
 }
 
+/// Consumer side: whether a frame is waiting. Corrupt indices count as waiting, so the
+/// caller's next [`pop`] reports them.
+pub(crate) fn pending(map: &ShmMap) -> bool {
+    match (
+        ring_index(map, off::AUDIO_R, "audio_frame_read_idx"),
+        ring_index(map, off::AUDIO_W, "audio_frame_write_idx"),
+    ) {
+        (Ok(r), Ok(w)) => r != w,
+        _ => true,
+    }
+}
+
 /// Consumer side: the next frame, or silence when the ring is empty. Every field is validated.
 pub(crate) fn pop(map: &ShmMap) -> Result<AudioFrame, IpcError> {
     let r = ring_index(map, off::AUDIO_R, "audio_frame_read_idx")?;

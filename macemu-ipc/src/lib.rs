@@ -29,7 +29,7 @@ pub use publisher::{
     AudioPublisher, FrameMeta, FrameMut, FramePublisher, InputListener, Publisher,
 };
 pub use subscriber::{AudioSubscriber, FrameView, InputSender, PingEcho, Subscriber};
-pub use sys::pid_alive;
+pub use sys::{is_eventfd_raw as is_eventfd, pid_alive};
 
 /// Emulator run state (`MACEMU_STATE_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

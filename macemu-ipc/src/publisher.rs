@@ -213,9 +213,14 @@ fn init_header(s: &Shared, width: u32, height: u32) {
 }
 
 /// Binds the control socket race-free with mode 0600: bind inside a private 0700 directory,
-/// chmod, then rename into place (replacing any leftover).
+/// chmod, then rename into place (replacing any leftover). The directory is made beside the
+/// socket so the rename never crosses filesystems.
 fn bind_private(path: &std::path::Path) -> Result<UnixListener, IpcError> {
-    let dir = std::env::temp_dir().join(format!(
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let dir = parent.join(format!(
         ".macemu-bind-{}-{}",
         std::process::id(),
         realtime_us()

@@ -123,12 +123,17 @@ pub struct AudioSubscriber {
 impl AudioSubscriber {
     /// The next audio frame, or the silence frame when the ring is empty.
     pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
-        sys::drain(self.efd.as_fd(), 8)?;
+        // The eventfd is a semaphore: one count per frame pushed.
+        sys::drain(self.efd.as_fd(), 1)?;
         audio::pop(&self.map)
     }
 
-    /// Waits up to `timeout` for the emulator to push a frame (its audio eventfd).
+    /// Waits up to `timeout` for a frame to read: at once when one is already queued, else
+    /// until the emulator pushes one (its audio eventfd).
     pub fn wait_audio(&mut self, timeout: Duration) -> Result<bool, IpcError> {
+        if audio::pending(&self.map) {
+            return Ok(true);
+        }
         let [ready, sock] =
             sys::poll_readable([self.efd.as_fd(), self.sock.sock.as_fd()], timeout)?;
         if sock && sys::peer_state(&self.sock.sock) == PeerState::Closed {
@@ -298,7 +303,7 @@ impl Subscriber {
         if self.gone {
             return Err(IpcError::EmulatorGone { pid: self.pid });
         }
-        sys::drain(self.audio_efd.as_fd(), 8)?;
+        sys::drain(self.audio_efd.as_fd(), 1)?;
         audio::pop(&self.map)
     }
 

@@ -76,9 +76,16 @@ pub(crate) fn poll_readable<const N: usize>(
 
 /// Whether `fd` is an eventfd (checked through /proc, Linux).
 pub(crate) fn is_eventfd(fd: BorrowedFd<'_>) -> bool {
-    std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-        .map(|p| p.to_string_lossy() == "anon_inode:[eventfd]")
-        .unwrap_or(false)
+    is_eventfd_raw(fd.as_raw_fd())
+}
+
+/// Whether the fd number `fd` names an eventfd of this process: for fd numbers read from
+/// shared memory, which the other side could have rewritten.
+pub fn is_eventfd_raw(fd: i32) -> bool {
+    fd >= 0
+        && std::fs::read_link(format!("/proc/self/fd/{fd}"))
+            .map(|p| p.to_string_lossy() == "anon_inode:[eventfd]")
+            .unwrap_or(false)
 }
 
 /// Sends the v4 handshake: one byte plus SCM_RIGHTS [video eventfd, audio eventfd].

@@ -1,4 +1,4 @@
-//! `Subscriber::next_frame` on tokio (feature `tokio`): `cargo test -p macemu-ipc --features tokio`.
+//! `Subscriber::next_frame` on tokio (feature `tokio`, enabled for this package's tests).
 #![cfg(feature = "tokio")]
 
 mod common;

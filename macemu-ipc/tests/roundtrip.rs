@@ -108,12 +108,22 @@ fn frames_audio_input_and_ping_round_trip() {
         !audio.push(22_050, 1, &mono).unwrap(),
         "ring of 3 holds 2 frames"
     );
-    let a = sub.read_audio().unwrap();
+    let mut sub_audio = sub.audio();
+    assert!(sub_audio.wait_audio(Duration::ZERO).unwrap());
+    let a = sub_audio.read_audio().unwrap();
     assert_eq!((a.rate, a.channels, a.silence), (44_100, 2, false));
     assert_eq!(a.samples, stereo);
+    assert!(
+        sub_audio.wait_audio(Duration::ZERO).unwrap(),
+        "a second queued frame is announced after the first is read"
+    );
     let b = sub.read_audio().unwrap();
     assert_eq!((b.rate, b.channels), (22_050, 1));
     assert_eq!(b.samples, mono);
+    assert!(
+        !sub_audio.wait_audio(Duration::from_millis(20)).unwrap(),
+        "nothing queued"
+    );
     let s = sub.read_audio().unwrap();
     assert!(s.silence);
     assert_eq!((s.rate, s.channels, s.samples.len()), (48_000, 2, 1920));

@@ -92,11 +92,29 @@ fn no_torn_frames_over_100k_frames() {
         }
         reads += 1;
     }
+    // Then a reader that never pauses, to hit the window between taking a frame and the
+    // writer choosing its next buffer as often as possible.
+    let (mut fast_reads, mut fast_torn) = (0u64, 0u64);
+    let fast_deadline = Instant::now() + Duration::from_secs(3);
+    while fast_reads < 20_000 && Instant::now() < fast_deadline {
+        let v = sub
+            .wait_frame(Duration::from_secs(2))
+            .unwrap()
+            .expect("frame");
+        let expect = value_of(v.frame_count);
+        if !(0..v.height).all(|y| v.row(y).iter().all(|&b| b == expect)) {
+            fast_torn += 1;
+        }
+        fast_reads += 1;
+    }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
     let total = published.load(Ordering::Relaxed);
     println!("frames published {total}, reads {reads}, reads overlapped by >= 3 writes {overlapped}, torn {torn}");
+    println!("unpaused reads {fast_reads}, torn {fast_torn}");
     assert_eq!(torn, 0, "torn frames");
+    assert_eq!(fast_torn, 0, "torn frames (unpaused reader)");
+    assert!(fast_reads >= 1_000, "only {fast_reads} unpaused reads");
     assert!(total >= MIN_FRAMES);
     // Most reads must really be raced (the rest had near-zero sleeps or a descheduled writer).
     assert!(
