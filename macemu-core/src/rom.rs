@@ -27,6 +27,11 @@ pub enum RomError {
     BadChecksum { stored: u32, computed: u32 },
     /// A genuine ROM of another Macintosh model.
     OtherModel { checksum: u32, model: &'static str },
+    /// An unknown image whose checksum is zero: an all-zero file stores the sum of its own
+    /// contents, so a zero checksum proves nothing.
+    ZeroChecksum,
+    /// An unknown image whose reset vector does not start the 68000 inside the ROM.
+    BadResetVector { pc: u32 },
 }
 
 impl fmt::Display for RomError {
@@ -44,11 +49,26 @@ impl fmt::Display for RomError {
                 f,
                 "this is a {model} ROM (checksum {checksum:08X}); macemu emulates the Mac Plus"
             ),
+            RomError::ZeroChecksum => write!(
+                f,
+                "not a Mac ROM image: its checksum is zero (a blank or all-zero file)"
+            ),
+            RomError::BadResetVector { pc } => write!(
+                f,
+                "not a Mac Plus ROM image: its reset vector starts at {pc:08X}, outside the ROM at \
+                 {ROM_BASE:06X}..{:06X} (or at an odd address)",
+                ROM_BASE + PLUS_ROM_SIZE as u32
+            ),
         }
     }
 }
 
 impl std::error::Error for RomError {}
+
+/// Where the Plus maps its ROM. At reset the overlay also shows the ROM at 0, so the CPU takes
+/// its initial SSP and PC from the ROM's first two longs; the PC must already point into the
+/// 0x400000 image, because the ROM turns the overlay off and RAM replaces it at 0.
+pub const ROM_BASE: u32 = 0x40_0000;
 
 /// The three Mac Plus ROM revisions: (checksum, revision).
 pub const MAC_PLUS_ROMS: [(u32, u8); 3] = [(0x4D1E_EEE1, 1), (0x4D1E_EAE1, 2), (0x4D1F_8172, 3)];
@@ -99,10 +119,20 @@ pub fn identify(image: &[u8]) -> Result<RomKind, RomError> {
     if stored != computed {
         return Err(RomError::BadChecksum { stored, computed });
     }
-    Ok(match MAC_PLUS_ROMS.iter().find(|(c, _)| *c == stored) {
-        Some(&(checksum, revision)) => RomKind::MacPlus { revision, checksum },
-        None => RomKind::Custom { checksum: stored },
-    })
+    if let Some(&(checksum, revision)) = MAC_PLUS_ROMS.iter().find(|(c, _)| *c == stored) {
+        return Ok(RomKind::MacPlus { revision, checksum });
+    }
+    // An image nobody has vouched for must at least look like code for the Plus.
+    if stored == 0 {
+        return Err(RomError::ZeroChecksum);
+    }
+    let pc = u32::from_be_bytes([image[4], image[5], image[6], image[7]]);
+    let rom_end = ROM_BASE + PLUS_ROM_SIZE as u32;
+    // Past the two vector longs, inside the image, and even (an odd PC is an address error).
+    if !(ROM_BASE + 8..rom_end).contains(&pc) || pc & 1 != 0 {
+        return Err(RomError::BadResetVector { pc });
+    }
+    Ok(RomKind::Custom { checksum: stored })
 }
 
 #[cfg(test)]
@@ -140,6 +170,84 @@ mod tests {
         // A text file of the right size is not a ROM either.
         let text = vec![b'a'; PLUS_ROM_SIZE];
         assert!(matches!(identify(&text), Err(RomError::BadChecksum { .. })));
+    }
+
+    /// A custom image: SSP, then reset PC, then a little code, checksum stored.
+    fn custom_image(pc: u32) -> Vec<u8> {
+        let mut image = vec![0xFFu8; PLUS_ROM_SIZE];
+        image[4..8].copy_from_slice(&pc.to_be_bytes());
+        image[0x1C..0x20].copy_from_slice(&[0x46, 0xFC, 0x27, 0x00]); // MOVE.W #$2700,SR
+        with_checksum(image)
+    }
+
+    #[test]
+    fn rejects_an_all_zero_file() {
+        // Stored 0 equals computed 0, but zero proves nothing.
+        let zero = vec![0u8; PLUS_ROM_SIZE];
+        assert_eq!(compute_checksum(&zero), 0);
+        assert_eq!(identify(&zero), Err(RomError::ZeroChecksum));
+        assert!(RomError::ZeroChecksum.to_string().contains("zero"));
+    }
+
+    #[test]
+    fn rejects_a_reset_pc_outside_the_rom() {
+        for pc in [
+            0,
+            0x1C,
+            0x40_0004,
+            0x40_001D,
+            0x42_0000,
+            0x50_001C,
+            0xFFFF_FFFE,
+        ] {
+            let image = custom_image(pc);
+            assert_eq!(
+                identify(&image),
+                Err(RomError::BadResetVector { pc }),
+                "pc {pc:#x}"
+            );
+        }
+        let e = RomError::BadResetVector { pc: 0x1C };
+        assert!(e.to_string().contains("0000001C"), "{e}");
+    }
+
+    #[test]
+    fn accepts_a_good_custom_image() {
+        for pc in [0x40_0008, 0x40_001C, 0x41_FFFE] {
+            let image = custom_image(pc);
+            let checksum = compute_checksum(&image);
+            assert_ne!(checksum, 0);
+            assert_eq!(identify(&image), Ok(RomKind::Custom { checksum }));
+        }
+    }
+
+    #[test]
+    fn accepts_the_demo_rom_and_known_plus_checksums_name_the_revision() {
+        let demo = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../roms/demo.rom"))
+            .expect("roms/demo.rom is checked in");
+        assert!(matches!(identify(&demo), Ok(RomKind::Custom { .. })));
+        // A known Plus checksum skips the custom-image checks: Apple's ROMs are trusted by sum.
+        // Build an image that sums to revision 3's checksum with an arbitrary reset vector.
+        let target = MAC_PLUS_ROMS[2].0;
+        let mut image = vec![0u8; PLUS_ROM_SIZE];
+        image[..4].copy_from_slice(&target.to_be_bytes());
+        let mut need = target;
+        for w in image[4..].chunks_exact_mut(2) {
+            let v = need.min(0xFFFF);
+            w.copy_from_slice(&(v as u16).to_be_bytes());
+            need -= v;
+            if need == 0 {
+                break;
+            }
+        }
+        assert_eq!(need, 0);
+        assert_eq!(
+            identify(&image),
+            Ok(RomKind::MacPlus {
+                revision: 3,
+                checksum: target
+            })
+        );
     }
 
     #[test]
