@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
-use macemu::emulator::{mac_time_now, Emulator, EmulatorConfig, Speed, DEMO_ROM};
+use macemu::emulator::{mac_time_now, read_rom_file, Emulator, EmulatorConfig, Speed, DEMO_ROM};
 use macemu_core::rom::RomKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -59,9 +59,7 @@ fn parse_ram(s: &str) -> Result<usize, String> {
 
 pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
     let rom = match &args.rom {
-        Some(path) => {
-            std::fs::read(path).with_context(|| format!("reading ROM {}", path.display()))?
-        }
+        Some(path) => read_rom_file(path)?,
         None => DEMO_ROM.to_vec(),
     };
     let config = EmulatorConfig {

@@ -8,6 +8,11 @@ use std::fmt;
 /// Size of a Mac Plus ROM image.
 pub const PLUS_ROM_SIZE: usize = 128 * 1024;
 
+/// The largest ROM of any 68k Macintosh (1 MiB, Quadra). A file is read up to one byte more than
+/// this: anything longer is no Mac ROM, and a larger ROM is still read whole so [`identify`] can
+/// name the model it belongs to.
+pub const MAX_ROM_SIZE: usize = 1 << 20;
+
 /// What a ROM image was recognised as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RomKind {

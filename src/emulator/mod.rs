@@ -26,7 +26,8 @@ use macemu_ipc::{
     Publisher, Rect,
 };
 use resample::Resampler;
-use std::path::PathBuf;
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex};
@@ -89,6 +90,17 @@ impl EmulatorConfig {
 pub enum EmulatorError {
     #[error("ROM: {0}")]
     Rom(#[from] RomError),
+    #[error("reading ROM {}: {source}", path.display())]
+    RomRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "ROM {} is larger than {limit} bytes, the size of the largest Macintosh ROM: \
+         not a ROM image",
+        path.display()
+    )]
+    RomTooLarge { path: PathBuf, limit: usize },
     #[error("machine: {0}")]
     Machine(String),
     #[error(transparent)]
@@ -97,6 +109,43 @@ pub enum EmulatorError {
     Xpram(#[from] xpram::XpramError),
     #[error("starting a thread: {0}")]
     Thread(#[from] std::io::Error),
+}
+
+/// Reads a ROM image from `path`, at most [`rom::MAX_ROM_SIZE`] bytes: a device such as
+/// `/dev/zero` or a huge file is refused after one byte too many instead of read whole.
+pub fn read_rom_file(path: &Path) -> Result<Vec<u8>, EmulatorError> {
+    let file = std::fs::File::open(path).map_err(|source| EmulatorError::RomRead {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    read_rom(file).map_err(|e| match e {
+        ReadRomError::Io(source) => EmulatorError::RomRead {
+            path: path.to_path_buf(),
+            source,
+        },
+        ReadRomError::TooLarge => EmulatorError::RomTooLarge {
+            path: path.to_path_buf(),
+            limit: rom::MAX_ROM_SIZE,
+        },
+    })
+}
+
+enum ReadRomError {
+    Io(std::io::Error),
+    TooLarge,
+}
+
+fn read_rom(reader: impl Read) -> Result<Vec<u8>, ReadRomError> {
+    let limit = rom::MAX_ROM_SIZE as u64 + 1;
+    let mut image = Vec::with_capacity(rom::PLUS_ROM_SIZE);
+    reader
+        .take(limit)
+        .read_to_end(&mut image)
+        .map_err(ReadRomError::Io)?;
+    if image.len() > rom::MAX_ROM_SIZE {
+        return Err(ReadRomError::TooLarge);
+    }
+    Ok(image)
 }
 
 /// Seconds since 1904-01-01 (the Mac epoch) from the host's clock, in UTC.
@@ -549,4 +598,45 @@ fn xpram_thread(shared: Arc<Shared>, path: Option<PathBuf>) {
         std::thread::sleep(Duration::from_millis(10));
     }
     save(&shared);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rom_files_are_read_up_to_the_largest_rom_size() {
+        let image = read_rom(DEMO_ROM).ok().expect("the demo ROM reads");
+        assert_eq!(image, DEMO_ROM);
+        let largest = vec![0u8; rom::MAX_ROM_SIZE];
+        assert_eq!(
+            read_rom(&largest[..]).ok().map(|v| v.len()),
+            Some(largest.len())
+        );
+        // An endless stream is cut off one byte past the limit.
+        assert!(matches!(
+            read_rom(std::io::repeat(0)),
+            Err(ReadRomError::TooLarge)
+        ));
+    }
+
+    #[test]
+    fn an_endless_device_is_refused_with_a_clear_error() {
+        let dev_zero = Path::new("/dev/zero");
+        if !dev_zero.exists() {
+            return;
+        }
+        let err = read_rom_file(dev_zero).expect_err("/dev/zero is no ROM");
+        assert!(matches!(err, EmulatorError::RomTooLarge { .. }), "{err}");
+        assert!(
+            err.to_string().contains("larger than 1048576 bytes"),
+            "{err}"
+        );
+        let missing = read_rom_file(Path::new("/nonexistent/plus.rom")).expect_err("missing");
+        assert!(
+            matches!(missing, EmulatorError::RomRead { .. }),
+            "{missing}"
+        );
+        assert!(missing.to_string().contains("/nonexistent/plus.rom"));
+    }
 }
