@@ -115,16 +115,33 @@ impl Keyboard {
     }
 
     /// A key went down or up. Repeated downs of a held key and ups of a released key are
-    /// dropped, so each physical transition is reported once. Returns whether it was queued.
+    /// dropped, so each physical transition is reported once. Returns whether it was accepted.
+    ///
+    /// A down is refused while [`MAX_QUEUE`] transitions wait, but an up never is: refusing it
+    /// would leave the key held on the Mac. Ups cannot flood the queue, as each needs a held key,
+    /// so it never holds more than `MAX_QUEUE` plus the number of keys.
     pub fn key(&mut self, mac_code: u8, down: bool) -> bool {
         let Some(code) = m0110a_code(mac_code) else {
             return false;
         };
-        let slot = &mut self.pressed[usize::from(code)];
-        if *slot == down || self.queue.len() >= MAX_QUEUE {
+        let i = usize::from(code);
+        if self.pressed[i] == down {
             return false;
         }
-        *slot = down;
+        if down {
+            if self.queue.len() >= MAX_QUEUE {
+                return false;
+            }
+        } else if self.queue.len() >= MAX_QUEUE {
+            // Full: if the Mac has not yet been told of this key's press, forget the press
+            // instead of queueing its release.
+            if let Some(at) = self.queue.iter().rposition(|t| t.code == code && t.down) {
+                self.queue.remove(at);
+                self.pressed[i] = false;
+                return true;
+            }
+        }
+        self.pressed[i] = down;
         self.queue.push_back(Transition { code, down });
         true
     }
@@ -314,6 +331,90 @@ mod tests {
         let b = k.poll(RESPONSE_CYCLES).unwrap();
         k.unpoll(b, RESPONSE_CYCLES);
         assert_eq!(k.poll(RESPONSE_CYCLES + 1), Some(ACK));
+    }
+
+    /// Every answer to Instant until Null: the transition bytes the Mac would receive.
+    fn drain(k: &mut Keyboard) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            k.command(CMD_INSTANT, 0);
+            match k.poll(RESPONSE_CYCLES) {
+                Some(NULL) | None => return out,
+                Some(b) => out.push(b),
+            }
+        }
+    }
+
+    /// Fills the queue with `pairs` down/up taps of keys 1, 2, ...
+    fn taps(k: &mut Keyboard, pairs: u8) {
+        for code in 1..=pairs {
+            assert!(k.key(code, true));
+            assert!(k.key(code, false));
+        }
+    }
+
+    #[test]
+    fn a_release_is_accepted_when_the_queue_is_full() {
+        let mut k = Keyboard::new();
+        assert!(k.key(0x00, true)); // 'A', sent to the Mac below
+        assert_eq!(drain(&mut k), [0x01]);
+        taps(&mut k, (MAX_QUEUE / 2) as u8);
+        assert_eq!(k.queue.len(), MAX_QUEUE);
+        assert!(!k.key(0x38, true), "a new press waits for room");
+        assert!(
+            k.key(0x00, false),
+            "the release of a held key is never refused"
+        );
+        let sent = drain(&mut k);
+        assert_eq!(sent.len(), MAX_QUEUE + 1);
+        assert_eq!(sent.last(), Some(&0x81), "'A' up reaches the Mac");
+        // Nothing is left held: pressing 'A' again is a new transition.
+        assert!(k.key(0x00, true));
+    }
+
+    #[test]
+    fn a_full_queue_collapses_a_press_the_mac_has_not_seen() {
+        let mut k = Keyboard::new();
+        assert!(k.key(0x00, true));
+        taps(&mut k, (MAX_QUEUE / 2 - 1) as u8);
+        assert!(k.key(0x20, true));
+        assert_eq!(k.queue.len(), MAX_QUEUE);
+        assert!(k.key(0x00, false));
+        assert_eq!(k.queue.len(), MAX_QUEUE - 1, "the press and release cancel");
+        let sent = drain(&mut k);
+        assert!(
+            !sent.iter().any(|&b| b & 0x7F == 0x01),
+            "neither 'A' down nor 'A' up is sent: {sent:02X?}"
+        );
+        assert_eq!(sent.last(), Some(&((0x20 << 1) | 1)));
+        assert!(k.key(0x00, true), "'A' is not left held");
+    }
+
+    #[test]
+    fn releases_keep_the_queue_bounded() {
+        let mut k = Keyboard::new();
+        // Hold 32 keys the Mac has seen, fill the queue with other taps, then release them all.
+        for code in 0x00..0x20 {
+            assert!(k.key(code, true));
+        }
+        drain(&mut k);
+        for code in (0x20..=0x3A).chain(0x41..=0x45) {
+            assert!(k.key(code, true));
+            assert!(k.key(code, false));
+        }
+        assert_eq!(k.queue.len(), MAX_QUEUE);
+        for code in 0x00..0x20 {
+            assert!(k.key(code, false), "release of {code:#x}");
+        }
+        assert_eq!(
+            k.queue.len(),
+            MAX_QUEUE + 32,
+            "one up per held key, no more"
+        );
+        let sent = drain(&mut k);
+        for code in 0x00..0x20u8 {
+            assert!(sent.contains(&(0x80 | (code << 1) | 1)), "up of {code:#x}");
+        }
     }
 
     #[test]
