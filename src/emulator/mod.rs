@@ -148,14 +148,47 @@ fn read_rom(reader: impl Read) -> Result<Vec<u8>, ReadRomError> {
     Ok(image)
 }
 
-/// Seconds since 1904-01-01 (the Mac epoch) from the host's clock, in UTC.
+/// Seconds between the Mac epoch (1904-01-01) and the Unix epoch (1970-01-01).
+const MAC_TO_UNIX: i64 = 2_082_844_800;
+
+/// The Mac's clock reading for the host's clock now: seconds since 1904-01-01 in local time, as
+/// the Mac RTC counts (the Mac knows no time zones; Control Panel sets local time).
 pub fn mac_time_now() -> u32 {
-    const MAC_TO_UNIX: u64 = 2_082_844_800;
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| d.as_secs() as i64)
         .unwrap_or(0);
-    (unix + MAC_TO_UNIX) as u32
+    mac_time(unix, local_utc_offset(unix))
+}
+
+/// The Mac RTC value for Unix time `unix` in a zone `utc_offset` seconds east of UTC. The RTC
+/// is 32 bits wide and wraps (in 2040), as on the real machine.
+pub fn mac_time(unix: i64, utc_offset: i32) -> u32 {
+    (unix + i64::from(utc_offset) + MAC_TO_UNIX) as u32
+}
+
+/// The host's offset from UTC at `unix` in seconds (east positive): `TZ` when set, as the C
+/// library reads it, else `/etc/localtime`. UTC when neither can be read.
+pub fn local_utc_offset(unix: i64) -> i32 {
+    let zone = match std::env::var("TZ") {
+        // An empty TZ means UTC to the C library.
+        Ok(tz) if tz.is_empty() => return 0,
+        Ok(tz) => tz::TimeZone::from_posix_tz(&tz),
+        Err(_) => tz::TimeZone::local(),
+    };
+    match zone {
+        Ok(zone) => utc_offset_in(&zone, unix),
+        Err(e) => {
+            tracing::warn!("local time zone unknown ({e}); the Mac clock runs on UTC");
+            0
+        }
+    }
+}
+
+fn utc_offset_in(zone: &tz::TimeZone, unix: i64) -> i32 {
+    zone.find_local_time_type(unix)
+        .map(|t| t.ut_offset())
+        .unwrap_or(0)
 }
 
 /// The latest picture from the 68k thread, waiting for the video thread.
@@ -603,6 +636,32 @@ fn xpram_thread(shared: Arc<Shared>, path: Option<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mac_time_counts_local_seconds_since_1904() {
+        // 2000-02-03 04:05:06 UTC.
+        let unix = 949_550_706;
+        assert_eq!(mac_time(unix, 0), 3_032_395_506);
+        // Central European Time is an hour ahead: the Mac reads 05:05:06.
+        assert_eq!(mac_time(unix, 3600), 3_032_395_506 + 3600);
+        // US Pacific is eight hours behind.
+        assert_eq!(mac_time(unix, -8 * 3600), 3_032_395_506 - 8 * 3600);
+        // The Unix epoch is 1970-01-01 00:00 on the Mac too when the zone is UTC.
+        assert_eq!(mac_time(0, 0), 2_082_844_800);
+        // The 32-bit clock wraps on 2040-02-06 06:28:16 UTC, as the real RTC does.
+        assert_eq!(mac_time((1i64 << 32) - MAC_TO_UNIX, 0), 0);
+    }
+
+    #[test]
+    fn offsets_follow_the_zone_and_its_daylight_saving_rules() {
+        let cet = tz::TimeZone::from_posix_tz("CET-1CEST,M3.5.0,M10.5.0/3").expect("TZ rule");
+        // 2000-02-03 (winter) and 2000-07-01 12:00 UTC (summer).
+        assert_eq!(utc_offset_in(&cet, 949_550_706), 3600);
+        assert_eq!(utc_offset_in(&cet, 962_452_800), 7200);
+        let pacific = tz::TimeZone::from_posix_tz("PST8PDT,M3.2.0,M11.1.0").expect("TZ rule");
+        assert_eq!(utc_offset_in(&pacific, 949_550_706), -8 * 3600);
+        assert_eq!(utc_offset_in(&pacific, 962_452_800), -7 * 3600);
+    }
 
     #[test]
     fn rom_files_are_read_up_to_the_largest_rom_size() {
