@@ -67,6 +67,8 @@ pub trait MachineInput {
     fn mouse_absolute(&mut self, x: i16, y: i16);
     fn mouse_button(&mut self, down: bool);
     fn reset(&mut self);
+    /// Where the system shows the cursor now (x, y).
+    fn cursor(&self) -> (i16, i16);
 }
 
 impl MachineInput for MacPlus {
@@ -88,6 +90,9 @@ impl MachineInput for MacPlus {
     fn reset(&mut self) {
         MacPlus::reset(self)
     }
+    fn cursor(&self) -> (i16, i16) {
+        self.cursor_position()
+    }
 }
 
 /// Mouse state kept across messages.
@@ -95,8 +100,10 @@ impl MachineInput for MacPlus {
 pub struct MouseState {
     pub mode: MouseModeState,
     pub button_down: bool,
-    /// Where absolute mode last put the cursor, to apply relative deltas to in absolute mode.
-    pub pos: (i16, i16),
+    /// Where absolute mode last put the cursor, to apply relative deltas to in absolute mode;
+    /// `None` when something else moved it since (relative mode, a mode switch, a reset), so
+    /// the next delta starts from the machine's own cursor.
+    pub pos: Option<(i16, i16)>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -128,6 +135,7 @@ pub fn apply<M: MachineInput>(
             }
         }
         ControlEvent::Mode(m) => {
+            mouse.pos = None;
             mouse.mode = match m {
                 MouseMode::Absolute => MouseModeState::Absolute,
                 MouseMode::Relative => MouseModeState::Relative,
@@ -140,13 +148,18 @@ pub fn apply<M: MachineInput>(
             absolute,
         } => {
             if absolute {
-                mouse.pos = (x, y);
+                mouse.pos = Some((x, y));
                 mac.mouse_absolute(x, y);
             } else if mouse.mode == MouseModeState::Absolute {
-                // Deltas while the browser tracks an absolute cursor: keep the two in step.
-                mouse.pos = (mouse.pos.0.saturating_add(x), mouse.pos.1.saturating_add(y));
-                mac.mouse_absolute(mouse.pos.0, mouse.pos.1);
+                // Deltas while the browser tracks an absolute cursor: keep the two in step,
+                // starting from where the cursor is. The position is kept here rather than
+                // read back each time, as the system moves the cursor only at the next VBL.
+                let (px, py) = mouse.pos.unwrap_or_else(|| mac.cursor());
+                let pos = (px.saturating_add(x), py.saturating_add(y));
+                mouse.pos = Some(pos);
+                mac.mouse_absolute(pos.0, pos.1);
             } else if x != 0 || y != 0 {
+                mouse.pos = None;
                 mac.mouse_relative(i32::from(x), i32::from(y));
             }
             let down = buttons & 0x07 != 0;
@@ -158,6 +171,7 @@ pub fn apply<M: MachineInput>(
         ControlEvent::Command(c) => match c {
             Command::Start => {
                 if current == EmulatorState::Stopped {
+                    mouse.pos = None;
                     mac.reset();
                 }
                 set(EmulatorState::Running);
@@ -167,6 +181,7 @@ pub fn apply<M: MachineInput>(
                 set(EmulatorState::Stopped);
             }
             Command::Reset => {
+                mouse.pos = None;
                 mac.release_all_keys();
                 mac.reset();
             }
@@ -212,8 +227,9 @@ impl LatencyStats {
 mod tests {
     use super::*;
 
+    /// Logs calls; its cursor sits at `.1`.
     #[derive(Default)]
-    struct Recorder(Vec<String>);
+    struct Recorder(Vec<String>, (i16, i16));
 
     impl MachineInput for Recorder {
         fn key(&mut self, keycode: u8, down: bool) -> bool {
@@ -235,10 +251,21 @@ mod tests {
         fn reset(&mut self) {
             self.0.push("reset".into());
         }
+        fn cursor(&self) -> (i16, i16) {
+            self.1
+        }
     }
 
     fn run(events: &[ControlEvent], state: EmulatorState) -> (Vec<String>, EmulatorState) {
-        let mut mac = Recorder::default();
+        run_at((0, 0), events, state)
+    }
+
+    fn run_at(
+        cursor: (i16, i16),
+        events: &[ControlEvent],
+        state: EmulatorState,
+    ) -> (Vec<String>, EmulatorState) {
+        let mut mac = Recorder(Vec::new(), cursor);
         let mut mouse = MouseState::default();
         let st = AtomicU32::new(state as u32);
         for &e in events {
@@ -301,6 +328,47 @@ mod tests {
                 "abs 105 55"
             ]
         );
+    }
+
+    #[test]
+    fn deltas_in_absolute_mode_start_from_the_cursor() {
+        let mv = |x, y, absolute| ControlEvent::Mouse {
+            x,
+            y,
+            buttons: 0,
+            absolute,
+        };
+        // Before any absolute position: from the machine's cursor, not from (0, 0).
+        let (log, _) = run_at(
+            (256, 171),
+            &[mv(4, -3, false), mv(1, 1, false)],
+            EmulatorState::Running,
+        );
+        assert_eq!(log, ["abs 260 168", "abs 261 169"]);
+        // After relative mode moved the cursor, switching back starts from where it is now.
+        let (log, _) = run_at(
+            (300, 200),
+            &[
+                mv(100, 50, true),
+                ControlEvent::Mode(MouseMode::Relative),
+                mv(7, 7, false),
+                ControlEvent::Mode(MouseMode::Absolute),
+                mv(-10, 5, false),
+            ],
+            EmulatorState::Running,
+        );
+        assert_eq!(log, ["abs 100 50", "rel 7 7", "abs 290 205"]);
+        // A reset puts the cursor back where the system wants it: start from there too.
+        let (log, _) = run_at(
+            (20, 30),
+            &[
+                mv(100, 50, true),
+                ControlEvent::Command(Command::Reset),
+                mv(1, 2, false),
+            ],
+            EmulatorState::Running,
+        );
+        assert_eq!(log, ["abs 100 50", "release all", "reset", "abs 21 32"]);
     }
 
     #[test]
