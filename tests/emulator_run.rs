@@ -2,10 +2,14 @@
 //! server drives it: frames out of shared memory, input messages into the control socket, audio
 //! frames out of the ring.
 
-use macemu::emulator::{Emulator, EmulatorConfig, Speed, DEMO_ROM};
+use macemu::emulator::{
+    Emulator, EmulatorConfig, Speed, DEMO_ROM, MAC_SOUND_HZ, PUBLISHED_SOUND_HZ,
+};
 use macemu_core::mac::MacPlus;
 use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source};
-use macemu_ipc::{FrameView, InputMessage, InputSender, Subscriber};
+use macemu_ipc::{
+    Command, EmulatorState, FrameView, InputMessage, InputSender, MouseMode, Subscriber,
+};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -15,6 +19,10 @@ const FIXED_TIME: u32 = 3_032_394_306;
 // Layout of roms/demo/desk.c: the echo area inside the window, and the Beep button.
 const ECHO: (usize, usize, usize, usize) = (70, 114, 370, 80);
 const BEEP: (i16, i16) = (56 + 400 - 64 - 16 + 20, 52 + 248 - 22 - 14 + 10);
+/// The Beep button's rectangle (BTN_X, BTN_Y, BTN_W, BTN_H in desk.c).
+const BEEP_BUTTON: (usize, usize, usize, usize) = (56 + 400 - 64 - 16, 52 + 248 - 22 - 14, 64, 22);
+/// roms/demo/sound.c: one period of the tone is 37 samples of the Mac's sound buffer.
+const TONE_PERIOD_SAMPLES: f64 = 37.0;
 
 /// The shm and socket are named by pid, so emulators in this test process take turns.
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -75,6 +83,21 @@ fn until(sub: &mut Subscriber, what: &str, pred: impl Fn(&[u8], (u16, u16)) -> b
     }
 }
 
+/// The picture once it stops changing: the same in frames a tenth of a second apart.
+fn settled(sub: &mut Subscriber) -> Vec<u8> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last = next_frame(sub).0;
+    loop {
+        std::thread::sleep(Duration::from_millis(100));
+        let (rgb, _) = next_frame(sub);
+        if rgb == last {
+            return rgb;
+        }
+        assert!(Instant::now() < deadline, "the picture never settled");
+        last = rgb;
+    }
+}
+
 fn send(tx: &InputSender, msg: InputMessage) {
     tx.send(&msg).expect("send input");
 }
@@ -96,6 +119,67 @@ fn key(tx: &InputSender, keycode: u8) {
             modifiers: 0,
         },
     );
+}
+
+fn mouse_rel(tx: &InputSender, dx: i16, dy: i16) {
+    let msg = InputMessage::Mouse {
+        x: dx,
+        y: dy,
+        buttons: 0,
+        absolute: false,
+        timestamp_ms: 0,
+    };
+    send(tx, msg);
+}
+
+/// The published cursor position as signed coordinates.
+fn at(c: (u16, u16)) -> (i16, i16) {
+    (c.0 as i16, c.1 as i16)
+}
+
+/// The state the emulator publishes, once it is `want` (at most 5 s).
+fn wait_state(sub: &Subscriber, want: EmulatorState) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let st = sub.state().expect("state");
+        if st == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "state {st:?}, wanted {want:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// RGB pixels of `tests/golden/demo-boot.png`: the demo's boot picture.
+fn boot_picture() -> Vec<u8> {
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/demo-boot.png");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&golden).expect("golden PNG"),
+    ));
+    let mut reader = decoder.read_info().unwrap();
+    let mut rgb = vec![0u8; reader.output_buffer_size()];
+    reader.next_frame(&mut rgb).unwrap();
+    rgb
+}
+
+/// Frequency of a tone from its rising zero crossings (interpolated between samples): the mean
+/// of the periods near the median, so a sample run dropped by the resampler's trim (a phase
+/// jump) does not count.
+fn tone_hz(tone: &[i16], rate: f64) -> (f64, usize) {
+    let crossings: Vec<f64> = tone
+        .windows(2)
+        .enumerate()
+        .filter(|(_, w)| w[0] < 0 && w[1] >= 0)
+        .map(|(i, w)| i as f64 + f64::from(w[0]) / f64::from(w[0] - w[1]))
+        .collect();
+    let mut periods: Vec<f64> = crossings.windows(2).map(|c| c[1] - c[0]).collect();
+    assert!(periods.len() > 10, "{} periods", periods.len());
+    let mut sorted = periods.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted[sorted.len() / 2];
+    periods.retain(|p| (p - median).abs() < median * 0.05);
+    let mean = periods.iter().sum::<f64>() / periods.len() as f64;
+    (rate / mean, periods.len())
 }
 
 fn mouse_abs(tx: &InputSender, x: i16, y: i16, buttons: u8) {
@@ -191,7 +275,9 @@ fn input_through_the_socket_changes_picture_and_sound() {
     });
     assert!(ink(&rgb, (100, 200, 8, 12)) > 10);
 
-    // Click Beep, then pull 20 ms audio frames as a server does: a tone near 601.5 Hz.
+    // Click Beep, then pull 20 ms audio frames as a server does until the half-second tone has
+    // ended: its frequency is the ROM's (37 samples of the Mac's 22,254.5 Hz), so a sample rate
+    // mislabelled by the 1 % between 22,254.5 and 22,050 Hz (6 Hz) fails.
     mouse_abs(&tx, BEEP.0, BEEP.1, 0);
     until(&mut sub, "cursor on Beep", |_, c| {
         c == (BEEP.0 as u16, BEEP.1 as u16)
@@ -199,8 +285,15 @@ fn input_through_the_socket_changes_picture_and_sound() {
     mouse_abs(&tx, BEEP.0, BEEP.1, 1);
     let mut samples = Vec::new();
     let mut released = false;
+    let tone_over = |s: &[i16]| match s.iter().position(|v| v.abs() >= 1000) {
+        // A tenth of a second of quiet after the tone.
+        Some(start) => {
+            s[start..].len() > 11_025 && s[s.len() - 2205..].iter().all(|v| v.abs() < 1000)
+        }
+        None => false,
+    };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && samples.len() < 22_050 / 2 {
+    while Instant::now() < deadline && !tone_over(&samples) {
         send(&tx, InputMessage::AudioRequest { samples: 960 });
         std::thread::sleep(Duration::from_millis(20));
         if !released {
@@ -208,25 +301,181 @@ fn input_through_the_socket_changes_picture_and_sound() {
             released = true;
         }
         let frame = sub.read_audio().expect("audio");
-        if frame.rate == 22_050 {
+        if frame.rate == PUBLISHED_SOUND_HZ {
             assert_eq!(frame.channels, 1);
             samples.extend_from_slice(&frame.samples);
         }
     }
-    let loud: Vec<i16> = samples
+    let start = samples
         .iter()
-        .copied()
-        .skip_while(|s| s.abs() < 1000)
+        .position(|s| s.abs() >= 1000)
+        .unwrap_or_else(|| panic!("no tone in {} audio samples", samples.len()));
+    let end = samples.iter().rposition(|s| s.abs() >= 1000).unwrap();
+    let tone = &samples[start..=end];
+    let rate = f64::from(PUBLISHED_SOUND_HZ);
+    // The tone lasts 30 ticks (0.499 s); nearly all of it must have arrived.
+    assert!(
+        tone.len() as f64 > 0.45 * rate,
+        "tone of {:.3} s",
+        tone.len() as f64 / rate
+    );
+    let (hz, periods) = tone_hz(tone, rate);
+    let want = MAC_SOUND_HZ / TONE_PERIOD_SAMPLES;
+    eprintln!("tone: {hz:.3} Hz over {periods} periods; the ROM plays {want:.3} Hz");
+    assert!(
+        (hz - want).abs() < 2.0,
+        "tone at {hz:.2} Hz over {periods} periods, the ROM plays {want:.2} Hz"
+    );
+    emu.stop();
+}
+
+/// Pressing the Beep button inverts it in the published picture, releasing restores it.
+#[test]
+fn clicking_beep_inverts_the_button() {
+    let _turn = serial();
+    let emu = Emulator::start(config(Speed::Real)).expect("start");
+    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
+    let tx = sub.sender();
+    until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
+    mouse_abs(&tx, BEEP.0, BEEP.1, 0);
+    until(&mut sub, "cursor on Beep", |_, c| at(c) == BEEP);
+    let up = settled(&mut sub);
+    let idle = ink(&up, BEEP_BUTTON);
+    // The button's inside is white around "Beep": inverted, most of its 64 × 22 turns black.
+    mouse_abs(&tx, BEEP.0, BEEP.1, 1);
+    until(&mut sub, "button inverted", |rgb, _| {
+        ink(rgb, BEEP_BUTTON) > idle + 600
+    });
+    let down = settled(&mut sub);
+    let (w, h) = (BEEP_BUTTON.2, BEEP_BUTTON.3);
+    assert!(
+        ink(&down, BEEP_BUTTON) > w * h / 2,
+        "mostly black while pressed"
+    );
+    // Outside the button nothing changed.
+    let outside = |rgb: &[u8]| {
+        let mut v = rgb.to_vec();
+        for y in BEEP_BUTTON.1..BEEP_BUTTON.1 + h {
+            v[(y * 512 + BEEP_BUTTON.0) * 3..][..w * 3].fill(0);
+        }
+        v
+    };
+    let (a, b) = (outside(&down), outside(&up));
+    let changed: Vec<(usize, usize)> = (0..512 * 342)
+        .filter(|i| a[i * 3] != b[i * 3])
+        .map(|i| (i % 512, i / 512))
         .collect();
     assert!(
-        loud.len() > 2205,
-        "no tone in {} audio samples",
-        samples.len()
+        changed.is_empty(),
+        "pixels outside the button changed: {} from {:?} to {:?}",
+        changed.len(),
+        changed.first(),
+        changed.last()
     );
-    let tone = &loud[..2205.min(loud.len())];
-    let crossings = tone.windows(2).filter(|w| w[0] < 0 && w[1] >= 0).count();
-    let hz = crossings as f64 / (tone.len() as f64 / 22_050.0);
-    assert!((hz - 601.5).abs() < 25.0, "tone at {hz:.1} Hz");
+    mouse_abs(&tx, BEEP.0, BEEP.1, 0);
+    let released = until(&mut sub, "button restored", |rgb, _| {
+        ink(rgb, BEEP_BUTTON) == idle
+    });
+    assert!(released == up, "releasing restores the picture exactly");
+    emu.stop();
+}
+
+/// MOUSE_MODE relative: deltas move the cursor by exactly their sum (one pixel per mouse step,
+/// the demo has no acceleration); back in absolute mode, deltas continue from where it is.
+#[test]
+fn relative_mouse_moves_the_cursor_by_the_deltas() {
+    let _turn = serial();
+    let emu = Emulator::start(config(Speed::Real)).expect("start");
+    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
+    let tx = sub.sender();
+    until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
+    mouse_abs(&tx, 200, 150, 0);
+    until(&mut sub, "cursor at (200, 150)", |_, c| at(c) == (200, 150));
+
+    send(&tx, InputMessage::MouseMode(MouseMode::Relative));
+    for (dx, dy) in [(10, 5), (10, 5), (10, 5), (-4, 2)] {
+        mouse_rel(&tx, dx, dy);
+    }
+    let want = (200 + 26, 150 + 17);
+    until(&mut sub, "cursor moved by the deltas", |_, c| at(c) == want);
+    // And it stays there: no overshoot, no drift.
+    for _ in 0..10 {
+        assert_eq!(at(next_frame(&mut sub).1), want);
+    }
+
+    send(&tx, InputMessage::MouseMode(MouseMode::Absolute));
+    mouse_rel(&tx, -6, 3);
+    let want = (want.0 - 6, want.1 + 3);
+    until(
+        &mut sub,
+        "delta in absolute mode from the cursor",
+        |_, c| at(c) == want,
+    );
+    emu.stop();
+}
+
+/// PAUSE holds the machine (input waits, the state says so) and RESUME lets it go on.
+#[test]
+fn pause_holds_the_machine_and_resume_continues() {
+    let _turn = serial();
+    let emu = Emulator::start(config(Speed::Real)).expect("start");
+    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
+    let tx = sub.sender();
+    let booted = until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
+    let empty = ink(&booted, ECHO);
+    mouse_abs(&tx, 100, 100, 0);
+    until(&mut sub, "cursor at (100, 100)", |_, c| at(c) == (100, 100));
+
+    send(&tx, InputMessage::Command(Command::Pause));
+    wait_state(&sub, EmulatorState::Paused);
+    // While paused, a move and a key reach the emulator but the machine does not run them.
+    mouse_abs(&tx, 300, 250, 0);
+    key(&tx, 0x04);
+    let held = next_frame(&mut sub);
+    let until_t = Instant::now() + Duration::from_millis(700);
+    while Instant::now() < until_t {
+        let (rgb, c) = next_frame(&mut sub);
+        assert_eq!(at(c), (100, 100), "the cursor moved while paused");
+        assert!(rgb == held.0, "the picture changed while paused");
+    }
+    assert_eq!(sub.state().expect("state"), EmulatorState::Paused);
+
+    send(&tx, InputMessage::Command(Command::Resume));
+    wait_state(&sub, EmulatorState::Running);
+    until(&mut sub, "the held move after RESUME", |_, c| {
+        at(c) == (300, 250)
+    });
+    until(&mut sub, "the held key after RESUME", |rgb, _| {
+        ink(rgb, ECHO) > empty
+    });
+    emu.stop();
+}
+
+/// RESET restarts the demo: typed text is gone and the boot picture is back, still running.
+#[test]
+fn reset_restarts_the_demo() {
+    let _turn = serial();
+    let emu = Emulator::start(config(Speed::Real)).expect("start");
+    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
+    let tx = sub.sender();
+    let boot = boot_picture();
+    until(&mut sub, "the boot picture", |rgb, _| rgb == boot);
+    key(&tx, 0x04);
+    key(&tx, 0x22);
+    let empty = ink(&boot, ECHO);
+    until(&mut sub, "typed text", |rgb, _| ink(rgb, ECHO) > empty + 10);
+
+    send(&tx, InputMessage::Command(Command::Reset));
+    until(&mut sub, "the boot picture after RESET", |rgb, _| {
+        rgb == boot
+    });
+    assert_eq!(sub.state().expect("state"), EmulatorState::Running);
+    // Still alive: typing echoes again.
+    key(&tx, 0x04);
+    until(&mut sub, "typing after RESET", |rgb, _| {
+        ink(rgb, ECHO) > empty
+    });
+    assert!(emu.is_running());
     emu.stop();
 }
 
