@@ -1,6 +1,6 @@
 //! The 68000 single-step vectors (../shared/testdata): every file is its own test and must
-//! match final registers, SR, PC, prefetch queue and RAM in every case. Cycle-count and
-//! bus-cycle agreement is printed (run with --nocapture) but not required.
+//! match final registers, SR, PC, prefetch queue and RAM, the clock count and the sequence of
+//! bus cycles in every case (`macemu-cli cpu-test FILE` shows the differences).
 
 use std::path::PathBuf;
 
@@ -34,6 +34,8 @@ fn check(rel: &str) {
         rep.total,
         rep.failures
     );
+    assert_eq!(rep.cycles_ok, rep.total, "{rel}: clock counts differ");
+    assert_eq!(rep.bus_ok, rep.total, "{rel}: bus cycle sequences differ");
 }
 
 macro_rules! vector_files {

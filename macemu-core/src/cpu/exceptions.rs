@@ -23,7 +23,7 @@ pub(crate) mod vector {
 impl Cpu {
     /// Enters supervisor mode with trace off and returns the SR to stack.
     #[inline]
-    fn enter_supervisor(&mut self) -> u16 {
+    pub(crate) fn enter_supervisor(&mut self) -> u16 {
         let sr = self.get_sr();
         if !self.s {
             core::mem::swap(&mut self.a[7], &mut self.other_sp);
@@ -34,7 +34,7 @@ impl Cpu {
     }
 
     /// Reads the handler address of `vec` and loads the prefetch queue there.
-    fn vector_jump<B: Bus>(&mut self, bus: &mut B, vec: u32) -> Res<()> {
+    pub(crate) fn vector_jump<B: Bus>(&mut self, bus: &mut B, vec: u32) -> Res<()> {
         let target = self.read_long_fc(bus, vec * 4, FunctionCode::SupervisorData)?;
         let fc = FunctionCode::SupervisorProgram;
         self.ir = self.read_word_fc(bus, target, fc)?;
@@ -46,7 +46,7 @@ impl Cpu {
     }
 
     /// Writes the 3-word frame of a group 1/2 exception: PC low, SR, PC high (the 68000's order).
-    fn push_frame<B: Bus>(&mut self, bus: &mut B, pc: u32, sr: u16) -> Res<()> {
+    pub(crate) fn push_frame<B: Bus>(&mut self, bus: &mut B, pc: u32, sr: u16) -> Res<()> {
         let sp = self.a[7];
         let fc = FunctionCode::SupervisorData;
         self.a[7] = sp.wrapping_sub(6);

@@ -61,7 +61,9 @@ pub(crate) fn bit_op<B: Bus, const K: u8, const IMM: bool, const M: u8>(
         // BTST Dn,#imm
         let v = u32::from(c.fetch_ext(bus)?);
         c.z = v & (1 << bit) == 0;
-        return c.prefetch(bus);
+        c.prefetch(bus)?;
+        c.idle(2);
+        return Ok(());
     }
     let a = c.ea_addr::<1, B>(bus, m, r)?;
     let v = if m == 7 && (r == 2 || r == 3) {

@@ -167,11 +167,15 @@ pub(crate) fn trap<B: Bus>(c: &mut Cpu, bus: &mut B, op: u16) -> Res<()> {
 }
 
 pub(crate) fn trapv<B: Bus>(c: &mut Cpu, bus: &mut B, _op: u16) -> Res<()> {
-    c.prefetch(bus)?;
     if c.v {
-        return c.exception(bus, vector::TRAPV, c.pc.wrapping_sub(2), 0);
+        // The trap enters supervisor mode before the prefetch: it reads with the supervisor
+        // program function code.
+        let sr = c.enter_supervisor();
+        c.prefetch(bus)?;
+        c.push_frame(bus, c.pc.wrapping_sub(2), sr)?;
+        return c.vector_jump(bus, vector::TRAPV);
     }
-    Ok(())
+    c.prefetch(bus)
 }
 
 pub(crate) fn nop<B: Bus>(c: &mut Cpu, bus: &mut B, _op: u16) -> Res<()> {

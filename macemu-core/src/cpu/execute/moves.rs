@@ -47,9 +47,17 @@ pub(crate) fn move_<B: Bus, const S: u32, const D: u8, const M: u8>(
         return Ok(());
     }
     if dm == 7 && dr == 1 {
-        // (xxx).l: the low address word is used from IRC; its refill follows the write.
         let hi = c.fetch_ext(bus)?;
         let a = u32::from(hi) << 16 | u32::from(c.irc);
+        if sm <= 1 || (sm == 7 && sr == 4) {
+            // From a register or immediate the queue is refilled before the write.
+            c.fetch_ext(bus)?;
+            c.ae_adj = if sm <= 1 { 0 } else { 2u32.wrapping_neg() };
+            c.set_logic::<S>(v);
+            c.write::<S, B>(bus, a, v)?;
+            return c.prefetch(bus);
+        }
+        // From memory the low address word is used from IRC; its refill follows the write.
         c.pc = c.pc.wrapping_add(2);
         c.ae_adj = if sm <= 1 { 0 } else { 2u32.wrapping_neg() };
         c.set_logic::<S>(v);
