@@ -11,6 +11,7 @@
 //! nothing changed. Any change of geometry, format, palette or byte order makes the whole frame
 //! dirty.
 
+use multiversion::multiversion;
 use std::fmt;
 
 /// Largest frame the shared-memory protocol carries.
@@ -251,7 +252,7 @@ fn build_lut<const C: usize>(colours: &[[u8; 4]; 256], bpp: usize) -> Box<[[u8; 
 }
 
 /// Expands whole source bytes; `d` holds `s.len()` entries of `C` bytes.
-#[inline]
+#[multiversion(targets("x86_64+avx2", "x86_64+ssse3"))]
 fn expand<const C: usize>(lut: &[[u8; C]; 256], s: &[u8], d: &mut [u8]) {
     for (o, &b) in d.chunks_exact_mut(C).zip(s) {
         o.copy_from_slice(&lut[usize::from(b)]);
@@ -488,37 +489,23 @@ impl Converter {
     }
 }
 
-/// 32-bit `x R G B` to BGRA (bytes reversed in each pixel) or ARGB (in place), alpha 0xFF;
-/// two pixels per 64-bit word.
-#[inline]
+/// 32-bit `x R G B` to BGRA (bytes reversed in each pixel) or ARGB (in place), alpha 0xFF.
+/// Written pixel by pixel on fixed-size arrays so the compiler vectorises it; compiled also for
+/// SSSE3 and AVX2 (byte shuffles), chosen at run time.
+#[multiversion(targets("x86_64+avx2", "x86_64+ssse3"))]
 fn convert_8888<const BGRA: bool>(src: &[u8], out: &mut [u8]) {
-    let mut o8 = out.chunks_exact_mut(8);
-    let mut i8 = src.chunks_exact(8);
-    for (o, i) in (&mut o8).zip(&mut i8) {
-        let v = u64::from_le_bytes([i[0], i[1], i[2], i[3], i[4], i[5], i[6], i[7]]);
+    for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(4)) {
+        let i: [u8; 4] = [i[0], i[1], i[2], i[3]];
         let px = if BGRA {
-            v.swap_bytes().rotate_left(32) | 0xFF00_0000_FF00_0000
+            u32::from_be_bytes(i) | 0xFF00_0000
         } else {
-            v | 0x0000_00FF_0000_00FF
-        };
-        o.copy_from_slice(&px.to_le_bytes());
-    }
-    for (o, i) in o8
-        .into_remainder()
-        .chunks_exact_mut(4)
-        .zip(i8.remainder().chunks_exact(4))
-    {
-        let v = u32::from_le_bytes([i[0], i[1], i[2], i[3]]);
-        let px = if BGRA {
-            v.swap_bytes() | 0xFF00_0000
-        } else {
-            v | 0xFF
+            u32::from_le_bytes(i) | 0xFF
         };
         o.copy_from_slice(&px.to_le_bytes());
     }
 }
 
-#[inline]
+#[multiversion(targets("x86_64+avx2", "x86_64+ssse3"))]
 fn convert_555<const BGRA: bool>(src: &[u8], out: &mut [u8]) {
     for (o, i) in out.chunks_exact_mut(4).zip(src.chunks_exact(2)) {
         let v = u32::from(u16::from_be_bytes([i[0], i[1]]));
