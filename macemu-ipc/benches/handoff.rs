@@ -72,11 +72,11 @@ fn publisher(mode: &str, frames: u64) {
     }
 }
 
-/// Child: writes timestamps into a pipe at 1 kHz (the reference wakeup).
-fn pipe_writer(n: u64) {
+/// Child: writes `n` timestamps into a pipe, one every `period_us` (the reference wakeup).
+fn pipe_writer(n: u64, period_us: u64) {
     let mut out = std::io::stdout().lock();
     for _ in 0..n {
-        std::thread::sleep(Duration::from_millis(1));
+        std::thread::sleep(Duration::from_micros(period_us));
         out.write_all(&now_ns().to_ne_bytes()).unwrap();
         out.flush().unwrap();
     }
@@ -142,11 +142,11 @@ fn run_handoff(mode: &str, frames: u64) -> (Stats, u64) {
     (stats(lat), frames)
 }
 
-fn run_pipe(n: u64) -> Stats {
+fn run_pipe(n: u64, period_us: u64) -> Stats {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .env(ROLE, "pipe")
-        .arg(n.to_string())
+        .args([n.to_string(), period_us.to_string()])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -165,21 +165,31 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     match std::env::var(ROLE).as_deref() {
         Ok("publisher") => return publisher(&args[1], args[2].parse().unwrap()),
-        Ok("pipe") => return pipe_writer(args[1].parse().unwrap()),
+        Ok("pipe") => return pipe_writer(args[1].parse().unwrap(), args[2].parse().unwrap()),
         _ => {}
     }
     let quick = args.iter().any(|a| a == "--quick");
     let frames = if quick { 1_000 } else { 10_000 };
-    let reference = run_pipe(if quick { 500 } else { 2_000 });
-    println!(
-        "reference: bare cross-process pipe wakeup   p50 {:7.1} µs  p99 {:7.1} µs  max {:8.1} µs  (n={})",
-        reference.p50, reference.p99, reference.max, reference.n
-    );
+    // The wakeup floor depends on how long the reader slept (CPU idle states, a virtual
+    // machine's halt), so each mode is compared with a pipe paced like it.
+    let fast_ref = run_pipe(if quick { 500 } else { 2_000 }, 1_000);
+    let paced_ref = run_pipe(if quick { 120 } else { 600 }, 16_667);
+    for (name, r) in [("1 kHz", &fast_ref), ("60 Hz", &paced_ref)] {
+        println!(
+            "reference: pipe wakeup at {name}       p50 {:7.1} µs  p99 {:7.1} µs  max {:8.1} µs  (n={})",
+            r.p50, r.p99, r.max, r.n
+        );
+    }
     for mode in ["60hz", "full"] {
         let (s, published) = run_handoff(mode, frames);
+        let reference = if mode == "60hz" {
+            &paced_ref
+        } else {
+            &fast_ref
+        };
         println!(
             "handoff {mode:>4}: publish -> valid view     p50 {:7.1} µs  p99 {:7.1} µs  max {:8.1} µs  \
-             (frames seen {} of {published}; p50 {:.2}x, p99 {:.2}x the reference)",
+             (frames seen {} of {published}; p50 {:.2}x, p99 {:.2}x its reference)",
             s.p50,
             s.p99,
             s.max,
