@@ -238,7 +238,9 @@ impl Cpu {
             // Fast path: no trace (pending or to come), refill or interrupt; same semantics as
             // `step`, which handles the rest.
             let ipl = bus.interrupt_level() & 7;
-            if (self.trace_pending | self.t | self.refill)
+            if self.trace_pending
+                || self.t
+                || self.refill
                 || ipl > self.int_mask
                 || (ipl == 7 && self.last_ipl != 7)
             {
