@@ -376,3 +376,58 @@ fn leftovers_of_dead_pids_are_replaced_listed_and_cleaned() {
         "one publisher per pid"
     );
 }
+
+#[test]
+fn shared_memory_and_socket_are_private_to_the_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let live = LivePid::new();
+    let p = Publisher::create(live.pid()).unwrap();
+    for path in [
+        format!("/dev/shm/macemu-video-{}", live.pid()),
+        control_socket_path(live.pid()),
+    ] {
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{path}");
+    }
+    drop(p);
+}
+
+#[test]
+fn a_wrong_handshake_is_a_typed_error() {
+    use std::io::Write;
+    use std::os::unix::net::UnixListener;
+    let live = LivePid::new();
+    let pid = live.pid();
+    // A valid v4 header, as a foreign emulator would publish it, behind a socket that answers
+    // the handshake wrongly in one way each.
+    let mut b = vec![0u8; abi::MACEMU_VIDEO_SHM_SIZE];
+    b[0..4].copy_from_slice(&0x4D45_4D34u32.to_ne_bytes());
+    b[4..8].copy_from_slice(&4u32.to_ne_bytes());
+    b[8..12].copy_from_slice(&pid.to_ne_bytes());
+    b[16..20].copy_from_slice(&640u32.to_ne_bytes());
+    b[20..24].copy_from_slice(&480u32.to_ne_bytes());
+    std::fs::write(format!("/dev/shm/macemu-video-{pid}"), &b).unwrap();
+    let path = control_socket_path(pid);
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let answers: [(&[u8], &str); 3] = [
+        (b"X", "unexpected handshake byte 0x58"),
+        (b"E", "expected 2 eventfds, got 0 fds"),
+        (b"", "emulator closed the socket"),
+    ];
+    let server = thread::spawn(move || {
+        for (reply, _) in answers {
+            let (mut s, _) = listener.accept().unwrap();
+            s.write_all(reply).unwrap();
+        }
+    });
+    for (_, want) in answers {
+        match Subscriber::connect(pid) {
+            Err(ConnectError::Handshake(msg)) => assert_eq!(msg, want),
+            other => panic!("want Handshake({want}), got {other:?}"),
+        }
+    }
+    server.join().unwrap();
+    let _ = std::fs::remove_file(&path);
+    std::fs::remove_file(format!("/dev/shm/macemu-video-{pid}")).unwrap();
+}
