@@ -31,6 +31,21 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The demo at real speed (tests take turns), attached as a server would be: the turn, the
+/// emulator, its subscriber and the input sender, dropped in the reverse order.
+fn running() -> (
+    std::sync::MutexGuard<'static, ()>,
+    Emulator,
+    Subscriber,
+    InputSender,
+) {
+    let turn = serial();
+    let emu = Emulator::start(config(Speed::Real)).expect("start");
+    let sub = Subscriber::connect(emu.pid()).expect("connect");
+    let tx = sub.sender();
+    (turn, emu, sub, tx)
+}
+
 fn config(speed: Speed) -> EmulatorConfig {
     let mut cfg = EmulatorConfig::demo();
     cfg.speed = speed;
@@ -253,10 +268,7 @@ fn boot_picture_matches_the_golden_image() {
 /// click's tone arrives in the audio ring at 22,050 Hz.
 #[test]
 fn input_through_the_socket_changes_picture_and_sound() {
-    let _turn = serial();
-    let emu = Emulator::start(config(Speed::Real)).expect("start");
-    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
-    let tx = sub.sender();
+    let (_turn, emu, mut sub, tx) = running();
     // Booted: the echo area is empty.
     let before = until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
     let empty = ink(&before, ECHO);
@@ -332,10 +344,7 @@ fn input_through_the_socket_changes_picture_and_sound() {
 /// Pressing the Beep button inverts it in the published picture, releasing restores it.
 #[test]
 fn clicking_beep_inverts_the_button() {
-    let _turn = serial();
-    let emu = Emulator::start(config(Speed::Real)).expect("start");
-    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
-    let tx = sub.sender();
+    let (_turn, emu, mut sub, tx) = running();
     until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
     mouse_abs(&tx, BEEP.0, BEEP.1, 0);
     until(&mut sub, "cursor on Beep", |_, c| at(c) == BEEP);
@@ -384,10 +393,7 @@ fn clicking_beep_inverts_the_button() {
 /// the demo has no acceleration); back in absolute mode, deltas continue from where it is.
 #[test]
 fn relative_mouse_moves_the_cursor_by_the_deltas() {
-    let _turn = serial();
-    let emu = Emulator::start(config(Speed::Real)).expect("start");
-    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
-    let tx = sub.sender();
+    let (_turn, emu, mut sub, tx) = running();
     until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
     mouse_abs(&tx, 200, 150, 0);
     until(&mut sub, "cursor at (200, 150)", |_, c| at(c) == (200, 150));
@@ -417,10 +423,7 @@ fn relative_mouse_moves_the_cursor_by_the_deltas() {
 /// PAUSE holds the machine (input waits, the state says so) and RESUME lets it go on.
 #[test]
 fn pause_holds_the_machine_and_resume_continues() {
-    let _turn = serial();
-    let emu = Emulator::start(config(Speed::Real)).expect("start");
-    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
-    let tx = sub.sender();
+    let (_turn, emu, mut sub, tx) = running();
     let booted = until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
     let empty = ink(&booted, ECHO);
     mouse_abs(&tx, 100, 100, 0);
@@ -454,10 +457,7 @@ fn pause_holds_the_machine_and_resume_continues() {
 /// RESET restarts the demo: typed text is gone and the boot picture is back, still running.
 #[test]
 fn reset_restarts_the_demo() {
-    let _turn = serial();
-    let emu = Emulator::start(config(Speed::Real)).expect("start");
-    let mut sub = Subscriber::connect(emu.pid()).expect("connect");
-    let tx = sub.sender();
+    let (_turn, emu, mut sub, tx) = running();
     let boot = boot_picture();
     until(&mut sub, "the boot picture", |rgb, _| rgb == boot);
     key(&tx, 0x04);
