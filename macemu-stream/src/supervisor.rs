@@ -11,7 +11,9 @@ use std::time::Duration;
 /// How often to look for an emulator while detached.
 pub const SCAN_PERIOD: Duration = Duration::from_millis(500);
 
-/// Picks the emulator to attach to: the target if alive, then our child, then the first live one found.
+/// Picks the emulator to attach to: the target if alive, then our child, then (only when no
+/// target was named) the newest live one found. A named target is never replaced by an
+/// unrelated emulator: `--target-pid` means that emulator.
 pub fn choose_pid(
     target: Option<u32>,
     child: Option<u32>,
@@ -27,6 +29,9 @@ pub fn choose_pid(
     }
     if let Some(c) = child.filter(|&c| usable(c)) {
         return Some(c);
+    }
+    if target.is_some() {
+        return None;
     }
     found
         .iter()
@@ -140,7 +145,7 @@ mod tests {
     }
 
     #[test]
-    fn target_then_child_then_newest() {
+    fn target_then_child_then_newest_when_untargeted() {
         let found = [info(10, true), info(20, true), info(30, false)];
         assert_eq!(choose_pid(Some(10), Some(20), &found), Some(10));
         assert_eq!(
@@ -150,9 +155,10 @@ mod tests {
         );
         assert_eq!(
             choose_pid(Some(99), None, &found),
-            Some(20),
-            "newest live one"
+            None,
+            "a named target is not replaced by another emulator"
         );
+        assert_eq!(choose_pid(None, None, &found), Some(20), "newest live one");
         assert_eq!(choose_pid(None, None, &[info(5, false)]), None);
     }
 
