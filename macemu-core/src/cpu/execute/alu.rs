@@ -1,16 +1,11 @@
 //! Arithmetic and logic: ADD/SUB/CMP/AND/OR/EOR and their A/I/Q/X forms, NEG/NEGX/NOT/CLR/TST,
 //! EXT, SWAP, EXG, MOVEQ, Scc, TAS, CHK.
 
-use super::{ea_reg, mode_of, reg9, reg_of, ADD, CMP, EOR, SUB};
+use super::{ea_reg, is_reg_or_imm, mode_of, reg9, reg_of, ADD, CMP, EOR, SUB};
 use crate::bus::Bus;
 use crate::cpu::ea::{mask, sext, LONG, WORD};
 use crate::cpu::exceptions::vector;
 use crate::cpu::{Cpu, Res};
-
-#[inline(always)]
-fn is_reg_or_imm(m: u16, r: usize) -> bool {
-    m == 0 || m == 1 || (m == 7 && r == 4)
-}
 
 /// `<ea>,Dn` forms of ADD, SUB, AND, OR, CMP.
 pub(crate) fn to_reg<B: Bus, const S: u32, const K: u8, const M: u8>(

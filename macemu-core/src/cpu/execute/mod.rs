@@ -30,6 +30,12 @@ pub(crate) fn reg9(op: u16) -> usize {
     ((op >> 9) & 7) as usize
 }
 
+/// A source operand that needs no memory read: Dn, An or #imm.
+#[inline(always)]
+pub(crate) fn is_reg_or_imm(m: u16, r: usize) -> bool {
+    m == 0 || m == 1 || (m == 7 && r == 4)
+}
+
 /// Effective-address class of a mode/register pair, the const generic `M` that specialises
 /// handlers by addressing mode: 0..=6 are modes 0..=6 (register taken from the opcode at run
 /// time), 7..=11 are mode 7 with register 0..=4 ((xxx).W, (xxx).L, (d16,PC), (d8,PC,Xn), #imm).

@@ -1,7 +1,7 @@
 //! Data movement: MOVE, MOVEA, MOVEM, MOVEP, LEA, PEA, LINK, UNLK, MOVE USP, SR/CCR moves and
 //! the immediate logic operations on SR/CCR.
 
-use super::{ea_reg, mode_of, reg9, reg_of, AND, EOR};
+use super::{ea_reg, is_reg_or_imm, mode_of, reg9, reg_of, AND, EOR};
 use crate::bus::Bus;
 use crate::cpu::ea::{sext, LONG, WORD};
 use crate::cpu::exceptions::vector;
@@ -49,7 +49,7 @@ pub(crate) fn move_<B: Bus, const S: u32, const D: u8, const M: u8>(
     if dm == 7 && dr == 1 {
         let hi = c.fetch_ext(bus)?;
         let a = u32::from(hi) << 16 | u32::from(c.irc);
-        if sm <= 1 || (sm == 7 && sr == 4) {
+        if is_reg_or_imm(sm, sr) {
             // From a register or immediate the queue is refilled before the write.
             c.fetch_ext(bus)?;
             c.ae_adj = if sm <= 1 { 0 } else { 2u32.wrapping_neg() };
@@ -61,7 +61,7 @@ pub(crate) fn move_<B: Bus, const S: u32, const D: u8, const M: u8>(
         c.pc = c.pc.wrapping_add(2);
         c.ae_adj = if sm <= 1 { 0 } else { 2u32.wrapping_neg() };
         c.set_logic::<S>(v);
-        if S == LONG && a & 1 != 0 && sm >= 2 && !(sm == 7 && sr == 4) {
+        if S == LONG && a & 1 != 0 && !is_reg_or_imm(sm, sr) {
             // Only the low word's flags are in place when the write faults.
             c.set_logic::<WORD>(v);
         }
@@ -84,7 +84,7 @@ pub(crate) fn move_<B: Bus, const S: u32, const D: u8, const M: u8>(
         // A faulting long write leaves the flags partly evaluated: from a memory source only
         // the low word's; from a register untouched for (An) and (An)+, N and Z only for the
         // displacement modes.
-        let mem_src = sm >= 2 && !(sm == 7 && sr == 4);
+        let mem_src = !is_reg_or_imm(sm, sr);
         match dm {
             2 | 3 if mem_src => c.set_logic::<WORD>(v),
             5 | 6 if mem_src => c.set_logic::<WORD>(v >> 16),
