@@ -5,4 +5,5 @@ pub mod bus;
 pub mod cpu;
 pub mod mac;
 pub mod rom;
+pub mod storage;
 pub mod video;
