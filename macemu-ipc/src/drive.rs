@@ -298,7 +298,7 @@ impl DriveReport {
         let error = f.text("error")?;
         Ok(DriveReport {
             slot,
-            media: (flags & 1 != 0).then(|| ReportedMedia {
+            media: (flags & 1 != 0).then_some(ReportedMedia {
                 name,
                 bytes,
                 read_only: flags & 2 != 0,
