@@ -9,10 +9,13 @@
 //! [`MemBacking`] keeps the bytes in memory for tests and images built on the fly.
 
 use std::fmt;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{flock, FlockOperation};
+use rustix::io::Errno;
 
 /// A disk image's bytes.
 pub trait Backing: Send {
@@ -169,19 +172,21 @@ impl FileBacking {
                 path: path.to_path_buf(),
             });
         }
-        let locked = if read_only {
-            file.try_lock_shared()
+        // flock(2): advisory, per open file, released when the file is closed or the process
+        // dies, so a killed emulator never leaves a stale lock behind.
+        let op = if read_only {
+            FlockOperation::NonBlockingLockShared
         } else {
-            file.try_lock()
+            FlockOperation::NonBlockingLockExclusive
         };
-        match locked {
+        match flock(&file, op) {
             Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
+            Err(Errno::WOULDBLOCK) => {
                 return Err(OpenError::Locked {
                     path: path.to_path_buf(),
                 })
             }
-            Err(TryLockError::Error(e)) => return Err(io_err(e)),
+            Err(e) => return Err(io_err(e.into())),
         }
         Ok(FileBacking {
             file,

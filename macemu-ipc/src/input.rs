@@ -6,6 +6,7 @@
 //! field skips the whole message; both are reported with the type byte and stream offset.
 
 use crate::abi::*;
+use crate::drive::{self, DriveCommand};
 use bytemuck::{bytes_of, pod_read_unaligned};
 
 /// Emulator command (`MACEMU_CMD_*`).
@@ -272,6 +273,11 @@ pub enum DecodeError {
     },
     #[error("message at offset {offset} has {len} bytes, not its type's size")]
     Truncated { offset: u64, len: usize },
+    #[error("drive message at offset {offset}: {error}")]
+    Extension {
+        offset: u64,
+        error: crate::drive::ExtError,
+    },
 }
 
 /// Streaming decoder: `push` bytes as they arrive, then call `next` until it returns `None`.
@@ -282,6 +288,8 @@ pub struct InputDecoder {
     pos: usize,
     /// Stream offset of `buf[0]`.
     base: u64,
+    /// Drive commands (extension messages) decoded so far, taken by `take_drive_commands`.
+    drive: Vec<DriveCommand>,
 }
 
 impl InputDecoder {
@@ -303,6 +311,12 @@ impl InputDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Drive commands decoded since the last call, in arrival order. They travel in extension
+    /// messages that v4 peers skip (see [`crate::drive`]).
+    pub fn take_drive_commands(&mut self) -> Vec<DriveCommand> {
+        std::mem::take(&mut self.drive)
+    }
+
     /// Bytes received but not yet consumed (an incomplete message).
     pub fn pending(&self) -> usize {
         self.buf.len() - self.pos
@@ -317,6 +331,37 @@ impl InputDecoder {
     /// more bytes are needed.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Option<Result<InputMessage, DecodeError>> {
+        loop {
+            let rest = &self.buf[self.pos..];
+            let offset = self.offset();
+            if rest.len() < size_of::<MacEmuInputHeader>() || rest[0] != drive::EXT_TYPE {
+                break;
+            }
+            let ext = |error| Some(Err(DecodeError::Extension { offset, error }));
+            let size = match drive::ext_len(rest)? {
+                Ok(size) => size,
+                Err(e) => {
+                    self.pos += size_of::<MacEmuInputHeader>();
+                    return ext(e);
+                }
+            };
+            if rest.len() < size {
+                return None;
+            }
+            let decoded = drive::decode_ext(&rest[..size])
+                .and_then(|(op, payload)| DriveCommand::decode(op, &payload));
+            match decoded {
+                Ok(cmd) => {
+                    self.pos += size;
+                    self.drive.push(cmd);
+                }
+                Err(e) => {
+                    // Resynchronise word by word: a broken extension never eats v4 input.
+                    self.pos += size_of::<MacEmuInputHeader>();
+                    return ext(e);
+                }
+            }
+        }
         let rest = &self.buf[self.pos..];
         let offset = self.offset();
         if rest.len() < size_of::<MacEmuInputHeader>() {
@@ -476,5 +521,69 @@ mod tests {
         );
         assert_eq!(d.next(), Some(Ok(InputMessage::Command(Command::Stop))));
         assert_eq!(d.next(), None);
+    }
+
+    #[test]
+    fn drive_commands_between_input_split_anywhere() {
+        let eject = DriveCommand::Eject {
+            slot: drive::WireSlot::Floppy(0),
+        };
+        let insert = DriveCommand::Insert {
+            slot: drive::WireSlot::Scsi(2),
+            read_only: false,
+            path: "/srv/disks/hd.img".into(),
+        };
+        let key = InputMessage::Key {
+            keycode: 3,
+            down: true,
+            modifiers: 0,
+        };
+        let stream: Vec<u8> = [
+            key.encode(),
+            insert.encode().unwrap(),
+            InputMessage::Command(Command::Pause).encode(),
+            eject.encode().unwrap(),
+        ]
+        .concat();
+        for a in 0..=stream.len() {
+            let mut d = InputDecoder::new();
+            let mut out = Vec::new();
+            for chunk in [&stream[..a], &stream[a..]] {
+                d.push(chunk);
+                out.extend(d.by_ref().map(|r| r.unwrap()));
+            }
+            assert_eq!(
+                out,
+                [key, InputMessage::Command(Command::Pause)],
+                "split {a}"
+            );
+            assert_eq!(d.take_drive_commands(), [insert.clone(), eject.clone()]);
+            assert_eq!(d.pending(), 0);
+        }
+    }
+
+    #[test]
+    fn a_broken_drive_message_loses_no_input_after_it() {
+        let mut s = vec![drive::EXT_TYPE, 9, 0, 0]; // unknown operation, empty payload
+        s.extend([drive::EXT_TYPE, 1, 3, 0, 0, 0, 0, 0]); // second word lacks the type byte
+        let key = InputMessage::Key {
+            keycode: 5,
+            down: false,
+            modifiers: 0,
+        };
+        s.extend(key.encode());
+        let mut d = InputDecoder::new();
+        d.push(&s);
+        let out: Vec<_> = d.by_ref().collect();
+        assert!(matches!(
+            out[0],
+            Err(DecodeError::Extension { offset: 0, .. })
+        ));
+        assert!(matches!(
+            out[1],
+            Err(DecodeError::Extension { offset: 4, .. })
+        ));
+        assert_eq!(out.last(), Some(&Ok(key)));
+        assert!(d.take_drive_commands().is_empty());
     }
 }

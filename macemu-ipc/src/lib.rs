@@ -11,6 +11,7 @@
 pub mod abi;
 mod audio;
 mod discovery;
+pub mod drive;
 mod error;
 pub mod input;
 mod publisher;
