@@ -345,3 +345,37 @@ fn a_write_to_a_read_only_image_changes_nothing() {
     m.read_at(2 * 512, &mut orig).unwrap();
     assert_eq!(disk.block_data(2), &orig[..]);
 }
+
+/// Timing as the Mac sees it: a sector's address field comes round once a revolution at the
+/// zone's speed (60 / rpm seconds of 7.8336 MHz clocks), and from the end of an address field
+/// to the end of its data field is 6 self-sync bytes (10 cells) and 709 disk bytes (8 cells)
+/// at 16 clocks a cell: a byte every 128 clocks, about 16 µs.
+#[test]
+fn revolution_and_byte_timing() {
+    for (track, rpm) in [(0u8, 394u64), (20, 429), (70, 590)] {
+        let img = FloppyImage::open(Box::new(MemBacking::new(pattern(819_200, 9)))).unwrap();
+        let mut b = board();
+        b.iwm.insert(0, img, 0).unwrap();
+        let mut d = Driver::new(&mut b);
+        d.start(0);
+        d.seek(0, track);
+        d.read_mode(1);
+        d.find_address(3);
+        let t1 = d.b.now;
+        d.find_address(3);
+        let t2 = d.b.now;
+        let rev = 7_833_600 * 60 / rpm;
+        assert!(
+            (t2 - t1).abs_diff(rev) < 100,
+            "track {track}: {} clocks a revolution, want {rev}",
+            t2 - t1
+        );
+        d.read_data();
+        let field = (6 * 10 + 709 * 8) * 16;
+        assert!(
+            (d.b.now - t2).abs_diff(field) < 100,
+            "track {track}: data field took {} clocks, want {field}",
+            d.b.now - t2
+        );
+    }
+}
