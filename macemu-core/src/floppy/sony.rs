@@ -86,6 +86,7 @@ impl WriteDecoder {
 }
 
 /// One drive.
+#[derive(Debug)]
 pub struct SonyDrive {
     disk: Option<FloppyImage>,
     track: u8,

@@ -34,6 +34,7 @@ const Q7: u8 = 0x80;
 /// Cells a byte without latch mode stays readable after it completes.
 const UNLATCHED_VALID_CELLS: u32 = 2;
 
+#[derive(Debug)]
 pub struct Iwm {
     /// State lines: bit 0 CA0, 1 CA1, 2 CA2, 3 LSTRB, 4 ENABLE, 5 SELECT, 6 Q6, 7 Q7.
     lines: u8,
