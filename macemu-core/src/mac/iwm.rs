@@ -501,4 +501,42 @@ mod tests {
         let img = d.disk().unwrap();
         assert_eq!(img.sector(7), sector);
     }
+
+    /// Any sequence of accesses, times and written bytes (the Mac's software is not trusted
+    /// either) leaves the controller working: no panic, and the disk still reads.
+    #[test]
+    fn random_accesses_never_break_it() {
+        let mut iwm = Iwm::new();
+        iwm.insert(0, disk(), 0).unwrap();
+        let small = FloppyImage::open(Box::new(MemBacking::new(vec![0x4E; 409_600]))).unwrap();
+        iwm.insert(1, small, 0).unwrap();
+        let mut x: u32 = 0x1234_5678;
+        let mut t = 0u64;
+        for _ in 0..300_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            t += u64::from(x % 97);
+            let addr = 0xDFE1FF + ((x >> 8) & 0xF) * 0x200;
+            let sel = x & (1 << 20) != 0;
+            if x & (1 << 21) != 0 {
+                iwm.write(addr, (x >> 24) as u8, sel, t);
+            } else {
+                iwm.read(addr, sel, t);
+            }
+        }
+        // Whatever happened, a drive that still holds its disk can be read.
+        let n = (0..2u8).find(|&n| iwm.info(n).is_some());
+        if let Some(n) = n {
+            iwm.read(a(5, n == 1), false, t);
+            set_mode(&mut iwm, 0x1F);
+            iwm.read(a(4, true), false, t);
+            command(&mut iwm, 0b0100, t);
+            lines_for(&mut iwm, 0b1000, t);
+            iwm.read(a(7, false), false, t);
+            iwm.read(a(6, false), false, t);
+            let fresh = (0..200).filter(|k| iwm.read(a(6, false), false, t + k * 40) & 0x80 != 0);
+            assert!(fresh.count() > 50);
+        }
+    }
 }
