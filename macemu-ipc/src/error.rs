@@ -70,6 +70,10 @@ pub enum ConnectError {
     Busy,
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// The shared memory or socket is not ours (another user, a symlink, writable by others) or
+    /// the process at the other end of the socket runs as another user.
+    #[error("refusing an untrusted emulator: {0}")]
+    Untrusted(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -123,14 +123,24 @@ pub struct AudioSubscriber {
 impl AudioSubscriber {
     /// The next audio frame, or the silence frame when the ring is empty.
     pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
+        self.intact()?;
         // The eventfd is a semaphore: one count per frame pushed.
         sys::drain(self.efd.as_fd(), 1)?;
         audio::pop(&self.map)
     }
 
+    fn intact(&self) -> Result<(), IpcError> {
+        if self.map.intact() {
+            Ok(())
+        } else {
+            Err(IpcError::EmulatorGone { pid: self.sock.pid })
+        }
+    }
+
     /// Waits up to `timeout` for a frame to read: at once when one is already queued, else
     /// until the emulator pushes one (its audio eventfd).
     pub fn wait_audio(&mut self, timeout: Duration) -> Result<bool, IpcError> {
+        self.intact()?;
         if audio::pending(&self.map) {
             return Ok(true);
         }
@@ -169,6 +179,7 @@ impl Subscriber {
             MapError::Io(Errno::NOENT) => ConnectError::NotFound { name: name.clone() },
             MapError::Io(e) => e.into(),
             MapError::TooSmall { size, needed } => ConnectError::MappingTooSmall { size, needed },
+            MapError::Untrusted(why) => ConnectError::Untrusted(why),
         })?;
         let snap = read_snapshot(&map);
         snap.validate_connect(pid)?;
@@ -176,6 +187,7 @@ impl Subscriber {
             return Err(ConnectError::NotAlive { pid });
         }
         let path = control_socket_path(pid);
+        check_socket_owner(&path)?;
         let sock = UnixStream::connect(&path).map_err(|e| match e.raw_os_error() {
             Some(c)
                 if c == Errno::NOENT.raw_os_error() || c == Errno::CONNREFUSED.raw_os_error() =>
@@ -184,6 +196,14 @@ impl Subscriber {
             }
             _ => ConnectError::Io(e),
         })?;
+        // The path check above can race with a rename; the peer's credentials cannot.
+        let peer = sys::peer_uid(&sock)?;
+        if peer != sys::our_uid() {
+            return Err(ConnectError::Untrusted(format!(
+                "the process listening on {path} runs as uid {peer}, not as us (uid {})",
+                sys::our_uid()
+            )));
+        }
         sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
         let (byte, mut fds) = match sys::recv_with_fds(sock.as_fd()) {
             Ok(Some(x)) => x,
@@ -215,6 +235,9 @@ impl Subscriber {
                 "passed descriptors are not eventfds".into(),
             ));
         }
+        // Blocking eventfds from the peer would turn every drain into a wait that never ends.
+        sys::set_nonblocking(frame_efd.as_fd())?;
+        sys::set_nonblocking(audio_efd.as_fd())?;
         sock.set_read_timeout(None)?;
         sock.set_write_timeout(Some(SEND_TIMEOUT))?;
         tracing::info!(
@@ -263,6 +286,9 @@ impl Subscriber {
     /// The emulator's run state.
     pub fn state(&self) -> Result<EmulatorState, IpcError> {
         self.check_alive()?;
+        if !self.map.intact() {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
         let v = self.map.u32(off::STATE).load(SeqCst);
         EmulatorState::from_u32(v).ok_or(IpcError::CorruptShm {
             field: "state",
@@ -272,6 +298,9 @@ impl Subscriber {
 
     /// Mouse-latency statistics published by the emulator (average in 0.1 ms, samples).
     pub fn mouse_latency(&self) -> (u32, u32) {
+        if !self.map.intact() {
+            return (0, 0);
+        }
         (
             self.map.u32(off::MOUSE_LAT_AVG).load(SeqCst),
             self.map.u32(off::MOUSE_LAT_SAMPLES).load(SeqCst),
@@ -280,12 +309,16 @@ impl Subscriber {
 
     /// Sets the v4 `capture_trigger` flag (asks the emulator to capture audio for debugging).
     pub fn set_capture_trigger(&self, on: bool) {
+        if !self.map.intact() {
+            return;
+        }
         self.map.u32(off::CAPTURE_TRIGGER).store(on as u32, SeqCst);
     }
 
     /// Whether the emulator is still there (process exists, socket open).
     pub fn is_alive(&self) -> bool {
         !self.gone
+            && self.map.intact()
             && sys::pid_alive(self.pid)
             && sys::peer_state(&self.sender.inner.sock) != PeerState::Closed
     }
@@ -300,9 +333,7 @@ impl Subscriber {
 
     /// Reads one audio frame (silence when the ring is empty).
     pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
-        if self.gone {
-            return Err(IpcError::EmulatorGone { pid: self.pid });
-        }
+        self.check_mapping()?;
         sys::drain(self.audio_efd.as_fd(), 1)?;
         audio::pop(&self.map)
     }
@@ -311,11 +342,9 @@ impl Subscriber {
     /// first call after connecting returns the current frame at once if there is one.
     /// `Ok(None)`: timeout. `Err(EmulatorGone)`: reconnect.
     pub fn wait_frame(&mut self, timeout: Duration) -> Result<Option<FrameView<'_>>, IpcError> {
-        if self.gone {
-            return Err(IpcError::EmulatorGone { pid: self.pid });
-        }
         let deadline = Instant::now() + timeout;
         loop {
+            self.check_mapping()?;
             if self.has_new_frame() {
                 break;
             }
@@ -334,7 +363,28 @@ impl Subscriber {
                 self.check_gone()?;
             }
         }
+        self.check_mapping()?;
         self.snapshot().map(Some)
+    }
+
+    /// Fails (for good) when the emulator is gone or has shrunk its shared memory below the v4
+    /// layout: reading the mapping then would raise SIGBUS, so a shrink counts as leaving.
+    ///
+    /// Remaining race: a shrink between this check and the reads that follow it still faults.
+    /// Our emulator never shrinks; only a hostile or broken peer of the same uid could, and it
+    /// would have to hit a window of microseconds.
+    fn check_mapping(&mut self) -> Result<(), IpcError> {
+        if !self.gone && !self.map.intact() {
+            self.gone = true;
+            tracing::warn!(
+                pid = self.pid,
+                "ipc: the emulator shrank its shared memory below the v4 layout; detaching"
+            );
+        }
+        if self.gone {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
+        Ok(())
     }
 
     fn has_new_frame(&self) -> bool {
@@ -450,9 +500,7 @@ impl Subscriber {
     /// Async frame wait on tokio: the next frame newer than the last one returned.
     #[cfg(feature = "tokio")]
     pub async fn next_frame(&mut self) -> Result<FrameView<'_>, IpcError> {
-        if self.gone {
-            return Err(IpcError::EmulatorGone { pid: self.pid });
-        }
+        self.check_mapping()?;
         if self.async_fds.is_none() {
             let efd: OwnedFd = self.frame_efd.try_clone()?;
             let sock: OwnedFd = self.sender.inner.sock.as_fd().try_clone_to_owned()?;
@@ -462,6 +510,7 @@ impl Subscriber {
             ));
         }
         loop {
+            self.check_mapping()?;
             if self.has_new_frame() {
                 break;
             }
@@ -483,8 +532,32 @@ impl Subscriber {
                 self.check_gone()?;
             }
         }
+        self.check_mapping()?;
         self.snapshot()
     }
+}
+
+/// The control socket must be a socket of our own uid, not a symlink to one.
+fn check_socket_owner(path: &str) -> Result<(), ConnectError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConnectError::SocketMissing { path: path.into() })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !md.file_type().is_socket() {
+        return Err(ConnectError::Untrusted(format!("{path} is not a socket")));
+    }
+    if md.uid() != sys::our_uid() {
+        return Err(ConnectError::Untrusted(format!(
+            "{path} belongs to uid {}, not to us (uid {})",
+            md.uid(),
+            sys::our_uid()
+        )));
+    }
+    Ok(())
 }
 
 fn read_snapshot(m: &ShmMap) -> HeaderSnapshot {
