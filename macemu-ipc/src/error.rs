@@ -33,6 +33,9 @@ pub enum IpcError {
     EmulatorGone { pid: u32 },
     #[error("sending input timed out (the emulator is not reading its socket)")]
     SendTimeout,
+    /// The emulator is not keeping up with its input queue; the message was dropped.
+    #[error("input queue full (the emulator is not reading its socket); message dropped")]
+    InputQueueFull,
     #[error("shared memory `{name}` belongs to live process {pid}")]
     OwnedByLiveProcess { name: String, pid: u32 },
     #[error("malformed input: {0}")]

@@ -28,7 +28,9 @@ pub use input::{Command, InputDecoder, InputMessage, MouseMode};
 pub use publisher::{
     AudioPublisher, FrameMeta, FrameMut, FramePublisher, InputListener, Publisher,
 };
-pub use subscriber::{AudioSubscriber, FrameView, InputSender, PingEcho, Subscriber};
+pub use subscriber::{
+    AudioSubscriber, FrameView, InputQueue, InputSender, PingEcho, Subscriber,
+};
 pub use sys::{is_eventfd_raw as is_eventfd, pid_alive};
 
 /// Emulator run state (`MACEMU_STATE_*`).

@@ -111,6 +111,64 @@ impl InputSender {
     }
 }
 
+/// Input messages on their way to the emulator through a writer thread of their own: `send`
+/// never blocks, so async workers and media threads can call it freely. A stuck emulator fills
+/// the bounded queue and further messages are dropped (and counted) instead of piling up or
+/// stalling the caller. Cheap to clone; the writer thread ends with the last clone.
+#[derive(Clone, Debug)]
+pub struct InputQueue {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    pid: u32,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl InputQueue {
+    /// Queues one message. `Err(InputQueueFull)`: the emulator is not keeping up and the message
+    /// was dropped; `Err(EmulatorGone)`: the writer stopped because the emulator went away.
+    pub fn send(&self, msg: &InputMessage) -> Result<(), IpcError> {
+        use std::sync::mpsc::TrySendError;
+        match self.tx.try_send(msg.encode()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, SeqCst);
+                Err(IpcError::InputQueueFull)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(IpcError::EmulatorGone { pid: self.pid }),
+        }
+    }
+
+    /// Messages dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(SeqCst)
+    }
+}
+
+impl InputSender {
+    /// A non-blocking queue of at most `capacity` messages in front of this sender, written by a
+    /// thread of its own.
+    pub fn queued(&self, capacity: usize) -> std::io::Result<InputQueue> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(capacity.max(1));
+        let sender = self.clone();
+        let pid = self.inner.pid;
+        std::thread::Builder::new()
+            .name("macemu-input".into())
+            .spawn(move || {
+                while let Ok(bytes) = rx.recv() {
+                    match sender.send_raw(&bytes) {
+                        Ok(()) => {}
+                        Err(IpcError::EmulatorGone { .. }) => break,
+                        Err(e) => tracing::debug!(pid, "input not delivered: {e}"),
+                    }
+                }
+            })?;
+        Ok(InputQueue {
+            tx,
+            pid,
+            dropped: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        })
+    }
+}
+
 /// Reads audio frames from its own thread; see [`Subscriber::audio`]. Only one consumer may
 /// read the ring (it is single-producer, single-consumer).
 #[derive(Debug)]

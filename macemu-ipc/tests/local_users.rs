@@ -374,3 +374,48 @@ fn a_shrunk_shared_memory_detaches_instead_of_sigbus() {
     let found = list_emulators();
     assert!(found.iter().any(|e| e.pid == pid && !e.valid));
 }
+
+#[test]
+fn input_to_a_stuck_emulator_never_blocks_the_caller() {
+    let live = LivePid::new();
+    let pid = live.pid();
+    let (_f, _a, mut input) = Publisher::create_with_size(pid, 512, 342)
+        .unwrap()
+        .split();
+    let sub = std::thread::spawn(move || Subscriber::connect(pid));
+    while !input.connected() {
+        let _ = input.recv_timeout(Duration::from_millis(10));
+    }
+    let sub = sub.join().unwrap().unwrap();
+    // From here on the emulator never reads its socket: the socket buffer fills, then the queue.
+    let queue = sub.sender().queued(64).unwrap();
+    let msg = InputMessage::Key {
+        keycode: 0x00,
+        down: true,
+        modifiers: 0,
+    };
+    let t = std::time::Instant::now();
+    let (mut sent, mut full) = (0u32, 0u32);
+    for _ in 0..20_000 {
+        match queue.send(&msg) {
+            Ok(()) => sent += 1,
+            Err(IpcError::InputQueueFull) => full += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let took = t.elapsed();
+    assert!(
+        took < Duration::from_millis(500),
+        "20000 sends to a stuck emulator took {took:?}"
+    );
+    assert!(full > 0, "a stuck emulator must make the queue drop messages");
+    assert_eq!(queue.dropped(), u64::from(full));
+    println!("{sent} queued, {full} dropped in {took:?}");
+    // Once the emulator reads again, queued messages arrive whole.
+    let mut got = 0;
+    while let Ok(Some(m)) = input.recv_timeout(Duration::from_millis(200)) {
+        assert_eq!(m, msg);
+        got += 1;
+    }
+    assert!(got > 0);
+}
