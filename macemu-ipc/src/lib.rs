@@ -12,6 +12,7 @@ pub mod abi;
 mod audio;
 mod discovery;
 mod error;
+pub mod fsutil;
 pub mod input;
 mod publisher;
 mod shm;
@@ -28,9 +29,7 @@ pub use input::{Command, InputDecoder, InputMessage, MouseMode};
 pub use publisher::{
     AudioPublisher, FrameMeta, FrameMut, FramePublisher, InputListener, Publisher,
 };
-pub use subscriber::{
-    AudioSubscriber, FrameView, InputQueue, InputSender, PingEcho, Subscriber,
-};
+pub use subscriber::{AudioSubscriber, FrameView, InputQueue, InputSender, PingEcho, Subscriber};
 pub use sys::{is_eventfd_raw as is_eventfd, pid_alive};
 
 /// Emulator run state (`MACEMU_STATE_*`).
