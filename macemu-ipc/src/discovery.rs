@@ -95,7 +95,7 @@ pub fn list_emulators() -> Vec<EmulatorInfo> {
             let hdr = match read_header(pid) {
                 Ok(h) => h,
                 Err(why) => {
-                    tracing::warn!(pid, "ipc: skipping {why}");
+                    warn_once(pid, &why);
                     return None;
                 }
             };
@@ -111,6 +111,22 @@ pub fn list_emulators() -> Vec<EmulatorInfo> {
             })
         })
         .collect()
+}
+
+/// Warns about a skipped entry once per pid and reason: servers scan every 500 ms, and a foreign
+/// entry that stays would otherwise fill the log.
+fn warn_once(pid: u32, why: &str) {
+    static SEEN: std::sync::Mutex<Vec<(u32, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+    if seen.iter().any(|(p, w)| *p == pid && w == why) {
+        tracing::debug!(pid, "ipc: skipping {why}");
+        return;
+    }
+    if seen.len() >= 256 {
+        seen.remove(0);
+    }
+    seen.push((pid, why.to_owned()));
+    tracing::warn!(pid, "ipc: skipping {why}");
 }
 
 /// What [`clean_stale`] removed.

@@ -21,12 +21,19 @@ use std::time::Duration;
 
 const NOBODY: u32 = 65534;
 
+/// One test at a time: discovery warns once per entry and reason, so a test must not meet the
+/// entries of another (it would see them already reported).
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn root_or_skip(test: &str) -> bool {
     if rustix::process::geteuid().is_root() {
         return true;
     }
     assert!(
-        std::env::var_os("MACEMU_REQUIRE_ALL").is_none(),
+        std::env::var_os("MACEMU_REQUIRE_ALL").is_none_or(|v| v.is_empty() || v == "0"),
         "{test}: needs root to act as a second uid, and MACEMU_REQUIRE_ALL is set"
     );
     eprintln!("SKIPPED {test}: needs root to act as a second uid");
@@ -87,6 +94,7 @@ fn with_warnings<T>(f: impl FnOnce() -> T) -> (T, Vec<String>) {
 
 #[test]
 fn another_users_shared_memory_is_skipped_and_refused() {
+    let _turn = turn();
     if !root_or_skip("another_users_shared_memory_is_skipped_and_refused") {
         return;
     }
@@ -124,6 +132,7 @@ fn another_users_shared_memory_is_skipped_and_refused() {
 
 #[test]
 fn unreadable_entries_are_skipped_with_a_warning() {
+    let _turn = turn();
     if !root_or_skip("unreadable_entries_are_skipped_with_a_warning") {
         return;
     }
@@ -143,6 +152,7 @@ fn unreadable_entries_are_skipped_with_a_warning() {
 
 #[test]
 fn permission_denied_does_not_count_as_alive() {
+    let _turn = turn();
     if !root_or_skip("permission_denied_does_not_count_as_alive") {
         return;
     }
@@ -155,6 +165,7 @@ fn permission_denied_does_not_count_as_alive() {
 
 #[test]
 fn symlinked_shared_memory_and_socket_are_refused() {
+    let _turn = turn();
     let live = LivePid::new();
     let pid = live.pid();
     let _p = Publisher::create_with_size(pid, 512, 342).unwrap();
@@ -171,7 +182,10 @@ fn symlinked_shared_memory_and_socket_are_refused() {
         other => panic!("followed a symlinked shared memory object: {other:?}"),
     }
     assert!(found.iter().all(|e| e.pid != pid), "{found:?}");
-    assert!(warnings.iter().any(|w| w.contains("symlink")), "{warnings:?}");
+    assert!(
+        warnings.iter().any(|w| w.contains("symlink")),
+        "{warnings:?}"
+    );
 
     // The shared memory is fine again; now the socket is a symlink to the real one.
     let sock = control_socket_path(pid);
@@ -189,6 +203,7 @@ fn symlinked_shared_memory_and_socket_are_refused() {
 
 #[test]
 fn server_refuses_a_socket_served_by_another_user() {
+    let _turn = turn();
     if !root_or_skip("server_refuses_a_socket_served_by_another_user") {
         return;
     }
@@ -205,9 +220,7 @@ fn server_refuses_a_socket_served_by_another_user() {
     let impostor = std::thread::spawn(move || {
         // Whatever connects gets a v4 handshake with two eventfds.
         if let Ok((s, _)) = listener.accept() {
-            let efd = || {
-                rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap()
-            };
+            let efd = || rustix::event::eventfd(0, rustix::event::EventfdFlags::NONBLOCK).unwrap();
             send_handshake(&s, &[efd(), efd()]);
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -222,14 +235,13 @@ fn server_refuses_a_socket_served_by_another_user() {
 
 #[test]
 fn emulator_refuses_a_server_of_another_user() {
+    let _turn = turn();
     if !root_or_skip("emulator_refuses_a_server_of_another_user") {
         return;
     }
     let live = LivePid::new();
     let pid = live.pid();
-    let (_f, _a, mut input) = Publisher::create_with_size(pid, 512, 342)
-        .unwrap()
-        .split();
+    let (_f, _a, mut input) = Publisher::create_with_size(pid, 512, 342).unwrap().split();
     let sock = control_socket_path(pid);
     // A loosened mode lets another user reach the socket; the peer check must still refuse it.
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -300,6 +312,7 @@ fn with_fake_socket(pid: u32, serve: impl FnOnce(UnixStream) + Send + 'static) -
 
 #[test]
 fn blocking_eventfds_from_the_emulator_never_block_the_reader() {
+    let _turn = turn();
     let live = LivePid::new();
     let pid = live.pid();
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
@@ -315,7 +328,9 @@ fn blocking_eventfds_from_the_emulator_never_block_the_reader() {
     std::thread::spawn(move || {
         let a = sub.read_audio().map(|f| f.silence);
         let b = audio.read_audio().map(|f| f.silence);
-        let c = sub.wait_frame(Duration::from_millis(50)).map(|f| f.is_none());
+        let c = sub
+            .wait_frame(Duration::from_millis(50))
+            .map(|f| f.is_none());
         let _ = tx.send((a.ok(), b.ok(), c.ok()));
     });
     let got = rx
@@ -327,11 +342,11 @@ fn blocking_eventfds_from_the_emulator_never_block_the_reader() {
 
 #[test]
 fn a_shrunk_shared_memory_detaches_instead_of_sigbus() {
+    let _turn = turn();
     let live = LivePid::new();
     let pid = live.pid();
-    let (mut frames, mut audio_pub, mut input) = Publisher::create_with_size(pid, 320, 200)
-        .unwrap()
-        .split();
+    let (mut frames, mut audio_pub, mut input) =
+        Publisher::create_with_size(pid, 320, 200).unwrap().split();
     let sub = std::thread::spawn(move || Subscriber::connect(pid));
     while !input.connected() {
         let _ = input.recv_timeout(Duration::from_millis(10));
@@ -377,11 +392,10 @@ fn a_shrunk_shared_memory_detaches_instead_of_sigbus() {
 
 #[test]
 fn input_to_a_stuck_emulator_never_blocks_the_caller() {
+    let _turn = turn();
     let live = LivePid::new();
     let pid = live.pid();
-    let (_f, _a, mut input) = Publisher::create_with_size(pid, 512, 342)
-        .unwrap()
-        .split();
+    let (_f, _a, mut input) = Publisher::create_with_size(pid, 512, 342).unwrap().split();
     let sub = std::thread::spawn(move || Subscriber::connect(pid));
     while !input.connected() {
         let _ = input.recv_timeout(Duration::from_millis(10));
@@ -408,7 +422,10 @@ fn input_to_a_stuck_emulator_never_blocks_the_caller() {
         took < Duration::from_millis(500),
         "20000 sends to a stuck emulator took {took:?}"
     );
-    assert!(full > 0, "a stuck emulator must make the queue drop messages");
+    assert!(
+        full > 0,
+        "a stuck emulator must make the queue drop messages"
+    );
     assert_eq!(queue.dropped(), u64::from(full));
     println!("{sent} queued, {full} dropped in {took:?}");
     // Once the emulator reads again, queued messages arrive whole.
