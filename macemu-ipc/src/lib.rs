@@ -13,6 +13,8 @@ mod audio;
 mod discovery;
 mod error;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 mod publisher;
 mod shm;

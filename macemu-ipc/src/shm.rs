@@ -145,6 +145,24 @@ impl ShmMap {
         })
     }
 
+    /// A full reader mapping of an object the caller created itself (the fuzzing probe).
+    pub(crate) fn reader_from_fd(fd: OwnedFd) -> Result<ShmMap, MapError> {
+        let size = rustix::fs::fstat(&fd)?.st_size.max(0) as u64;
+        if size < MACEMU_VIDEO_SHM_SIZE as u64 {
+            return Err(MapError::TooSmall {
+                size,
+                needed: MACEMU_VIDEO_SHM_SIZE as u64,
+            });
+        }
+        let ptr = Self::map_fd(&fd, MACEMU_VIDEO_SHM_SIZE, true)?;
+        Ok(ShmMap {
+            ptr,
+            len: MACEMU_VIDEO_SHM_SIZE,
+            fd: Some(fd),
+            writer: false,
+        })
+    }
+
     /// Whether the object still covers the whole mapping. The owner may shrink it (v4 peers are
     /// not bound to us), and touching a page past the end would raise SIGBUS: readers check this
     /// before each read of the mapping and treat a shrink as the emulator leaving. A shrink

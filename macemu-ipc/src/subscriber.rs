@@ -484,75 +484,7 @@ impl Subscriber {
 
     /// Claims the ready buffer and reads its metadata consistently (see `video`).
     fn snapshot(&mut self) -> Result<FrameView<'_>, IpcError> {
-        let m = &*self.map;
-        let claim = m.u32(off::CLAIM);
-        let mut last_err = IpcError::Unstable;
-        for attempt in 0..SNAPSHOT_ATTEMPTS {
-            if attempt > 64 {
-                std::thread::yield_now();
-            }
-            let s1 = m.u32(off::SEQLOCK).load(SeqCst);
-            if s1 & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let r = m.u32(off::READY_INDEX).load(SeqCst);
-            if r as usize >= MACEMU_NUM_BUFFERS {
-                // Possibly a transient scribble; a persistent one is reported below.
-                last_err = IpcError::CorruptShm {
-                    field: "ready_index",
-                    value: r.into(),
-                };
-                continue;
-            }
-            claim.store(claim_of(r as usize), SeqCst);
-            if m.u32(off::READY_INDEX).load(SeqCst) != r {
-                continue;
-            }
-            let snap = read_snapshot(m);
-            let ping_seq = m.u32(off::PING_SEQUENCE).load(SeqCst);
-            let ping = (ping_seq != 0).then(|| PingEcho {
-                sequence: ping_seq,
-                t1_browser_ms: m.u64(off::PING_T1).load(SeqCst),
-                t2_server_us: m.u64(off::PING_T2).load(SeqCst),
-                t3_emulator_us: m.u64(off::PING_T3).load(SeqCst),
-                t4_frame_us: m.u64(off::PING_T4).load(SeqCst),
-            });
-            if m.u32(off::SEQLOCK).load(SeqCst) != s1 {
-                continue;
-            }
-            let meta = match snap.frame_meta() {
-                Ok(meta) if meta.index == r as usize => meta,
-                Ok(_) => continue,
-                Err(e) => {
-                    claim.store(NO_CLAIM, SeqCst);
-                    // Consume the frame so a broken header does not spin the caller.
-                    self.last_frame_count = Some(snap.frame_count);
-                    return Err(e);
-                }
-            };
-            self.last_frame_count = Some(meta.frame_count);
-            let len = STRIDE * meta.height as usize;
-            return Ok(FrameView {
-                data: m.frame(meta.index, len),
-                width: meta.width,
-                height: meta.height,
-                stride: STRIDE,
-                pixel_format: meta.pixel_format,
-                dirty: meta.dirty,
-                cursor_x: meta.cursor_x,
-                cursor_y: meta.cursor_y,
-                cursor_visible: meta.cursor_visible,
-                frame_count: meta.frame_count,
-                timestamp_us: meta.timestamp_us,
-                ping,
-                index: meta.index,
-                claim,
-            });
-        }
-        claim.store(NO_CLAIM, SeqCst);
-        self.last_frame_count = Some(m.u64(off::FRAME_COUNT).load(SeqCst));
-        Err(last_err)
+        snapshot_in(&self.map, &mut self.last_frame_count, SNAPSHOT_ATTEMPTS)
     }
 
     /// Async frame wait on tokio: the next frame newer than the last one returned.
@@ -616,6 +548,83 @@ fn check_socket_owner(path: &str) -> Result<(), ConnectError> {
         )));
     }
     Ok(())
+}
+
+/// Claims the ready buffer of `m` and reads its metadata consistently (see `video`), trying up to
+/// `attempts` times; `last` is the frame count of the last frame returned.
+pub(crate) fn snapshot_in<'a>(
+    m: &'a ShmMap,
+    last: &mut Option<u64>,
+    attempts: u32,
+) -> Result<FrameView<'a>, IpcError> {
+    let claim = m.u32(off::CLAIM);
+    let mut last_err = IpcError::Unstable;
+    for attempt in 0..attempts {
+        if attempt > 64 {
+            std::thread::yield_now();
+        }
+        let s1 = m.u32(off::SEQLOCK).load(SeqCst);
+        if s1 & 1 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let r = m.u32(off::READY_INDEX).load(SeqCst);
+        if r as usize >= MACEMU_NUM_BUFFERS {
+            // Possibly a transient scribble; a persistent one is reported below.
+            last_err = IpcError::CorruptShm {
+                field: "ready_index",
+                value: r.into(),
+            };
+            continue;
+        }
+        claim.store(claim_of(r as usize), SeqCst);
+        if m.u32(off::READY_INDEX).load(SeqCst) != r {
+            continue;
+        }
+        let snap = read_snapshot(m);
+        let ping_seq = m.u32(off::PING_SEQUENCE).load(SeqCst);
+        let ping = (ping_seq != 0).then(|| PingEcho {
+            sequence: ping_seq,
+            t1_browser_ms: m.u64(off::PING_T1).load(SeqCst),
+            t2_server_us: m.u64(off::PING_T2).load(SeqCst),
+            t3_emulator_us: m.u64(off::PING_T3).load(SeqCst),
+            t4_frame_us: m.u64(off::PING_T4).load(SeqCst),
+        });
+        if m.u32(off::SEQLOCK).load(SeqCst) != s1 {
+            continue;
+        }
+        let meta = match snap.frame_meta() {
+            Ok(meta) if meta.index == r as usize => meta,
+            Ok(_) => continue,
+            Err(e) => {
+                claim.store(NO_CLAIM, SeqCst);
+                // Consume the frame so a broken header does not spin the caller.
+                *last = Some(snap.frame_count);
+                return Err(e);
+            }
+        };
+        *last = Some(meta.frame_count);
+        let len = STRIDE * meta.height as usize;
+        return Ok(FrameView {
+            data: m.frame(meta.index, len),
+            width: meta.width,
+            height: meta.height,
+            stride: STRIDE,
+            pixel_format: meta.pixel_format,
+            dirty: meta.dirty,
+            cursor_x: meta.cursor_x,
+            cursor_y: meta.cursor_y,
+            cursor_visible: meta.cursor_visible,
+            frame_count: meta.frame_count,
+            timestamp_us: meta.timestamp_us,
+            ping,
+            index: meta.index,
+            claim,
+        });
+    }
+    claim.store(NO_CLAIM, SeqCst);
+    *last = Some(m.u64(off::FRAME_COUNT).load(SeqCst));
+    Err(last_err)
 }
 
 fn read_snapshot(m: &ShmMap) -> HeaderSnapshot {
