@@ -213,7 +213,10 @@ fn terminate(mut c: Child) -> Option<std::thread::JoinHandle<()>> {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        tracing::warn!(pid, "emulator ignored SIGTERM for {STOP_GRACE:?}; killing it");
+        tracing::warn!(
+            pid,
+            "emulator ignored SIGTERM for {STOP_GRACE:?}; killing it"
+        );
         let _ = c.kill();
         let _ = c.wait();
     };
@@ -351,7 +354,10 @@ mod tests {
         let mut live: Vec<u32>;
         loop {
             std::thread::sleep(Duration::from_millis(100));
-            live = logged_pids(&log).into_iter().filter(|&x| alive(x)).collect();
+            live = logged_pids(&log)
+                .into_iter()
+                .filter(|&x| alive(x))
+                .collect();
             if live == [current] || Instant::now() > deadline {
                 break;
             }
