@@ -328,8 +328,17 @@ mod tests {
             .collect();
         let pids: Vec<u32> = starts.into_iter().map(|t| t.join().unwrap()).collect();
         assert!(pids.iter().all(|&x| x == pids[0]), "{pids:?}");
+        // The child logs itself once its shell runs: wait for that, then a little longer.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while logged_pids(&log).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         std::thread::sleep(Duration::from_millis(300));
-        assert_eq!(logged_pids(&log).len(), 1, "20 parallel starts, one child");
+        assert_eq!(
+            logged_pids(&log),
+            [pids[0]],
+            "20 parallel starts, one child"
+        );
 
         // Parallel restarts and starts: each replaced child is stopped and reaped, not orphaned.
         let gate = std::sync::Arc::new(std::sync::Barrier::new(10));
@@ -389,7 +398,10 @@ mod tests {
         assert!(err.contains("next launch in"), "{err}");
         // An explicit restart does not wait for the backoff.
         p.restart().unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while logged_pids(&log).len() == launches && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         assert_eq!(logged_pids(&log).len(), launches + 1);
         let _ = std::fs::remove_file(&log);
     }
@@ -397,9 +409,17 @@ mod tests {
     #[test]
     fn stop_returns_at_once_and_the_child_is_still_killed() {
         let log = temp_log("stubborn");
-        let p = EmulatorProcess::new(logging(&log, "trap '' TERM; exec sleep 30"));
+        // Ignores SIGTERM from before it logs itself on.
+        let p = EmulatorProcess::new(vec![
+            "sh".into(),
+            "-c".into(),
+            format!("trap '' TERM; echo $$ >> {}; exec sleep 30", log.display()),
+        ]);
         let pid = p.start().unwrap();
-        std::thread::sleep(Duration::from_millis(200));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while logged_pids(&log).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let t = Instant::now();
         assert!(p.stop());
         assert!(
