@@ -69,7 +69,13 @@ fn main() -> anyhow::Result<()> {
             "open http://127.0.0.1:{}/  (Ctrl-C stops)",
             server.http_addr.port()
         );
-        tokio::signal::ctrl_c().await?;
+        // SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: the emulator below then
+        // unlinks its shared memory and socket, as `macemu-cli emulate` does.
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
         server.shutdown().await;
         anyhow::Ok(())
     })?;

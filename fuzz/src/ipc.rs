@@ -44,3 +44,70 @@ pub fn shm_header(data: &[u8]) {
         assert!(m.dirty.width == 0 || m.dirty.fits(m.width, m.height));
     }
 }
+
+thread_local! {
+    static PROBE: macemu_ipc::fuzzing::Probe =
+        macemu_ipc::fuzzing::Probe::new().expect("a memfd-backed shared-memory probe");
+}
+
+/// The server's frame and audio snapshots over arbitrary shared-memory header bytes (first byte:
+/// control bits; the rest: the header). Typed errors only; a returned frame lies wholly inside its
+/// buffer with sane geometry; the reader claim is always released; an audio frame has a valid
+/// rate, channel count and sample count; a shrunk object is noticed before it is read.
+pub fn shm_snapshot(data: &[u8]) {
+    use macemu_ipc::abi::MACEMU_VIDEO_SHM_SIZE;
+    use macemu_ipc::video::NO_CLAIM;
+    use macemu_ipc::STRIDE;
+    let Some((&ctl, header)) = data.split_first() else {
+        return;
+    };
+    PROBE.with(|p| {
+        p.set_header(header).expect("writing the probe's header");
+        // The frame count of the last frame seen: none yet, or one taken from the input.
+        let last = (ctl & 1 == 1).then(|| {
+            let mut b = [0u8; 8];
+            let n = header.len().min(8);
+            b[..n].copy_from_slice(&header[..n]);
+            u64::from_le_bytes(b)
+        });
+        match p.frame(last) {
+            Ok(v) => {
+                assert!((1..=MACEMU_MAX_WIDTH).contains(&v.width));
+                assert!((1..=MACEMU_MAX_HEIGHT).contains(&v.height));
+                assert!(v.index < MACEMU_NUM_BUFFERS);
+                assert_eq!(v.stride, STRIDE);
+                assert_eq!(v.data.len(), STRIDE * v.height as usize);
+                assert!(v.dirty.width == 0 || v.dirty.fits(v.width, v.height));
+                let edge = v.row(v.height - 1);
+                assert_eq!(edge.len(), v.width as usize * 4);
+                let sum: u64 = v.data.iter().step_by(4093).map(|&b| u64::from(b)).sum();
+                std::hint::black_box(sum);
+                assert_ne!(p.claim(), NO_CLAIM, "a frame view holds its claim");
+            }
+            Err(e) => assert!(!e.to_string().is_empty()),
+        }
+        assert_eq!(p.claim(), NO_CLAIM, "the claim is released");
+        for _ in 0..4 {
+            match p.audio() {
+                Ok(a) => {
+                    assert!(
+                        [11_025, 22_050, 44_100, 48_000].contains(&a.rate),
+                        "{}",
+                        a.rate
+                    );
+                    assert!(a.channels == 1 || a.channels == 2);
+                    assert!(a.samples.len() <= 960 * 2);
+                    assert_eq!(a.samples.len() % a.channels as usize, 0);
+                }
+                Err(e) => assert!(!e.to_string().is_empty()),
+            }
+        }
+        if ctl & 2 == 2 {
+            let cut = u64::from(ctl >> 2) * (MACEMU_VIDEO_SHM_SIZE as u64 / 64);
+            assert!(!p.resize(cut).expect("shrinking the probe"));
+            assert!(p
+                .resize(MACEMU_VIDEO_SHM_SIZE as u64)
+                .expect("restoring the probe"));
+        }
+    });
+}

@@ -367,3 +367,78 @@ pub fn h264_repeat(data: &[u8]) {
         }
     }
 }
+
+/// Browser input events through one viewer's translator (first byte: mouse mode; then messages,
+/// each one length byte and that many DataChannel bytes): no panic; an absolute position is never
+/// negative; every message sent decodes back from the v4 wire unchanged; `release_all` releases
+/// exactly the keys still held (by the translator's own messages) and leaves nothing held.
+pub fn input_translator(data: &[u8]) {
+    use macemu_ipc::{InputDecoder, InputMessage, MouseMode};
+    use macemu_stream::input::InputTranslator;
+    use std::collections::BTreeSet;
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let mut t = InputTranslator::new(if mode & 1 == 1 {
+        MouseMode::Relative
+    } else {
+        MouseMode::Absolute
+    });
+    let mut held = BTreeSet::new();
+    let (mut wire, mut sent) = (Vec::new(), Vec::new());
+    let mut now_us = 1_700_000_000_000_000u64;
+    while let Some((&len, tail)) = rest.split_first() {
+        let (msg, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        let Ok(ev) = parse_client_message(msg) else {
+            continue;
+        };
+        now_us += 1000;
+        let Some(m) = t.translate(ev, now_us) else {
+            continue;
+        };
+        match m {
+            InputMessage::Key { keycode, down, .. } => {
+                if down {
+                    held.insert(keycode);
+                } else {
+                    held.remove(&keycode);
+                }
+            }
+            InputMessage::Mouse {
+                x,
+                y,
+                absolute: true,
+                ..
+            } => assert!(x >= 0 && y >= 0, "absolute position {x},{y}"),
+            _ => {}
+        }
+        wire.extend(m.encode());
+        sent.push(m);
+    }
+    let released = t.release_all();
+    let mut released_keys = BTreeSet::new();
+    for m in &released {
+        match *m {
+            InputMessage::Key {
+                keycode,
+                down: false,
+                ..
+            } => assert!(released_keys.insert(keycode), "released twice: {keycode}"),
+            InputMessage::Mouse { buttons: 0, .. } => {}
+            ref other => panic!("release_all sent {other:?}"),
+        }
+    }
+    assert_eq!(released_keys, held, "released keys vs keys held");
+    assert!(
+        t.release_all().is_empty(),
+        "nothing is held after release_all"
+    );
+    let mut d = InputDecoder::new();
+    d.push(&wire);
+    let back: Vec<_> = d.by_ref().collect();
+    assert_eq!(back.len(), sent.len());
+    for (b, s) in back.into_iter().zip(&sent) {
+        assert_eq!(b.as_ref().ok(), Some(s));
+    }
+}

@@ -33,6 +33,9 @@ pub enum IpcError {
     EmulatorGone { pid: u32 },
     #[error("sending input timed out (the emulator is not reading its socket)")]
     SendTimeout,
+    /// The emulator is not keeping up with its input queue; the message was dropped.
+    #[error("input queue full (the emulator is not reading its socket); message dropped")]
+    InputQueueFull,
     #[error("shared memory `{name}` belongs to live process {pid}")]
     OwnedByLiveProcess { name: String, pid: u32 },
     #[error("malformed input: {0}")]
@@ -70,6 +73,10 @@ pub enum ConnectError {
     Busy,
     #[error("handshake failed: {0}")]
     Handshake(String),
+    /// The shared memory or socket is not ours (another user, a symlink, writable by others) or
+    /// the process at the other end of the socket runs as another user.
+    #[error("refusing an untrusted emulator: {0}")]
+    Untrusted(String),
     #[error("i/o: {0}")]
     Io(#[from] std::io::Error),
 }

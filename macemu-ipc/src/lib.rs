@@ -13,6 +13,9 @@ mod audio;
 mod discovery;
 pub mod drive;
 mod error;
+pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod input;
 mod publisher;
 mod shm;
@@ -29,7 +32,7 @@ pub use input::{Command, InputDecoder, InputMessage, MouseMode};
 pub use publisher::{
     AudioPublisher, FrameMeta, FrameMut, FramePublisher, InputListener, Publisher,
 };
-pub use subscriber::{AudioSubscriber, FrameView, InputSender, PingEcho, Subscriber};
+pub use subscriber::{AudioSubscriber, FrameView, InputQueue, InputSender, PingEcho, Subscriber};
 pub use sys::{is_eventfd_raw as is_eventfd, pid_alive};
 
 /// Emulator run state (`MACEMU_STATE_*`).

@@ -124,7 +124,11 @@ impl Publisher {
         }
         .map_err(|e| match e {
             MapError::Io(e) => IpcError::from(e),
-            MapError::TooSmall { .. } => unreachable!("create sizes the object itself"),
+            // `create` sizes and owns the object itself; these are reported, never expected.
+            MapError::TooSmall { size, needed } => IpcError::InvalidArgument(format!(
+                "new shared memory is {size} bytes, needs {needed}"
+            )),
+            MapError::Untrusted(why) => IpcError::InvalidArgument(why),
         })?;
         // From here on, `Shared::drop` unlinks on any error.
         let socket_path = PathBuf::from(control_socket_path(pid));
@@ -460,6 +464,23 @@ impl InputListener {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
+            // The socket is 0600, but a server of another user must never get the eventfds or
+            // feed input even if the mode was loosened: the kernel's record of the peer decides.
+            match sys::peer_uid(&stream) {
+                Ok(uid) if uid == sys::our_uid() => {}
+                Ok(uid) => {
+                    tracing::warn!(
+                        uid,
+                        "ipc: refused a server of another user (uid {uid}, we are {})",
+                        sys::our_uid()
+                    );
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!("ipc: refused a server whose uid cannot be read: {e}");
+                    continue;
+                }
+            }
             if let Some(c) = &self.conn {
                 if sys::peer_state(&c.stream) != PeerState::Closed {
                     tracing::warn!("ipc: a second server tried to connect; told it we are busy");

@@ -28,6 +28,8 @@ pub(crate) enum MapError {
         size: u64,
         needed: u64,
     },
+    /// The object belongs to another user, is not a regular file, or others may write it.
+    Untrusted(String),
 }
 
 impl From<rustix::io::Errno> for MapError {
@@ -41,6 +43,8 @@ impl From<rustix::io::Errno> for MapError {
 pub(crate) struct ShmMap {
     ptr: NonNull<u8>,
     len: usize,
+    /// Kept open by reader mappings to notice the owner shrinking the object (see `intact`).
+    fd: Option<OwnedFd>,
     /// Whether this process owns frame writing (publisher); frames are then never borrowed
     /// shared from this mapping, only through [`FrameWriter`].
     writer: bool,
@@ -78,6 +82,7 @@ impl ShmMap {
         let map = Arc::new(ShmMap {
             ptr: map,
             len: MACEMU_VIDEO_SHM_SIZE,
+            fd: None,
             writer: true,
         });
         Ok((map.clone(), FrameWriter { map }))
@@ -85,10 +90,41 @@ impl ShmMap {
 
     /// Opens an existing object. `full` maps the whole layout read-write (a subscriber);
     /// otherwise only the header is mapped read-only (discovery).
+    ///
+    /// Only an object of our own uid is trusted: another local user could otherwise pose as the
+    /// emulator and receive the keystrokes. The path is opened without following a symlink, and
+    /// owner, type and mode are checked on the opened descriptor (no window between check and use).
     pub(crate) fn open(name: &str, full: bool) -> Result<ShmMap, MapError> {
-        let flags = if full { OFlags::RDWR } else { OFlags::RDONLY };
-        let fd = rustix::shm::open(name, flags, Mode::empty())?;
-        let size = rustix::fs::fstat(&fd)?.st_size.max(0) as u64;
+        use rustix::fs::{FileType, OFlags as F};
+        let access = if full { F::RDWR } else { F::RDONLY };
+        let path = format!("{}{name}", crate::discovery::SHM_DIR);
+        let fd = rustix::fs::open(
+            path.as_str(),
+            access | F::NOFOLLOW | F::CLOEXEC | F::NOCTTY | F::NONBLOCK,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::LOOP => MapError::Untrusted(format!("{path} is a symlink")),
+            e => MapError::Io(e),
+        })?;
+        let st = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(MapError::Untrusted(format!("{path} is not a regular file")));
+        }
+        let uid = crate::sys::our_uid();
+        if st.st_uid != uid {
+            return Err(MapError::Untrusted(format!(
+                "{path} belongs to uid {}, not to us (uid {uid})",
+                st.st_uid
+            )));
+        }
+        if st.st_mode & 0o022 != 0 {
+            return Err(MapError::Untrusted(format!(
+                "{path} is writable by other users (mode {:o})",
+                st.st_mode & 0o777
+            )));
+        }
+        let size = st.st_size.max(0) as u64;
         let needed = if full {
             MACEMU_VIDEO_SHM_SIZE
         } else {
@@ -104,8 +140,39 @@ impl ShmMap {
         Ok(ShmMap {
             ptr,
             len: needed,
+            fd: Some(fd),
             writer: false,
         })
+    }
+
+    /// A full reader mapping of an object the caller created itself (the fuzzing probe).
+    pub(crate) fn reader_from_fd(fd: OwnedFd) -> Result<ShmMap, MapError> {
+        let size = rustix::fs::fstat(&fd)?.st_size.max(0) as u64;
+        if size < MACEMU_VIDEO_SHM_SIZE as u64 {
+            return Err(MapError::TooSmall {
+                size,
+                needed: MACEMU_VIDEO_SHM_SIZE as u64,
+            });
+        }
+        let ptr = Self::map_fd(&fd, MACEMU_VIDEO_SHM_SIZE, true)?;
+        Ok(ShmMap {
+            ptr,
+            len: MACEMU_VIDEO_SHM_SIZE,
+            fd: Some(fd),
+            writer: false,
+        })
+    }
+
+    /// Whether the object still covers the whole mapping. The owner may shrink it (v4 peers are
+    /// not bound to us), and touching a page past the end would raise SIGBUS: readers check this
+    /// before each read of the mapping and treat a shrink as the emulator leaving. A shrink
+    /// between this check and the read is not covered (see `Subscriber`).
+    pub(crate) fn intact(&self) -> bool {
+        match &self.fd {
+            None => true,
+            Some(fd) => rustix::fs::fstat(fd)
+                .is_ok_and(|st| u64::try_from(st.st_size).is_ok_and(|s| s >= self.len as u64)),
+        }
     }
 
     fn map_fd(fd: &OwnedFd, len: usize, writable: bool) -> Result<NonNull<u8>, rustix::io::Errno> {
@@ -116,8 +183,8 @@ impl ShmMap {
         };
         // SAFETY: a fresh shared mapping at an address the kernel picks; nothing in this process
         // aliases it. The object is at least `len` bytes (checked or just truncated by the caller),
-        // so no access within `len` can fault with SIGBUS unless the owner shrinks it, which the
-        // v4 owner never does.
+        // so no access within `len` can fault with SIGBUS unless the owner shrinks it; readers
+        // check for that before reading (`intact`).
         let p =
             unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0)? };
         Ok(NonNull::new(p.cast::<u8>()).expect("mmap never returns null on success"))

@@ -111,6 +111,64 @@ impl InputSender {
     }
 }
 
+/// Input messages on their way to the emulator through a writer thread of their own: `send`
+/// never blocks, so async workers and media threads can call it freely. A stuck emulator fills
+/// the bounded queue and further messages are dropped (and counted) instead of piling up or
+/// stalling the caller. Cheap to clone; the writer thread ends with the last clone.
+#[derive(Clone, Debug)]
+pub struct InputQueue {
+    tx: std::sync::mpsc::SyncSender<Vec<u8>>,
+    pid: u32,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl InputQueue {
+    /// Queues one message. `Err(InputQueueFull)`: the emulator is not keeping up and the message
+    /// was dropped; `Err(EmulatorGone)`: the writer stopped because the emulator went away.
+    pub fn send(&self, msg: &InputMessage) -> Result<(), IpcError> {
+        use std::sync::mpsc::TrySendError;
+        match self.tx.try_send(msg.encode()) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.dropped.fetch_add(1, SeqCst);
+                Err(IpcError::InputQueueFull)
+            }
+            Err(TrySendError::Disconnected(_)) => Err(IpcError::EmulatorGone { pid: self.pid }),
+        }
+    }
+
+    /// Messages dropped so far because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(SeqCst)
+    }
+}
+
+impl InputSender {
+    /// A non-blocking queue of at most `capacity` messages in front of this sender, written by a
+    /// thread of its own.
+    pub fn queued(&self, capacity: usize) -> std::io::Result<InputQueue> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(capacity.max(1));
+        let sender = self.clone();
+        let pid = self.inner.pid;
+        std::thread::Builder::new()
+            .name("macemu-input".into())
+            .spawn(move || {
+                while let Ok(bytes) = rx.recv() {
+                    match sender.send_raw(&bytes) {
+                        Ok(()) => {}
+                        Err(IpcError::EmulatorGone { .. }) => break,
+                        Err(e) => tracing::debug!(pid, "input not delivered: {e}"),
+                    }
+                }
+            })?;
+        Ok(InputQueue {
+            tx,
+            pid,
+            dropped: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        })
+    }
+}
+
 /// Reads audio frames from its own thread; see [`Subscriber::audio`]. Only one consumer may
 /// read the ring (it is single-producer, single-consumer).
 #[derive(Debug)]
@@ -123,14 +181,24 @@ pub struct AudioSubscriber {
 impl AudioSubscriber {
     /// The next audio frame, or the silence frame when the ring is empty.
     pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
+        self.intact()?;
         // The eventfd is a semaphore: one count per frame pushed.
         sys::drain(self.efd.as_fd(), 1)?;
         audio::pop(&self.map)
     }
 
+    fn intact(&self) -> Result<(), IpcError> {
+        if self.map.intact() {
+            Ok(())
+        } else {
+            Err(IpcError::EmulatorGone { pid: self.sock.pid })
+        }
+    }
+
     /// Waits up to `timeout` for a frame to read: at once when one is already queued, else
     /// until the emulator pushes one (its audio eventfd).
     pub fn wait_audio(&mut self, timeout: Duration) -> Result<bool, IpcError> {
+        self.intact()?;
         if audio::pending(&self.map) {
             return Ok(true);
         }
@@ -169,6 +237,7 @@ impl Subscriber {
             MapError::Io(Errno::NOENT) => ConnectError::NotFound { name: name.clone() },
             MapError::Io(e) => e.into(),
             MapError::TooSmall { size, needed } => ConnectError::MappingTooSmall { size, needed },
+            MapError::Untrusted(why) => ConnectError::Untrusted(why),
         })?;
         let snap = read_snapshot(&map);
         snap.validate_connect(pid)?;
@@ -176,6 +245,7 @@ impl Subscriber {
             return Err(ConnectError::NotAlive { pid });
         }
         let path = control_socket_path(pid);
+        check_socket_owner(&path)?;
         let sock = UnixStream::connect(&path).map_err(|e| match e.raw_os_error() {
             Some(c)
                 if c == Errno::NOENT.raw_os_error() || c == Errno::CONNREFUSED.raw_os_error() =>
@@ -184,6 +254,14 @@ impl Subscriber {
             }
             _ => ConnectError::Io(e),
         })?;
+        // The path check above can race with a rename; the peer's credentials cannot.
+        let peer = sys::peer_uid(&sock)?;
+        if peer != sys::our_uid() {
+            return Err(ConnectError::Untrusted(format!(
+                "the process listening on {path} runs as uid {peer}, not as us (uid {})",
+                sys::our_uid()
+            )));
+        }
         sock.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
         let (byte, mut fds) = match sys::recv_with_fds(sock.as_fd()) {
             Ok(Some(x)) => x,
@@ -215,6 +293,9 @@ impl Subscriber {
                 "passed descriptors are not eventfds".into(),
             ));
         }
+        // Blocking eventfds from the peer would turn every drain into a wait that never ends.
+        sys::set_nonblocking(frame_efd.as_fd())?;
+        sys::set_nonblocking(audio_efd.as_fd())?;
         sock.set_read_timeout(None)?;
         sock.set_write_timeout(Some(SEND_TIMEOUT))?;
         tracing::info!(
@@ -263,6 +344,9 @@ impl Subscriber {
     /// The emulator's run state.
     pub fn state(&self) -> Result<EmulatorState, IpcError> {
         self.check_alive()?;
+        if !self.map.intact() {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
         let v = self.map.u32(off::STATE).load(SeqCst);
         EmulatorState::from_u32(v).ok_or(IpcError::CorruptShm {
             field: "state",
@@ -272,6 +356,9 @@ impl Subscriber {
 
     /// Mouse-latency statistics published by the emulator (average in 0.1 ms, samples).
     pub fn mouse_latency(&self) -> (u32, u32) {
+        if !self.map.intact() {
+            return (0, 0);
+        }
         (
             self.map.u32(off::MOUSE_LAT_AVG).load(SeqCst),
             self.map.u32(off::MOUSE_LAT_SAMPLES).load(SeqCst),
@@ -280,12 +367,16 @@ impl Subscriber {
 
     /// Sets the v4 `capture_trigger` flag (asks the emulator to capture audio for debugging).
     pub fn set_capture_trigger(&self, on: bool) {
+        if !self.map.intact() {
+            return;
+        }
         self.map.u32(off::CAPTURE_TRIGGER).store(on as u32, SeqCst);
     }
 
     /// Whether the emulator is still there (process exists, socket open).
     pub fn is_alive(&self) -> bool {
         !self.gone
+            && self.map.intact()
             && sys::pid_alive(self.pid)
             && sys::peer_state(&self.sender.inner.sock) != PeerState::Closed
     }
@@ -300,9 +391,7 @@ impl Subscriber {
 
     /// Reads one audio frame (silence when the ring is empty).
     pub fn read_audio(&mut self) -> Result<AudioFrame, IpcError> {
-        if self.gone {
-            return Err(IpcError::EmulatorGone { pid: self.pid });
-        }
+        self.check_mapping()?;
         sys::drain(self.audio_efd.as_fd(), 1)?;
         audio::pop(&self.map)
     }
@@ -311,11 +400,9 @@ impl Subscriber {
     /// first call after connecting returns the current frame at once if there is one.
     /// `Ok(None)`: timeout. `Err(EmulatorGone)`: reconnect.
     pub fn wait_frame(&mut self, timeout: Duration) -> Result<Option<FrameView<'_>>, IpcError> {
-        if self.gone {
-            return Err(IpcError::EmulatorGone { pid: self.pid });
-        }
         let deadline = Instant::now() + timeout;
         loop {
+            self.check_mapping()?;
             if self.has_new_frame() {
                 break;
             }
@@ -334,7 +421,28 @@ impl Subscriber {
                 self.check_gone()?;
             }
         }
+        self.check_mapping()?;
         self.snapshot().map(Some)
+    }
+
+    /// Fails (for good) when the emulator is gone or has shrunk its shared memory below the v4
+    /// layout: reading the mapping then would raise SIGBUS, so a shrink counts as leaving.
+    ///
+    /// Remaining race: a shrink between this check and the reads that follow it still faults.
+    /// Our emulator never shrinks; only a hostile or broken peer of the same uid could, and it
+    /// would have to hit a window of microseconds.
+    fn check_mapping(&mut self) -> Result<(), IpcError> {
+        if !self.gone && !self.map.intact() {
+            self.gone = true;
+            tracing::warn!(
+                pid = self.pid,
+                "ipc: the emulator shrank its shared memory below the v4 layout; detaching"
+            );
+        }
+        if self.gone {
+            return Err(IpcError::EmulatorGone { pid: self.pid });
+        }
+        Ok(())
     }
 
     fn has_new_frame(&self) -> bool {
@@ -376,83 +484,13 @@ impl Subscriber {
 
     /// Claims the ready buffer and reads its metadata consistently (see `video`).
     fn snapshot(&mut self) -> Result<FrameView<'_>, IpcError> {
-        let m = &*self.map;
-        let claim = m.u32(off::CLAIM);
-        let mut last_err = IpcError::Unstable;
-        for attempt in 0..SNAPSHOT_ATTEMPTS {
-            if attempt > 64 {
-                std::thread::yield_now();
-            }
-            let s1 = m.u32(off::SEQLOCK).load(SeqCst);
-            if s1 & 1 == 1 {
-                std::hint::spin_loop();
-                continue;
-            }
-            let r = m.u32(off::READY_INDEX).load(SeqCst);
-            if r as usize >= MACEMU_NUM_BUFFERS {
-                // Possibly a transient scribble; a persistent one is reported below.
-                last_err = IpcError::CorruptShm {
-                    field: "ready_index",
-                    value: r.into(),
-                };
-                continue;
-            }
-            claim.store(claim_of(r as usize), SeqCst);
-            if m.u32(off::READY_INDEX).load(SeqCst) != r {
-                continue;
-            }
-            let snap = read_snapshot(m);
-            let ping_seq = m.u32(off::PING_SEQUENCE).load(SeqCst);
-            let ping = (ping_seq != 0).then(|| PingEcho {
-                sequence: ping_seq,
-                t1_browser_ms: m.u64(off::PING_T1).load(SeqCst),
-                t2_server_us: m.u64(off::PING_T2).load(SeqCst),
-                t3_emulator_us: m.u64(off::PING_T3).load(SeqCst),
-                t4_frame_us: m.u64(off::PING_T4).load(SeqCst),
-            });
-            if m.u32(off::SEQLOCK).load(SeqCst) != s1 {
-                continue;
-            }
-            let meta = match snap.frame_meta() {
-                Ok(meta) if meta.index == r as usize => meta,
-                Ok(_) => continue,
-                Err(e) => {
-                    claim.store(NO_CLAIM, SeqCst);
-                    // Consume the frame so a broken header does not spin the caller.
-                    self.last_frame_count = Some(snap.frame_count);
-                    return Err(e);
-                }
-            };
-            self.last_frame_count = Some(meta.frame_count);
-            let len = STRIDE * meta.height as usize;
-            return Ok(FrameView {
-                data: m.frame(meta.index, len),
-                width: meta.width,
-                height: meta.height,
-                stride: STRIDE,
-                pixel_format: meta.pixel_format,
-                dirty: meta.dirty,
-                cursor_x: meta.cursor_x,
-                cursor_y: meta.cursor_y,
-                cursor_visible: meta.cursor_visible,
-                frame_count: meta.frame_count,
-                timestamp_us: meta.timestamp_us,
-                ping,
-                index: meta.index,
-                claim,
-            });
-        }
-        claim.store(NO_CLAIM, SeqCst);
-        self.last_frame_count = Some(m.u64(off::FRAME_COUNT).load(SeqCst));
-        Err(last_err)
+        snapshot_in(&self.map, &mut self.last_frame_count, SNAPSHOT_ATTEMPTS)
     }
 
     /// Async frame wait on tokio: the next frame newer than the last one returned.
     #[cfg(feature = "tokio")]
     pub async fn next_frame(&mut self) -> Result<FrameView<'_>, IpcError> {
-        if self.gone {
-            return Err(IpcError::EmulatorGone { pid: self.pid });
-        }
+        self.check_mapping()?;
         if self.async_fds.is_none() {
             let efd: OwnedFd = self.frame_efd.try_clone()?;
             let sock: OwnedFd = self.sender.inner.sock.as_fd().try_clone_to_owned()?;
@@ -462,6 +500,7 @@ impl Subscriber {
             ));
         }
         loop {
+            self.check_mapping()?;
             if self.has_new_frame() {
                 break;
             }
@@ -483,8 +522,109 @@ impl Subscriber {
                 self.check_gone()?;
             }
         }
+        self.check_mapping()?;
         self.snapshot()
     }
+}
+
+/// The control socket must be a socket of our own uid, not a symlink to one.
+fn check_socket_owner(path: &str) -> Result<(), ConnectError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let md = match std::fs::symlink_metadata(path) {
+        Ok(md) => md,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ConnectError::SocketMissing { path: path.into() })
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !md.file_type().is_socket() {
+        return Err(ConnectError::Untrusted(format!("{path} is not a socket")));
+    }
+    if md.uid() != sys::our_uid() {
+        return Err(ConnectError::Untrusted(format!(
+            "{path} belongs to uid {}, not to us (uid {})",
+            md.uid(),
+            sys::our_uid()
+        )));
+    }
+    Ok(())
+}
+
+/// Claims the ready buffer of `m` and reads its metadata consistently (see `video`), trying up to
+/// `attempts` times; `last` is the frame count of the last frame returned.
+pub(crate) fn snapshot_in<'a>(
+    m: &'a ShmMap,
+    last: &mut Option<u64>,
+    attempts: u32,
+) -> Result<FrameView<'a>, IpcError> {
+    let claim = m.u32(off::CLAIM);
+    let mut last_err = IpcError::Unstable;
+    for attempt in 0..attempts {
+        if attempt > 64 {
+            std::thread::yield_now();
+        }
+        let s1 = m.u32(off::SEQLOCK).load(SeqCst);
+        if s1 & 1 == 1 {
+            std::hint::spin_loop();
+            continue;
+        }
+        let r = m.u32(off::READY_INDEX).load(SeqCst);
+        if r as usize >= MACEMU_NUM_BUFFERS {
+            // Possibly a transient scribble; a persistent one is reported below.
+            last_err = IpcError::CorruptShm {
+                field: "ready_index",
+                value: r.into(),
+            };
+            continue;
+        }
+        claim.store(claim_of(r as usize), SeqCst);
+        if m.u32(off::READY_INDEX).load(SeqCst) != r {
+            continue;
+        }
+        let snap = read_snapshot(m);
+        let ping_seq = m.u32(off::PING_SEQUENCE).load(SeqCst);
+        let ping = (ping_seq != 0).then(|| PingEcho {
+            sequence: ping_seq,
+            t1_browser_ms: m.u64(off::PING_T1).load(SeqCst),
+            t2_server_us: m.u64(off::PING_T2).load(SeqCst),
+            t3_emulator_us: m.u64(off::PING_T3).load(SeqCst),
+            t4_frame_us: m.u64(off::PING_T4).load(SeqCst),
+        });
+        if m.u32(off::SEQLOCK).load(SeqCst) != s1 {
+            continue;
+        }
+        let meta = match snap.frame_meta() {
+            Ok(meta) if meta.index == r as usize => meta,
+            Ok(_) => continue,
+            Err(e) => {
+                claim.store(NO_CLAIM, SeqCst);
+                // Consume the frame so a broken header does not spin the caller.
+                *last = Some(snap.frame_count);
+                return Err(e);
+            }
+        };
+        *last = Some(meta.frame_count);
+        let len = STRIDE * meta.height as usize;
+        return Ok(FrameView {
+            data: m.frame(meta.index, len),
+            width: meta.width,
+            height: meta.height,
+            stride: STRIDE,
+            pixel_format: meta.pixel_format,
+            dirty: meta.dirty,
+            cursor_x: meta.cursor_x,
+            cursor_y: meta.cursor_y,
+            cursor_visible: meta.cursor_visible,
+            frame_count: meta.frame_count,
+            timestamp_us: meta.timestamp_us,
+            ping,
+            index: meta.index,
+            claim,
+        });
+    }
+    claim.store(NO_CLAIM, SeqCst);
+    *last = Some(m.u64(off::FRAME_COUNT).load(SeqCst));
+    Err(last_err)
 }
 
 fn read_snapshot(m: &ShmMap) -> HeaderSnapshot {

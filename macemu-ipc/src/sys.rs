@@ -11,7 +11,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
-/// Whether process `pid` exists (`kill(pid, 0)`; a permission error still means it exists).
+/// Whether process `pid` exists and is ours to signal (`kill(pid, 0)`). A permission error means
+/// the process belongs to another user: not an emulator we may attach to, so not alive for us.
 pub fn pid_alive(pid: u32) -> bool {
     let Some(p) = i32::try_from(pid)
         .ok()
@@ -19,10 +20,25 @@ pub fn pid_alive(pid: u32) -> bool {
     else {
         return false;
     };
-    match rustix::process::test_kill_process(p) {
-        Ok(()) => true,
-        Err(e) => e == Errno::PERM,
-    }
+    rustix::process::test_kill_process(p).is_ok()
+}
+
+/// Our effective uid: the owner every shared-memory object, socket and peer must have.
+pub(crate) fn our_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// The uid of the process at the other end of a connected Unix socket (SO_PEERCRED, taken by
+/// the kernel at connect time, so it cannot be forged by the peer).
+pub(crate) fn peer_uid(sock: impl AsFd) -> Result<u32, Errno> {
+    Ok(rustix::net::sockopt::socket_peercred(sock)?.uid.as_raw())
+}
+
+/// Makes a descriptor non-blocking: a peer may hand over blocking eventfds, and one blocking
+/// read on them would stall the reader for good.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let flags = rustix::fs::fcntl_getfl(fd)?;
+    rustix::fs::fcntl_setfl(fd, flags | rustix::fs::OFlags::NONBLOCK)
 }
 
 /// `eventfd(0, EFD_NONBLOCK | EFD_SEMAPHORE)` (close-on-exec too).

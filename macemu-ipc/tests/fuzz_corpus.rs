@@ -19,3 +19,8 @@ fn input_decoder_corpus() {
 fn shm_header_corpus() {
     replay("shm_header", checks::shm_header);
 }
+
+#[test]
+fn shm_snapshot_corpus() {
+    replay("shm_snapshot", checks::shm_snapshot);
+}

@@ -329,18 +329,19 @@ async fn prefs_post(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -
     if content.contains('\0') {
         return err(StatusCode::BAD_REQUEST, "prefs must be text");
     }
-    // Write beside the target and rename, so a crash never leaves half a prefs file.
-    let tmp = p.with_extension("macemu-tmp");
-    let r = std::fs::write(&tmp, content.as_bytes()).and_then(|_| std::fs::rename(&tmp, p));
+    // Atomic, durable, never through a symlink, mode kept; file I/O off the async workers.
+    let (path, bytes) = (p.clone(), content.clone().into_bytes());
+    let r = tokio::task::spawn_blocking(move || {
+        macemu_ipc::fsutil::write_file_atomic(&path, &bytes, 0o644)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
     match r {
         Ok(()) => Json(json!({"ok": true, "path": p, "bytes": content.len()})).into_response(),
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            err(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("writing {}: {e}", p.display()),
-            )
-        }
+        Err(e) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("writing {}: {e}", p.display()),
+        ),
     }
 }
 
@@ -679,6 +680,44 @@ mod tests {
             .map(|d| d.file_name())
             .collect();
         assert_eq!(leftovers.len(), 4, "no temporary files left: {leftovers:?}");
+    }
+
+    #[tokio::test]
+    async fn prefs_write_follows_no_symlink_and_keeps_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let e = env(None);
+        let prefs = e.dir.join("prefs");
+        let post = |body: &'static str| {
+            let app = e.app.clone();
+            async move {
+                call(&app, "POST", "/api/prefs", body, Some("application/json"))
+                    .await
+                    .0
+            }
+        };
+        // The old fixed temporary name, planted as a symlink to a file the server must not touch.
+        std::os::unix::fs::symlink(e.dir.join("secret.txt"), e.dir.join("prefs.macemu-tmp"))
+            .unwrap();
+        std::fs::set_permissions(&prefs, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert_eq!(post(r#"{"content":"rom /z\n"}"#).await, StatusCode::OK);
+        assert_eq!(
+            std::fs::read(e.dir.join("secret.txt")).unwrap(),
+            b"do not serve"
+        );
+        assert_eq!(std::fs::read_to_string(&prefs).unwrap(), "rom /z\n");
+        let mode = std::fs::metadata(&prefs).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640, "the prefs file keeps its mode");
+        // A symlink in place of the prefs file is refused, its target left alone.
+        std::fs::remove_file(&prefs).unwrap();
+        std::os::unix::fs::symlink(e.dir.join("secret.txt"), &prefs).unwrap();
+        assert_eq!(
+            post(r#"{"content":"evil"}"#).await,
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+        assert_eq!(
+            std::fs::read(e.dir.join("secret.txt")).unwrap(),
+            b"do not serve"
+        );
     }
 
     #[tokio::test]

@@ -22,7 +22,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use macemu_ipc::{
-    realtime_us, Command, EmulatorState, InputMessage, InputSender, IpcError, MouseMode, Subscriber,
+    realtime_us, Command, EmulatorState, InputMessage, InputQueue, IpcError, MouseMode, Subscriber,
 };
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -141,9 +141,13 @@ struct ViewerSlot {
     waiting_key: bool,
 }
 
+/// Input messages waiting for a stuck emulator, at most; further ones are dropped.
+const INPUT_QUEUE: usize = 256;
+
 struct EmuLink {
     pid: u32,
-    sender: InputSender,
+    /// Never blocks: a writer thread talks to the emulator (a stuck one must not stall a worker).
+    sender: InputQueue,
     width: u32,
     height: u32,
     state: Option<EmulatorState>,
@@ -375,9 +379,8 @@ impl Control for Hub {
             }
             EmulatorAction::Restart => {
                 if self.process.pid().is_some() || attached.is_none() {
-                    self.process.stop();
                     self.process
-                        .start()
+                        .restart()
                         .map(|pid| format!("emulator relaunched (pid {pid})"))
                         .map_err(|e| format!("cannot launch: {e}"))
                 } else {
@@ -426,7 +429,8 @@ impl ServerHandle {
         .await;
         let peers: Vec<_> = Hub::lock(&self.hub.viewers).drain().collect();
         drop(peers);
-        self.hub.process.stop();
+        let hub = self.hub.clone();
+        let _ = tokio::task::spawn_blocking(move || hub.process.stop_and_wait()).await;
     }
 }
 
@@ -566,7 +570,13 @@ fn attach(hub: &Hub, cfg: &ServeConfig) -> Option<Subscriber> {
         Ok(sub) => {
             let info = found.iter().find(|e| e.pid == pid);
             tracing::info!(pid, "attached to the emulator");
-            let sender = sub.sender();
+            let sender = match sub.sender().queued(INPUT_QUEUE) {
+                Ok(q) => q,
+                Err(e) => {
+                    tracing::error!(pid, "cannot start the input writer: {e}");
+                    return None;
+                }
+            };
             // The mouse mode chosen by viewers outlives emulator restarts.
             let _ = sender.send(&InputMessage::MouseMode(*Hub::lock(&hub.mouse_mode)));
             *Hub::lock(&hub.audio_source) = Some(sub.audio());

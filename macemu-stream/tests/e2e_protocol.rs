@@ -17,7 +17,7 @@ const PROTOCOL_JS: &str = include_str!("../web/protocol.js");
 /// A blank page with `window.P` = the page's protocol module.
 fn page() -> Option<(Browser, TempDir)> {
     if let Some(why) = no_chromium() {
-        eprintln!("skipped: {why}");
+        skip(&why);
         return None;
     }
     let tmp = TempDir::new("e2e-protocol").expect("temp dir");

@@ -29,3 +29,8 @@ fn png_dirty_rect_corpus() {
 fn h264_repeat_corpus() {
     replay("h264_repeat", checks::h264_repeat);
 }
+
+#[test]
+fn input_translator_corpus() {
+    replay("input_translator", checks::input_translator);
+}

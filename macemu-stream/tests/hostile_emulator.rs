@@ -1,9 +1,11 @@
-//! A hostile emulator: while the server streams PNG frames to a webrtc-rs viewer, the publisher's side
-//! scribbles random values into the v4 header of its own shared memory (geometry, pixel format, dirty
-//! rectangle, buffer indices, frame counter, audio rate/channels/format/counts and ring indices, the
-//! audio ring's per-frame fields). The server must keep serving (`/api/status` answers throughout), never
-//! panic, only ever send PNG messages whose header is self-consistent and whose PNG decodes to its
-//! dirty rectangle, log what it rejected at warn/error level, and stream again once the header is sane.
+//! A hostile emulator: while the server streams PNG or H.264 frames to a webrtc-rs viewer, the
+//! publisher's side scribbles random values into the v4 header of its own shared memory (geometry,
+//! pixel format, dirty rectangle, buffer indices, frame counter, audio rate/channels/format/counts
+//! and ring indices, the audio ring's per-frame fields). The server must keep serving
+//! (`/api/status` answers throughout), never panic, only ever send PNG messages whose header is
+//! self-consistent and whose PNG decodes to its dirty rectangle, log what it rejected at warn/error
+//! level, and stream again once the header is sane. An emulator that shrinks its shared memory
+//! must not kill the server with SIGBUS: the server detaches and keeps answering.
 
 mod common;
 
@@ -18,7 +20,7 @@ use std::mem::offset_of;
 use std::os::unix::fs::FileExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 const W: u32 = 320;
@@ -153,30 +155,41 @@ fn check_png_message(m: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_survives_an_emulator_scribbling_its_header() {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    tracing::subscriber::set_global_default(LogCapture(logs.clone())).expect("one subscriber");
-    let panics = Arc::new(AtomicUsize::new(0));
-    let p = panics.clone();
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        p.fetch_add(1, Ordering::SeqCst);
-        default_hook(info);
-    }));
+/// Warnings and errors of every test in this binary, and the number of panics on any thread.
+fn observed() -> &'static (Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
+    static OBSERVED: OnceLock<(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>)> = OnceLock::new();
+    OBSERVED.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        tracing::subscriber::set_global_default(LogCapture(logs.clone())).expect("one subscriber");
+        let panics = Arc::new(AtomicUsize::new(0));
+        let p = panics.clone();
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            p.fetch_add(1, Ordering::SeqCst);
+            default_hook(info);
+        }));
+        (logs, panics)
+    })
+}
 
-    // The emulator: a publisher under the pid of a `sleep` child, a moving bar at ~60 Hz.
-    let mut sleeper = Command::new("sleep")
-        .arg("120")
-        .spawn()
-        .expect("spawn sleep");
-    let pid = sleeper.id();
-    let stop = Arc::new(AtomicBool::new(false));
-    let publish_errors = Arc::new(AtomicUsize::new(0));
-    let (s, pe) = (stop.clone(), publish_errors.clone());
-    let emulator = std::thread::spawn(move || {
+/// The parts of the test emulator's publisher, returned when it stops drawing.
+type Parts = (
+    macemu_ipc::FramePublisher,
+    macemu_ipc::AudioPublisher,
+    macemu_ipc::InputListener,
+);
+
+/// The emulator: a publisher under the pid of a `sleep` child, a moving bar at ~60 Hz, until `stop`;
+/// it then hands back its (still published) parts.
+fn spawn_emulator(
+    pid: u32,
+    stop: Arc<AtomicBool>,
+    publish_errors: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<Parts> {
+    let (s, pe) = (stop, publish_errors);
+    std::thread::spawn(move || {
         let publisher = Publisher::create_with_size(pid, W, H).expect("publisher");
-        let (mut frames, _audio, mut input) = publisher.split();
+        let (mut frames, audio, mut input) = publisher.split();
         frames.set_state(macemu_ipc::EmulatorState::Running);
         let mut n = 0u32;
         while !s.load(Ordering::Relaxed) {
@@ -209,30 +222,67 @@ async fn server_survives_an_emulator_scribbling_its_header() {
             n += 1;
             std::thread::sleep(Duration::from_millis(16));
         }
-    });
+        (frames, audio, input)
+    })
+}
 
-    let srv = common::start_server(pid, Codec::Png, None).await;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_an_emulator_scribbling_its_header() {
+    scribbling_emulator(Codec::Png).await;
+}
 
-    // The viewer: the headless client, keeping every PNG message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_an_emulator_scribbling_its_header_h264() {
+    scribbling_emulator(Codec::H264).await;
+}
+
+/// The viewer of these tests: every PNG message kept; H.264 decoded to luma to prove it plays.
+async fn viewer(srv: &macemu_stream::server::ServerHandle, codec: Codec) -> Viewer {
     let mut opts = ViewerOptions::new(srv.signaling_addr).keep_everything();
-    opts.video = VideoDecode::Off;
-    let v = Viewer::connect(opts).await.expect("signaling connects");
-    let png_count = || v.with_received(|r| r.png.len());
-
-    let wait_frames = |min: usize, secs: u64| {
-        let png_count = &png_count;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(secs);
-            while png_count() < min {
-                assert!(
-                    Instant::now() < deadline,
-                    "fewer than {min} PNG messages after {secs} s"
-                );
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+    opts.video = match codec {
+        Codec::Png => VideoDecode::Off,
+        Codec::H264 => VideoDecode::Luma,
     };
-    wait_frames(10, 30).await;
+    Viewer::connect(opts).await.expect("signaling connects")
+}
+
+/// Frames the viewer has received: PNG messages, or complete H.264 access units.
+fn frames(v: &Viewer, codec: Codec) -> usize {
+    v.with_received(|r| match codec {
+        Codec::Png => r.png.len(),
+        Codec::H264 => r.stats.frames as usize,
+    })
+}
+
+async fn wait_frames(v: &Viewer, codec: Codec, min: usize, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while frames(v, codec) < min {
+        assert!(
+            Instant::now() < deadline,
+            "fewer than {min} {codec:?} frames after {secs} s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn scribbling_emulator(codec: Codec) {
+    let _turn = common::SERIAL.lock().await;
+    let (logs, panics) = observed();
+    let logs_before = logs.lock().unwrap().len();
+    let panics_before = panics.load(Ordering::SeqCst);
+    let mut sleeper = Command::new("sleep")
+        .arg("120")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = sleeper.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publish_errors = Arc::new(AtomicUsize::new(0));
+    let emulator = spawn_emulator(pid, stop.clone(), publish_errors.clone());
+
+    let srv = common::start_server(pid, codec, None).await;
+    let v = viewer(&srv, codec).await;
+    let png_count = || frames(&v, codec);
+    wait_frames(&v, codec, 10, 30).await;
     assert!(status(srv.http_addr).await.is_ok());
 
     // Hostile phase: scribble while the server keeps streaming.
@@ -281,7 +331,8 @@ async fn server_survives_an_emulator_scribbling_its_header() {
 
     // Sane phase: the viewer gets fresh frames again, and the server reports the emulator.
     let after = png_count();
-    wait_frames(after + 20, 20).await;
+    wait_frames(&v, codec, after + 20, 20).await;
+    let decoded = v.with_received(|r| r.stats.decoded);
     let st = status(srv.http_addr)
         .await
         .expect("status after the hostile phase");
@@ -292,9 +343,10 @@ async fn server_survives_an_emulator_scribbling_its_header() {
         .enumerate()
         .filter_map(|(i, m)| check_png_message(m).err().map(|e| format!("#{i}: {e}")))
         .collect();
-    let logged = logs.lock().unwrap().clone();
+    let logged = logs.lock().unwrap()[logs_before..].to_vec();
     eprintln!(
-        "{} scribbles in 6 s; {during} PNG messages during, {} in all; {status_ok} status answers; \
+        "{codec:?}: {} scribbles in 6 s; {during} frames during, {} PNG messages in all; \
+         {decoded} H.264 pictures decoded; {status_ok} status answers; \
          {} publish errors; {} warnings/errors logged, e.g.:",
         writes.load(Ordering::Relaxed),
         msgs.len(),
@@ -320,7 +372,14 @@ async fn server_survives_an_emulator_scribbling_its_header() {
     let _ = sleeper.kill();
     let _ = sleeper.wait();
 
-    assert_eq!(panics.load(Ordering::SeqCst), 0, "a thread panicked");
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        panics_before,
+        "a thread panicked"
+    );
+    if codec == Codec::H264 {
+        assert!(decoded > 0, "the H.264 stream never decoded");
+    }
     assert!(
         status_failures.is_empty(),
         "status failed: {status_failures:?}"
@@ -336,5 +395,72 @@ async fn server_survives_an_emulator_scribbling_its_header() {
             .iter()
             .all(|l| l.split_once(": ").is_some_and(|(_, m)| m.len() > 8)),
         "{logged:?}"
+    );
+}
+
+/// The emulator cuts its shared memory down to nothing (ftruncate) while the server is attached and
+/// a viewer watches: the server must not die of SIGBUS; it detaches, keeps answering and attaches
+/// again once the object is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_survives_an_emulator_shrinking_its_shared_memory() {
+    let _turn = common::SERIAL.lock().await;
+    let (_, panics) = observed();
+    let panics_before = panics.load(Ordering::SeqCst);
+    let codec = Codec::H264;
+    let mut sleeper = Command::new("sleep")
+        .arg("120")
+        .spawn()
+        .expect("spawn sleep");
+    let pid = sleeper.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let publish_errors = Arc::new(AtomicUsize::new(0));
+    let emulator = spawn_emulator(pid, stop.clone(), publish_errors.clone());
+    let srv = common::start_server(pid, codec, None).await;
+    let v = viewer(&srv, codec).await;
+    wait_frames(&v, codec, 10, 30).await;
+
+    // This test's emulator shares our address space: it stops drawing before the object shrinks
+    // (it would fault on its own mapping), while the server's threads keep polling theirs.
+    stop.store(true, Ordering::Relaxed);
+    let still_published = emulator.join().unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shm = std::fs::OpenOptions::new()
+        .write(true)
+        .open(format!("/dev/shm{}", shm_name(pid)))
+        .expect("open own shm");
+    let full = shm.metadata().unwrap().len();
+    shm.set_len(0).unwrap();
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut detached = false;
+    while Instant::now() < deadline {
+        let st = status(srv.http_addr).await.expect("status while shrunk");
+        if st["emulator"]["connected"] == false {
+            detached = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        detached,
+        "the server stayed attached to a shrunk shared memory (its process and socket are still there)"
+    );
+    // Still shrunk: the server keeps answering, and does not attach to it again.
+    for _ in 0..10 {
+        let st = status(srv.http_addr).await.expect("status while shrunk");
+        assert_eq!(st["emulator"]["connected"], false, "{st}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Whole again (our publisher's own drop writes its header): the server may attach again.
+    shm.set_len(full).unwrap();
+    drop(still_published);
+    v.close().await;
+    srv.shutdown().await;
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert_eq!(
+        panics.load(Ordering::SeqCst),
+        panics_before,
+        "a thread panicked"
     );
 }

@@ -4,8 +4,7 @@
 //! truncated PRAM behind; a file of the wrong size is reported, not silently replaced.
 
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// Size of the Mac Plus RTC's parameter RAM.
@@ -43,25 +42,13 @@ pub fn load(path: &Path) -> Result<Option<[u8; XPRAM_SIZE]>, XpramError> {
     }
 }
 
-/// Writes the XPRAM file atomically with mode 0600.
+/// Writes the XPRAM file atomically (new files get mode 0600, an existing file keeps its mode);
+/// a symlink in its place is refused (see `macemu_ipc::fsutil`).
 pub fn save(path: &Path, data: &[u8; XPRAM_SIZE]) -> Result<(), XpramError> {
-    let err = |source| XpramError::Write {
+    macemu_ipc::fsutil::write_file_atomic(path, data, 0o600).map_err(|source| XpramError::Write {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(err)?;
-    f.write_all(data).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 #[cfg(test)]
@@ -84,6 +71,35 @@ mod tests {
             load(&path),
             Err(XpramError::WrongSize { len: 5, .. })
         ));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn save_follows_no_symlink_and_keeps_the_mode() {
+        use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
+        let dir = std::env::temp_dir().join(format!("macemu-xpram-links-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let victim = dir.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        let path = dir.join("xpram");
+        // A planted symlink at the old fixed temporary name must not be written through.
+        symlink(&victim, dir.join("xpram.tmp")).unwrap();
+        save(&path, &[1; XPRAM_SIZE]).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        save(&path, &[2; XPRAM_SIZE]).unwrap();
+        assert_eq!(load(&path).unwrap(), Some([2; XPRAM_SIZE]));
+        assert_eq!(fs::metadata(&path).unwrap().mode() & 0o777, 0o640);
+        // A symlink in place of the file itself is refused.
+        fs::remove_file(&path).unwrap();
+        symlink(&victim, &path).unwrap();
+        assert!(matches!(
+            save(&path, &[3; XPRAM_SIZE]),
+            Err(XpramError::Write { .. })
+        ));
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -25,6 +25,24 @@ pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Reports that a browser test cannot run here. It says so on stderr, and fails instead when
+/// `MACEMU_REQUIRE_BROWSER` or `MACEMU_REQUIRE_ALL` is set (`.ci/run` sets them: there, a missing
+/// browser must not pass as a green test).
+pub fn skip(why: &str) {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a browser test")
+        .to_owned();
+    let msg = format!("SKIPPED {test}: {why}");
+    if ["MACEMU_REQUIRE_BROWSER", "MACEMU_REQUIRE_ALL"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty() && x != "0"))
+    {
+        panic!("{msg} (and MACEMU_REQUIRE_BROWSER/MACEMU_REQUIRE_ALL is set)");
+    }
+    eprintln!("{msg}");
+}
+
 /// Why the page-only tests cannot run here, if they cannot (they need Chromium).
 pub fn no_chromium() -> Option<String> {
     which("chromium")
@@ -118,12 +136,12 @@ pub fn cli_path() -> Result<PathBuf> {
 /// run one: not root, no Chromium, or a `macemu-cli` without `emulate`/`serve`. A failing build panics.
 pub fn e2e_cli() -> Option<PathBuf> {
     if let Some(why) = unavailable() {
-        eprintln!("skipped: {why}");
+        skip(&why);
         return None;
     }
     let cli = cli_path().unwrap_or_else(|e| panic!("{e}"));
     if let Some(sub) = missing_subcommand(&cli, &["emulate", "serve"]) {
-        eprintln!("skipped: macemu-cli has no `{sub}` subcommand");
+        skip(&format!("macemu-cli has no `{sub}` subcommand"));
         return None;
     }
     Some(cli)
