@@ -5,5 +5,6 @@ pub mod bus;
 pub mod cpu;
 pub mod mac;
 pub mod rom;
+pub mod scsi;
 pub mod storage;
 pub mod video;

@@ -47,6 +47,8 @@ use super::sound::{self, SoundDma, SAMPLES_PER_FRAME};
 use super::via::{self, Via};
 use super::video::{self, Beam, CYCLES_PER_FRAME, CYCLES_PER_LINE};
 use super::{CPU_HZ, E_CLOCK_DIVIDER};
+use crate::scsi::ScsiDisk;
+use crate::storage::{DiskError, MediaInfo};
 
 use std::fmt;
 
@@ -424,8 +426,8 @@ impl Board {
             }
             // 0x400000..0x4FFFFF: ROM (mirrored).
             0x08 | 0x09 => self.rom[(addr & self.rom_mask) as usize],
-            // 0x580000..0x5FFFFF: NCR 5380.
-            0x0B => self.scsi.read(((addr >> 4) & 7) as u8),
+            // 0x580000..0x5FFFFF: NCR 5380 (register in A6-A4, A9 = DACK for pseudo-DMA).
+            0x0B => self.scsi.read(addr),
             // 0x600000..0x7FFFFF: RAM while the overlay is on (the ROM sizes memory there).
             0x0C..=0x0F if self.overlay => self.ram[(addr & self.ram_mask) as usize],
             // 0x800000..0x9FFFFF: SCC read.
@@ -455,7 +457,7 @@ impl Board {
                 let a = (addr & self.ram_mask) as usize;
                 self.ram[a] = v;
             }
-            0x0B => self.scsi.write(((addr >> 4) & 7) as u8, v),
+            0x0B => self.scsi.write(addr, v),
             0x0C..=0x0F if self.overlay => {
                 let a = (addr & self.ram_mask) as usize;
                 self.ram[a] = v;
@@ -773,6 +775,23 @@ impl MacPlus {
         self.board.frame
     }
 
+    /// Puts `disk` on the SCSI bus at `id` (0–6; 7 is the Mac itself). The ROM looks for boot
+    /// disks from ID 6 down to 0 at startup; a disk attached later is found by software that
+    /// scans the bus (SCSI Probe, HD SC Setup).
+    pub fn attach_scsi(&mut self, id: u8, disk: ScsiDisk) -> Result<(), DiskError> {
+        self.board.scsi.attach(id, Box::new(disk))
+    }
+
+    /// Takes the disk at `id` off the bus, as if it were switched off.
+    pub fn detach_scsi(&mut self, id: u8) -> Result<(), DiskError> {
+        self.board.scsi.detach(id).map(drop)
+    }
+
+    /// What the SCSI disk at `id` holds, `None` for an empty ID.
+    pub fn scsi_info(&self, id: u8) -> Option<MediaInfo> {
+        self.board.scsi.info(id)
+    }
+
     /// The CPU (registers, run state).
     pub fn cpu(&self) -> &Cpu {
         &self.cpu
@@ -783,3 +802,6 @@ impl MacPlus {
         &mut self.cpu
     }
 }
+
+#[cfg(test)]
+mod scsi_tests;
