@@ -1,0 +1,205 @@
+//! The demo ROM's disk list: disk images built here from the published formats (MFS, HFS,
+//! DiskCopy 4.2, Apple partition map) go into the emulated Mac Plus's SCSI bus and floppy
+//! drives; the ROM reads each volume's master directory block through the NCR 5380 and the IWM
+//! and draws a line per disk. The lines are found on the screen by rendering the expected text
+//! with the glyphs of `roms/demo/font.txt` (the ROM's font source) and searching the 1-bpp frame
+//! for that bitmap, so neither layout nor the ROM's own text drawing is taken on trust.
+
+mod support;
+
+use macemu_core::mac::MacPlus;
+use macemu_core::scsi::ScsiDisk;
+use macemu_core::storage::MemBacking;
+use std::collections::HashMap;
+use std::path::Path;
+use support::{hfs_volume, mfs_volume, scsi_device, Partition};
+
+const MIB: usize = 1 << 20;
+/// The ROM probes at start-up and every two seconds (120 frames).
+const POLL_FRAMES: usize = 150;
+
+fn rom() -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../roms/demo.rom");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// roms/demo/font.txt: character -> rows of ink.
+fn font() -> HashMap<char, Vec<Vec<bool>>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../roms/demo/font.txt");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut glyphs = HashMap::new();
+    let mut cur: Option<(char, Vec<Vec<bool>>)> = None;
+    for line in text.lines() {
+        if line.starts_with(';') || line.trim().is_empty() {
+            continue;
+        }
+        if let Some(hex) = line.strip_prefix(": ") {
+            if let Some((c, rows)) = cur.take() {
+                glyphs.insert(c, rows);
+            }
+            let code = u32::from_str_radix(hex.trim(), 16).unwrap();
+            cur = Some((char::from_u32(code).unwrap(), Vec::new()));
+        } else if let Some((_, rows)) = cur.as_mut() {
+            rows.push(line.chars().map(|p| p == '#').collect());
+        }
+    }
+    let (c, rows) = cur.unwrap();
+    glyphs.insert(c, rows);
+    assert_eq!(glyphs.len(), 95, "printable ASCII");
+    glyphs
+}
+
+/// `text` in the plain font as rows of pixels: each glyph followed by one blank column, plus a
+/// blank column in front, so a match cannot be the tail of a longer word.
+fn render(font: &HashMap<char, Vec<Vec<bool>>>, text: &str) -> Vec<Vec<bool>> {
+    let mut rows = vec![vec![false]; 9];
+    for c in text.chars() {
+        let g = &font[&c];
+        for (r, row) in rows.iter_mut().enumerate() {
+            row.extend_from_slice(&g[r]);
+            row.push(false);
+        }
+    }
+    rows
+}
+
+fn pixel(screen: &[u8], x: usize, y: usize) -> bool {
+    screen[y * 64 + x / 8] & (0x80 >> (x % 8)) != 0
+}
+
+/// Where the rendered `text` appears on the screen, pixel for pixel, if it does.
+fn find_text(
+    mac: &MacPlus,
+    font: &HashMap<char, Vec<Vec<bool>>>,
+    text: &str,
+) -> Option<(usize, usize)> {
+    let want = render(font, text);
+    let (w, h) = (want[0].len(), want.len());
+    let s = mac.screen();
+    (0..=342 - h).find_map(|y| {
+        (0..=512 - w).find_map(|x| {
+            let hit = want.iter().enumerate().all(|(r, row)| {
+                row.iter()
+                    .enumerate()
+                    .all(|(c, &ink)| pixel(s, x + c, y + r) == ink)
+            });
+            hit.then_some((x + 1, y))
+        })
+    })
+}
+
+fn frames(mac: &mut MacPlus, n: usize) {
+    for _ in 0..n {
+        mac.run_frame();
+    }
+}
+
+fn machine() -> MacPlus {
+    let mut mac = MacPlus::new(&rom(), 4 * MIB).expect("the demo ROM is accepted");
+    mac.set_rtc_seconds(3_000_000_000);
+    mac
+}
+
+fn scsi(image: Vec<u8>) -> ScsiDisk {
+    ScsiDisk::new(Box::new(MemBacking::new(image))).expect("a SCSI device image")
+}
+
+/// A 2 MiB device: driver descriptor map, partition map (its own entry, a free area, the HFS
+/// partition), HFS volume at block 96 (not where a bare volume would be).
+fn partitioned_hfs(name: &str) -> Vec<u8> {
+    let blocks = 4096u32;
+    let vol = hfs_volume(name, (blocks - 96) as usize);
+    let parts = [
+        Partition {
+            name: "Extra",
+            kind: "Apple_Free",
+            start: 64,
+            blocks: 32,
+            status: 0,
+        },
+        Partition {
+            name: "MacOS",
+            kind: "Apple_HFS",
+            start: 96,
+            blocks: blocks - 96,
+            status: 0xB7,
+        },
+    ];
+    scsi_device(blocks, &parts, &[(96, &vol)])
+}
+
+#[test]
+fn scsi_volume_names_appear_and_go_with_their_disks() {
+    let font = font();
+    let mut mac = machine();
+    frames(&mut mac, 30);
+    assert_eq!(find_text(&mac, &font, "SCSI 3: Scsi Volume (HFS)"), None);
+
+    mac.attach_scsi(3, scsi(partitioned_hfs("Scsi Volume")))
+        .unwrap();
+    // A disk without a partition map is one volume from block 0.
+    mac.attach_scsi(0, scsi(hfs_volume("Bare Disk", 2048)))
+        .unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    let id3 =
+        find_text(&mac, &font, "SCSI 3: Scsi Volume (HFS)").expect("ID 3's volume name on screen");
+    let id0 =
+        find_text(&mac, &font, "SCSI 0: Bare Disk (HFS)").expect("ID 0's volume name on screen");
+    assert!(
+        id0.1 < id3.1,
+        "one line per disk, in ID order: {id0:?} {id3:?}"
+    );
+
+    mac.detach_scsi(3).unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    assert_eq!(
+        find_text(&mac, &font, "SCSI 3: Scsi Volume (HFS)"),
+        None,
+        "gone with its disk"
+    );
+    assert!(find_text(&mac, &font, "SCSI 0: Bare Disk (HFS)").is_some());
+}
+
+#[test]
+fn scsi_disk_without_a_mac_volume_says_so() {
+    let font = font();
+    let mut mac = machine();
+    // Partition map without an HFS partition; a bare disk of zeros.
+    let parts = [Partition {
+        name: "Extra",
+        kind: "Apple_Free",
+        start: 64,
+        blocks: 64,
+        status: 0,
+    }];
+    mac.attach_scsi(2, scsi(scsi_device(128, &parts, &[])))
+        .unwrap();
+    mac.attach_scsi(6, scsi(vec![0; 64 * 512])).unwrap();
+    // An HFS partition that ends past the disk: reading its block 2 ends in CHECK CONDITION.
+    let parts = [Partition {
+        name: "MacOS",
+        kind: "Apple_HFS",
+        start: 1000,
+        blocks: 1000,
+        status: 0xB7,
+    }];
+    mac.attach_scsi(4, scsi(scsi_device(128, &parts, &[])))
+        .unwrap();
+    frames(&mut mac, 30);
+    assert!(find_text(&mac, &font, "SCSI 2: no HFS partition").is_some());
+    assert!(find_text(&mac, &font, "SCSI 6: no Mac volume").is_some());
+    assert!(
+        find_text(&mac, &font, "SCSI 4: status 2").is_some(),
+        "CHECK CONDITION is shown"
+    );
+}
+
+#[test]
+fn mfs_name_is_read_from_its_volume_information() {
+    let font = font();
+    let mut mac = machine();
+    mac.attach_scsi(5, scsi(mfs_volume("Old Files", 800)))
+        .unwrap();
+    frames(&mut mac, 30);
+    assert!(find_text(&mac, &font, "SCSI 5: Old Files (MFS)").is_some());
+}
