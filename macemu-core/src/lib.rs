@@ -3,6 +3,7 @@
 
 pub mod bus;
 pub mod cpu;
+pub mod floppy;
 pub mod mac;
 pub mod rom;
 pub mod scsi;
