@@ -58,7 +58,7 @@ static void describe(char *out, const char *label, const u8 *mdb, const char *si
     if (size) t = put_str(put_str(t, ", "), size);
     put_str(t, ")")[0] = 0;
     u8 len = mdb[0x24] > 27 ? 27 : mdb[0x24];
-    s16 room = COL_W - 8 - text_width(out, 0) - text_width(tail, 0);
+    s16 room = COL_W - 8 - text_width(label, 0) - text_width(tail, 0);
     for (u8 i = 0; i < len; i++) {
         char c = mdb[0x25 + i] ? (char)mdb[0x25 + i] : '?';
         if (char_width(c, 0) > room - (i + 1 < len ? text_width("...", 0) : 0)) {
