@@ -203,3 +203,14 @@ fn mfs_name_is_read_from_its_volume_information() {
     frames(&mut mac, 30);
     assert!(find_text(&mac, &font, "SCSI 5: Old Files (MFS)").is_some());
 }
+
+#[test]
+fn a_27_character_name_is_shown_whole() {
+    let font = font();
+    let mut mac = machine();
+    let name = "MAMMOTH WOMBAT WAREHOUSE MW";
+    assert_eq!(name.len(), 27, "the longest HFS volume name");
+    mac.attach_scsi(1, scsi(partitioned_hfs(name))).unwrap();
+    frames(&mut mac, 30);
+    assert!(find_text(&mac, &font, &format!("SCSI 1: {name} (HFS)")).is_some());
+}
