@@ -37,6 +37,8 @@
 
 use crate::bus::{Bus, BusError, FunctionCode, InterruptAck};
 use crate::cpu::{Cpu, CpuModel, RunState};
+use crate::floppy::FloppyImage;
+use crate::storage::{DiskError, MediaInfo};
 
 use super::iwm::Iwm;
 use super::keyboard::Keyboard;
@@ -317,7 +319,7 @@ impl Board {
             self.via.set_ca2(true);
         }
         self.keyboard_service(at);
-        if line.is_multiple_of(MOUSE_LINES) {
+        if line % MOUSE_LINES == 0 {
             self.mouse_service();
         }
     }
@@ -435,7 +437,7 @@ impl Board {
             // 0xC00000..0xDFFFFF: IWM.
             0x18..=0x1B => {
                 let sel = self.via.port_a() & 0x20 != 0;
-                self.iwm.read(addr, sel)
+                self.iwm.read(addr, sel, self.now)
             }
             // 0xE80000..0xEFFFFF: VIA, register n at 0xEFE1FE + n * 0x200.
             0x1D => {
@@ -468,7 +470,7 @@ impl Board {
             }
             0x18..=0x1B => {
                 let sel = self.via.port_a() & 0x20 != 0;
-                self.iwm.write(addr, v, sel);
+                self.iwm.write(addr, v, sel, self.now);
             }
             0x1D => {
                 self.via_access();
@@ -496,13 +498,17 @@ impl Board {
         self.sync_via();
         self.via.reset();
         self.scc.hardware_reset();
-        self.iwm.reset();
+        self.iwm.reset(self.now);
         self.scsi.reset();
         self.kbd_shift_started = None;
         self.via_outputs_changed();
         self.schedule();
     }
 }
+
+#[cfg(test)]
+#[path = "floppy_bus_tests.rs"]
+mod floppy_bus_tests;
 
 impl Bus for Board {
     #[inline]
@@ -715,6 +721,28 @@ impl MacPlus {
     /// The programmer's interrupt switch (level-4 interrupt while pressed).
     pub fn interrupt_switch(&mut self, pressed: bool) {
         self.board.interrupt_switch = pressed;
+    }
+
+    /// Puts `image` into floppy drive `drive` (0 internal, 1 external). The Mac notices it the
+    /// way it notices a real disk (its driver polls the drive's disk-in-place line).
+    pub fn insert_floppy(&mut self, drive: u8, image: FloppyImage) -> Result<(), DiskError> {
+        self.board.iwm.insert(drive, image, self.board.now)
+    }
+
+    /// Takes the disk out of floppy drive `drive` without asking the Mac (the eject button a
+    /// real Plus lacks). Every sector the Mac wrote is already in the image.
+    pub fn eject_floppy(&mut self, drive: u8) -> Result<(), DiskError> {
+        self.board.iwm.eject(drive, self.board.now).map(drop)
+    }
+
+    /// What floppy drive `drive` holds.
+    pub fn floppy_info(&self, drive: u8) -> Option<MediaInfo> {
+        self.board.iwm.info(drive)
+    }
+
+    /// Floppy drives whose disk the Mac ejected since the last call (the image is closed).
+    pub fn take_floppy_ejects(&mut self) -> Vec<u8> {
+        self.board.iwm.take_ejects()
     }
 
     /// The cursor position the system keeps in RawMouse (x, y), for the driver's cursor metadata.
