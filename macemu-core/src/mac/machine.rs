@@ -50,7 +50,6 @@ use super::via::{self, Via};
 use super::video::{self, Beam, CYCLES_PER_FRAME, CYCLES_PER_LINE};
 use super::{CPU_HZ, E_CLOCK_DIVIDER};
 use crate::scsi::ScsiDisk;
-use crate::storage::{DiskError, MediaInfo};
 
 use std::fmt;
 
