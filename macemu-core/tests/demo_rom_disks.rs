@@ -7,12 +7,13 @@
 
 mod support;
 
+use macemu_core::floppy::FloppyImage;
 use macemu_core::mac::MacPlus;
 use macemu_core::scsi::ScsiDisk;
 use macemu_core::storage::MemBacking;
 use std::collections::HashMap;
 use std::path::Path;
-use support::{hfs_volume, mfs_volume, scsi_device, Partition};
+use support::{diskcopy42, hfs_volume, mfs_volume, scsi_device, Partition};
 
 const MIB: usize = 1 << 20;
 /// The ROM probes at start-up and every two seconds (120 frames).
@@ -98,6 +99,10 @@ fn machine() -> MacPlus {
     let mut mac = MacPlus::new(&rom(), 4 * MIB).expect("the demo ROM is accepted");
     mac.set_rtc_seconds(3_000_000_000);
     mac
+}
+
+fn floppy(image: Vec<u8>) -> FloppyImage {
+    FloppyImage::open(Box::new(MemBacking::new(image))).expect("a floppy image")
 }
 
 fn scsi(image: Vec<u8>) -> ScsiDisk {
@@ -213,4 +218,72 @@ fn a_27_character_name_is_shown_whole() {
     mac.attach_scsi(1, scsi(partitioned_hfs(name))).unwrap();
     frames(&mut mac, 30);
     assert!(find_text(&mac, &font, &format!("SCSI 1: {name} (HFS)")).is_some());
+}
+
+#[test]
+fn floppy_volume_names_are_read_through_the_iwm() {
+    let font = font();
+    let mut mac = machine();
+    frames(&mut mac, 30);
+    // 400K MFS in the internal drive, 800K HFS as DiskCopy 4.2 in the external one.
+    mac.insert_floppy(0, floppy(mfs_volume("System Disk", 800)))
+        .unwrap();
+    mac.insert_floppy(
+        1,
+        floppy(diskcopy42("Work", &hfs_volume("Work Disk", 1600))),
+    )
+    .unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    let f1 = find_text(&mac, &font, "Floppy 1: System Disk (MFS, 400K)");
+    let f2 = find_text(&mac, &font, "Floppy 2: Work Disk (HFS, 800K)");
+    assert!(f1.is_some() && f2.is_some(), "{f1:?} {f2:?}");
+
+    // A new disk in the internal drive replaces its line.
+    mac.eject_floppy(0).unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    assert_eq!(
+        find_text(&mac, &font, "Floppy 1: System Disk (MFS, 400K)"),
+        None
+    );
+    mac.insert_floppy(0, floppy(hfs_volume("Raw 800K", 1600)))
+        .unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    assert!(find_text(&mac, &font, "Floppy 1: Raw 800K (HFS, 800K)").is_some());
+    assert!(find_text(&mac, &font, "Floppy 2: Work Disk (HFS, 800K)").is_some());
+}
+
+#[test]
+fn floppies_and_scsi_disks_together() {
+    let font = font();
+    let mut mac = machine();
+    mac.insert_floppy(0, floppy(hfs_volume("Boot Floppy", 1600)))
+        .unwrap();
+    mac.attach_scsi(3, scsi(partitioned_hfs("Hard Disk")))
+        .unwrap();
+    // The mouse keeps moving while the disks are read: its interrupts come and go between
+    // address fields.
+    for i in 0..POLL_FRAMES {
+        let d = if i % 40 < 20 { 3 } else { -3 };
+        mac.mouse_move_relative(d, d);
+        mac.run_frame();
+    }
+    assert!(find_text(&mac, &font, "Floppy 1: Boot Floppy (HFS, 800K)").is_some());
+    assert!(find_text(&mac, &font, "SCSI 3: Hard Disk (HFS)").is_some());
+}
+
+#[test]
+fn a_name_too_long_for_its_column_is_cut_short() {
+    let font = font();
+    let mut mac = machine();
+    let name = "MAMMOTH WOMBAT WAREHOUSE MW";
+    mac.insert_floppy(0, floppy(hfs_volume(name, 1600)))
+        .unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    assert_eq!(
+        find_text(&mac, &font, &format!("Floppy 1: {name} (HFS, 800K)")),
+        None
+    );
+    let head = find_text(&mac, &font, "Floppy 1: MAMMOTH WOMBAT").expect("the name's start");
+    let tail = find_text(&mac, &font, "... (HFS, 800K)").expect("the cut marked with ...");
+    assert_eq!(head.1, tail.1, "one line");
 }
