@@ -287,3 +287,35 @@ fn a_name_too_long_for_its_column_is_cut_short() {
     let tail = find_text(&mac, &font, "... (HFS, 800K)").expect("the cut marked with ...");
     assert_eq!(head.1, tail.1, "one line");
 }
+
+/// Rows 301..=341 between the screen's rounded corners: the 50 % gray desktop (0xAA on even
+/// rows, 0x55 on odd ones), as everywhere the desk draws nothing.
+fn below_window_is_desktop(mac: &MacPlus) -> bool {
+    let s = mac.screen();
+    (301..337).all(|y| {
+        let want = if y % 2 == 0 { 0xAA } else { 0x55 };
+        s[y * 64 + 1..y * 64 + 63].iter().all(|&b| b == want)
+    })
+}
+
+#[test]
+fn the_strip_is_there_only_while_a_disk_is() {
+    let font = font();
+    let mut mac = machine();
+    frames(&mut mac, POLL_FRAMES);
+    assert!(
+        below_window_is_desktop(&mac),
+        "no disks: the desk as before"
+    );
+    mac.insert_floppy(1, floppy(mfs_volume("Visitor", 800)))
+        .unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    assert!(find_text(&mac, &font, "Floppy 2: Visitor (MFS, 400K)").is_some());
+    assert!(!below_window_is_desktop(&mac));
+    mac.eject_floppy(1).unwrap();
+    frames(&mut mac, POLL_FRAMES);
+    assert!(
+        below_window_is_desktop(&mac),
+        "the last disk gone: the strip too"
+    );
+}
