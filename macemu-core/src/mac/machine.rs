@@ -119,6 +119,9 @@ const VBL_LINE: u64 = video::HEIGHT as u64;
 /// The VSYNC pulse lasts a few lines; CA1 returns high at this line.
 const VSYNC_END_LINE: u64 = VBL_LINE + 4;
 
+/// End of the ROM's address window.
+const ROM_WINDOW_END: u32 = 0x44_0000;
+
 /// Everything on the bus: memory, devices and the board's clock. Implements [`Bus`].
 pub struct Board {
     ram: Vec<u8>,
@@ -425,8 +428,10 @@ impl Board {
                     self.ram[(addr & self.ram_mask) as usize]
                 }
             }
-            // 0x400000..0x4FFFFF: ROM (mirrored).
-            0x08 | 0x09 => self.rom[(addr & self.rom_mask) as usize],
+            // 0x400000..0x43FFFF: ROM, repeated in the 256 KiB its sockets decode. Above that
+            // nothing answers, which is how the ROM tells a Plus (SCSI) from a 512Ke: it
+            // compares the longs at 0x420000 and 0x440000.
+            0x08 if addr < ROM_WINDOW_END => self.rom[(addr & self.rom_mask) as usize],
             // 0x580000..0x5FFFFF: NCR 5380 (register in A6-A4, A9 = DACK for pseudo-DMA).
             0x0B => self.scsi.read(addr),
             // 0x600000..0x7FFFFF: RAM while the overlay is on (the ROM sizes memory there).
@@ -528,7 +533,7 @@ impl Bus for Board {
             let i = (a & mask) as usize;
             return Ok(u16::from_be_bytes([mem[i], mem[i + 1]]));
         }
-        if (0x40_0000..0x50_0000).contains(&a) {
+        if (0x40_0000..ROM_WINDOW_END).contains(&a) {
             let i = (a & self.rom_mask) as usize;
             return Ok(u16::from_be_bytes([self.rom[i], self.rom[i + 1]]));
         }

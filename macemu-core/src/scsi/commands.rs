@@ -77,6 +77,8 @@ pub enum Command {
     },
     Inquiry {
         alloc: usize,
+        /// Only LUN 0 exists; INQUIRY of another reports "no device here".
+        lun: u8,
     },
     Read {
         lba: u64,
@@ -174,6 +176,7 @@ pub fn parse(cdb: &[u8]) -> Result<Command, Sense> {
         },
         op::INQUIRY => Command::Inquiry {
             alloc: usize::from(c[4]),
+            lun,
         },
         op::READ6 | op::WRITE6 => {
             let lba = u64::from(c[1] & 0x1F) << 16 | u64::from(c[2]) << 8 | u64::from(c[3]);

@@ -153,8 +153,9 @@ impl ScsiDisk {
                 self.sense = Sense::default();
                 self.reply(data, alloc)
             }
-            Command::Inquiry { alloc } => {
-                let d = commands::inquiry_data(&self.vendor, &self.product, &self.revision, true);
+            Command::Inquiry { alloc, lun } => {
+                let (v, p, r) = (&self.vendor, &self.product, &self.revision);
+                let d = commands::inquiry_data(v, p, r, lun == 0);
                 self.reply(d.to_vec(), alloc)
             }
             Command::ReadCapacity => self.reply(commands::capacity_data(self.blocks).to_vec(), 8),

@@ -119,3 +119,19 @@ fn the_machine_attaches_and_detaches_disks() {
     assert!(mac.scsi_info(0).is_none());
     assert!(mac.detach_scsi(9).is_err());
 }
+
+#[test]
+fn the_rom_can_tell_that_the_machine_has_scsi() {
+    // A ROM whose every long differs from its neighbours.
+    let rom: Vec<u8> = (0..128 * 1024u32).map(|i| (i * 7 + 3) as u8).collect();
+    let mut b = Board::new(&rom, 1 << 20).unwrap();
+    let mut long = |a: u32| {
+        let hi = b.read_word(FunctionCode::SupervisorData, a).unwrap();
+        let lo = b.read_word(FunctionCode::SupervisorData, a + 2).unwrap();
+        u32::from(hi) << 16 | u32::from(lo)
+    };
+    let rom_start = long(0x40_0000);
+    assert_eq!(long(0x42_0000), rom_start, "the second copy of the ROM");
+    assert_ne!(long(0x44_0000), rom_start, "past the ROM's window");
+    assert_eq!(b.read8(0x43_FFFF), rom[0x1FFFF]);
+}
