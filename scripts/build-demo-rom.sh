@@ -34,7 +34,7 @@ awk -f "$src/font2asm.awk" "$src/font.txt" >"$build/font.S"
 # Compile in the build directory with relative names, in a fixed order.
 cd "$build"
 objs=""
-for f in start.S gfx.c cursor.c input.c rtc.c sound.c desk.c; do
+for f in start.S gfx.c cursor.c input.c rtc.c sound.c iwm.c scsi.c disk.c desk.c; do
   o="${f%.*}.o"
   $CC $CFLAGS -I"$src" -Wa,-m68000 -c "$src/$f" -o "$o"
   objs="$objs $o"

@@ -6,5 +6,6 @@ pub mod cpu;
 pub mod floppy;
 pub mod mac;
 pub mod rom;
+pub mod scsi;
 pub mod storage;
 pub mod video;

@@ -50,6 +50,20 @@ void sound_start_tone(void);
 void sound_vbl(void);
 extern volatile u8 tone_playing;
 
+/* ---- iwm.c: floppy drives through the IWM ---- */
+#define FLOPPY_NONE 1 /* no drive, or no disk in it */
+#define FLOPPY_SAME 2 /* the disk read before is still in place */
+void iwm_init(void);
+s16 floppy_probe(u8 drive, u8 reread, u8 *block2, u8 *format);
+
+/* ---- scsi.c: SCSI disks through the NCR 5380 ---- */
+#define SCSI_NONE 2     /* scCommErr: no target answered selection */
+#define SCSI_NO_HFS 0x7F /* partitioned, but no Apple_HFS partition */
+s16 scsi_probe(u8 id, u8 *block2);
+
+/* ---- disk.c: the disk list ---- */
+void disk_poll(void);
+
 /* ---- desk.c ---- */
 void system_error(u32 vector, u32 pc);
 #endif

@@ -35,6 +35,7 @@ static u8 btn_down;
 static s8 menu_down;
 static u8 last_key, key_seen;
 static u32 shown_mouse;
+static u8 seconds, disk_due;
 
 /* ---- number formatting (no library) ---- */
 static char *put_hex(char *p, u32 v, u8 digits)
@@ -352,6 +353,7 @@ static void handle(const struct event *ev)
         shield_cursor(CLOCK_X, 0, SCREEN_W - CLOCK_X, MENU_H);
         draw_clock();
         show_cursor();
+        if (++seconds % 2 == 0) disk_due = 1;
         break;
     }
 }
@@ -377,7 +379,9 @@ void demo_main(void)
     input_init();
     for (u8 f = ST_MOUSE; f <= ST_RAM; f++) draw_field(f);
     show_cursor();
+    iwm_init();
     irq_restore(0x2000);
+    disk_poll(); /* with interrupts on: its waits count Ticks */
 
     for (;;) {
         struct event ev;
@@ -390,6 +394,10 @@ void demo_main(void)
         }
         irq_restore(0x2000);
         handle(&ev);
+        if (disk_due) {
+            disk_due = 0;
+            disk_poll();
+        }
     }
 }
 

@@ -86,9 +86,11 @@ static void kbd_transition(u8 b, u8 keypad)
 static void kbd_sr_interrupt(void)
 {
     if (kbd_state == KS_SENDING) {
-        /* command gone: listen for the answer (reading SR clears the flag and arms it) */
-        vACR = (u8)((vACR & ~acrSRMask) | acrSRInExt);
+        /* command gone: listen for the answer. The flag is cleared (SR read) before the
+         * mode changes: an answer the keyboard clocks in right after the switch (one held
+         * back while interrupts were masked) then raises it again instead of being lost. */
         (void)vSR;
+        vACR = (u8)((vACR & ~acrSRMask) | acrSRInExt);
         kbd_state = KS_RECEIVING;
         kbd_since = Ticks;
         return;

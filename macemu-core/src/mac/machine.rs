@@ -49,6 +49,7 @@ use super::sound::{self, SoundDma, SAMPLES_PER_FRAME};
 use super::via::{self, Via};
 use super::video::{self, Beam, CYCLES_PER_FRAME, CYCLES_PER_LINE};
 use super::{CPU_HZ, E_CLOCK_DIVIDER};
+use crate::scsi::ScsiDisk;
 
 use std::fmt;
 
@@ -117,6 +118,9 @@ const KBD_COMMAND_CYCLES: u64 = CPU_HZ * 32 / 10_000;
 const VBL_LINE: u64 = video::HEIGHT as u64;
 /// The VSYNC pulse lasts a few lines; CA1 returns high at this line.
 const VSYNC_END_LINE: u64 = VBL_LINE + 4;
+
+/// End of the ROM's address window.
+const ROM_WINDOW_END: u32 = 0x44_0000;
 
 /// Everything on the bus: memory, devices and the board's clock. Implements [`Bus`].
 pub struct Board {
@@ -424,10 +428,12 @@ impl Board {
                     self.ram[(addr & self.ram_mask) as usize]
                 }
             }
-            // 0x400000..0x4FFFFF: ROM (mirrored).
-            0x08 | 0x09 => self.rom[(addr & self.rom_mask) as usize],
-            // 0x580000..0x5FFFFF: NCR 5380.
-            0x0B => self.scsi.read(((addr >> 4) & 7) as u8),
+            // 0x400000..0x43FFFF: ROM, repeated in the 256 KiB its sockets decode. Above that
+            // nothing answers, which is how the ROM tells a Plus (SCSI) from a 512Ke: it
+            // compares the longs at 0x420000 and 0x440000.
+            0x08 if addr < ROM_WINDOW_END => self.rom[(addr & self.rom_mask) as usize],
+            // 0x580000..0x5FFFFF: NCR 5380 (register in A6-A4, A9 = DACK for pseudo-DMA).
+            0x0B => self.scsi.read(addr),
             // 0x600000..0x7FFFFF: RAM while the overlay is on (the ROM sizes memory there).
             0x0C..=0x0F if self.overlay => self.ram[(addr & self.ram_mask) as usize],
             // 0x800000..0x9FFFFF: SCC read.
@@ -457,7 +463,7 @@ impl Board {
                 let a = (addr & self.ram_mask) as usize;
                 self.ram[a] = v;
             }
-            0x0B => self.scsi.write(((addr >> 4) & 7) as u8, v),
+            0x0B => self.scsi.write(addr, v),
             0x0C..=0x0F if self.overlay => {
                 let a = (addr & self.ram_mask) as usize;
                 self.ram[a] = v;
@@ -527,7 +533,7 @@ impl Bus for Board {
             let i = (a & mask) as usize;
             return Ok(u16::from_be_bytes([mem[i], mem[i + 1]]));
         }
-        if (0x40_0000..0x50_0000).contains(&a) {
+        if (0x40_0000..ROM_WINDOW_END).contains(&a) {
             let i = (a & self.rom_mask) as usize;
             return Ok(u16::from_be_bytes([self.rom[i], self.rom[i + 1]]));
         }
@@ -801,6 +807,23 @@ impl MacPlus {
         self.board.frame
     }
 
+    /// Puts `disk` on the SCSI bus at `id` (0–6; 7 is the Mac itself). The ROM looks for boot
+    /// disks from ID 6 down to 0 at startup; a disk attached later is found by software that
+    /// scans the bus (SCSI Probe, HD SC Setup).
+    pub fn attach_scsi(&mut self, id: u8, disk: ScsiDisk) -> Result<(), DiskError> {
+        self.board.scsi.attach(id, Box::new(disk))
+    }
+
+    /// Takes the disk at `id` off the bus, as if it were switched off.
+    pub fn detach_scsi(&mut self, id: u8) -> Result<(), DiskError> {
+        self.board.scsi.detach(id).map(drop)
+    }
+
+    /// What the SCSI disk at `id` holds, `None` for an empty ID.
+    pub fn scsi_info(&self, id: u8) -> Option<MediaInfo> {
+        self.board.scsi.info(id)
+    }
+
     /// The CPU (registers, run state).
     pub fn cpu(&self) -> &Cpu {
         &self.cpu
@@ -811,3 +834,6 @@ impl MacPlus {
         &mut self.cpu
     }
 }
+
+#[cfg(test)]
+mod scsi_tests;
