@@ -1,12 +1,18 @@
 //! `macemu-cli serve`: the streaming server (WebRTC H.264/Opus, PNG mode, HTTP API, browser client).
 
+use anyhow::Context;
 use clap::Args;
+use macemu_stream::limits::Limits;
 use macemu_stream::peer::PeerOptions;
 use macemu_stream::server::{self, Codec, ServeConfig};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
-#[derive(Args, Debug)]
+/// Environment variable holding the access token (keeps it out of the process list).
+const TOKEN_ENV: &str = "MACEMU_TOKEN";
+
+#[derive(Args)]
 pub struct ServeArgs {
     /// HTTP port: the browser client and the /api endpoints.
     #[arg(long, default_value_t = 8080)]
@@ -33,8 +39,43 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
     /// Access token for every HTTP and WebSocket request (`?token=`, `Authorization: Bearer`, or cookie).
-    #[arg(long)]
+    /// Visible in the process list: prefer --token-file or the MACEMU_TOKEN environment variable.
+    #[arg(long, conflicts_with = "token_file")]
     pub token: Option<String>,
+    /// Read the access token from this file (first line).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Another name or address browsers may reach the server by (Host header), besides loopback
+    /// and --bind (repeatable).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    /// Another page origin (scheme://host[:port]) that may use signaling and the API (repeatable).
+    #[arg(long = "allow-origin", value_name = "ORIGIN")]
+    pub allow_origins: Vec<String>,
+    /// Viewers (peer connections) at once.
+    #[arg(long, default_value_t = Limits::default().max_viewers)]
+    pub max_viewers: usize,
+    /// Signaling WebSocket sessions at once.
+    #[arg(long, default_value_t = Limits::default().max_sessions)]
+    pub max_sessions: usize,
+    /// Seconds a signaling session has to complete its answer before it is closed.
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().negotiation_timeout.as_secs_f64())]
+    pub negotiation_timeout: f64,
+    /// Largest signaling WebSocket message in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().ws_max_message)]
+    pub ws_max_message: usize,
+    /// Length of the per-viewer event queue and of the ICE candidates held before the answer.
+    #[arg(long, default_value_t = Limits::default().queue_len)]
+    pub queue_len: usize,
+    /// Open TCP connections per listener (HTTP, signaling); more are closed at once.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request header (also on idle keep-alive connections).
+    #[arg(long, value_name = "SECS", default_value_t = Limits::default().header_timeout.as_secs_f64())]
+    pub header_timeout: f64,
+    /// At most one forced keyframe per this many milliseconds, whatever the viewers request.
+    #[arg(long, value_name = "MS", default_value_t = Limits::default().keyframe_interval.as_millis() as u64)]
+    pub keyframe_interval_ms: u64,
     /// Emulator command for --auto-start and /api/emulator/start, split on spaces
     /// (default: this program's `emulate`; a BasiliskII built with v4 IPC works too).
     #[arg(long, value_name = "CMD")]
@@ -53,12 +94,69 @@ pub struct ServeArgs {
     pub bitrate_kbps: Option<u32>,
 }
 
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("http_port", &self.http_port)
+            .field("signaling_port", &self.signaling_port)
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("token_file", &self.token_file)
+            .field("allow_hosts", &self.allow_hosts)
+            .field("allow_origins", &self.allow_origins)
+            .field("codec", &self.codec)
+            .finish_non_exhaustive()
+    }
+}
+
 fn parse_codec(s: &str) -> Result<Codec, String> {
     s.parse()
 }
 
+/// The token from --token, else --token-file, else MACEMU_TOKEN; empty means none.
+fn resolve_token(
+    flag: Option<String>,
+    file: Option<&std::path::Path>,
+    env: Option<String>,
+) -> anyhow::Result<Option<String>> {
+    let t = match (flag, file) {
+        (Some(t), _) => Some(t),
+        (None, Some(p)) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading --token-file {}", p.display()))?;
+            let first = text.lines().next().unwrap_or("").trim().to_owned();
+            anyhow::ensure!(!first.is_empty(), "--token-file {} is empty", p.display());
+            Some(first)
+        }
+        (None, None) => env,
+    };
+    Ok(t.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty()))
+}
+
+fn seconds(name: &str, v: f64) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v).map_err(|_| anyhow::anyhow!("--{name} {v}: not a duration"))
+}
+
 pub fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let mut token = args.token.filter(|t| !t.is_empty());
+    let mut token = resolve_token(
+        args.token,
+        args.token_file.as_deref(),
+        std::env::var(TOKEN_ENV).ok(),
+    )?;
+    anyhow::ensure!(
+        args.max_viewers > 0 && args.max_sessions > 0 && args.max_connections > 0,
+        "--max-viewers, --max-sessions and --max-connections must be at least 1"
+    );
+    let limits = Limits {
+        max_viewers: args.max_viewers,
+        max_sessions: args.max_sessions,
+        negotiation_timeout: seconds("negotiation-timeout", args.negotiation_timeout)?,
+        ws_max_message: args.ws_max_message.max(1024),
+        queue_len: args.queue_len.max(1),
+        max_connections: args.max_connections,
+        header_timeout: seconds("header-timeout", args.header_timeout)?,
+        keyframe_interval: Duration::from_millis(args.keyframe_interval_ms),
+    };
     let loopback = args.bind.is_loopback();
     if !loopback && token.is_none() {
         let t = macemu_stream::http::generate_token();
@@ -73,6 +171,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         http_port: args.http_port,
         signaling_port: args.signaling_port,
         token,
+        allow_hosts: args.allow_hosts,
+        allow_origins: args.allow_origins,
+        limits,
         codec: args.codec,
         target_pid: args.target_pid,
         auto_start: args.auto_start,
@@ -126,4 +227,58 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         h.shutdown().await;
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_from_flag_then_file_then_environment() {
+        let dir = std::env::temp_dir().join(format!("macemu-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "from-file\nignored\n").unwrap();
+        let env = || Some("from-env".to_owned());
+        assert_eq!(
+            resolve_token(Some("flag".into()), Some(&file), env()).unwrap(),
+            Some("flag".into())
+        );
+        assert_eq!(
+            resolve_token(None, Some(&file), env()).unwrap(),
+            Some("from-file".into())
+        );
+        assert_eq!(
+            resolve_token(None, None, env()).unwrap(),
+            Some("from-env".into())
+        );
+        assert_eq!(resolve_token(None, None, Some(" ".into())).unwrap(), None);
+        std::fs::write(&file, "\n").unwrap();
+        assert!(
+            resolve_token(None, Some(&file), None).is_err(),
+            "empty file"
+        );
+        assert!(resolve_token(None, Some(&dir.join("missing")), None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let cli = Cli::try_parse_from(["x", "--token", "s3cr3t-t0ken"]).unwrap();
+        let shown = format!("{:?}", cli.serve);
+        assert!(!shown.contains("s3cr3t-t0ken"), "{shown}");
+        assert!(shown.contains("<set>"));
+        let cfg = ServeConfig {
+            token: cli.serve.token.clone(),
+            ..ServeConfig::default()
+        };
+        assert!(!format!("{cfg:?}").contains("s3cr3t-t0ken"));
+        assert!(!format!("{cfg:#?}").contains("s3cr3t-t0ken"));
+    }
 }

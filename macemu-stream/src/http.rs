@@ -4,6 +4,8 @@
 //! fake. File access is limited to what the configuration names: `POST /api/prefs` writes exactly the
 //! configured prefs file (atomically), `/api/storage` lists only the configured ROM and disk folders.
 
+use crate::limits::Limits;
+use crate::origin::{OriginPolicy, RequestHeaders};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -45,8 +47,8 @@ pub trait Control: Send + Sync + 'static {
     fn emulator(&self, action: EmulatorAction) -> Result<String, String>;
 }
 
-/// Static configuration of the HTTP side.
-#[derive(Debug, Clone, Default)]
+/// Static configuration of the HTTP side. Its `Debug` never shows the token.
+#[derive(Clone, Default)]
 pub struct HttpConfig {
     pub token: Option<String>,
     pub signaling_port: u16,
@@ -55,6 +57,22 @@ pub struct HttpConfig {
     pub disk_dirs: Vec<PathBuf>,
     /// Extra facts for `/api/config` (emulator command, STUN, bind address…).
     pub extra: Value,
+    /// Which hosts and origins may use the API (checked before the token).
+    pub policy: OriginPolicy,
+}
+
+impl std::fmt::Debug for HttpConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpConfig")
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("signaling_port", &self.signaling_port)
+            .field("prefs_file", &self.prefs_file)
+            .field("rom_dirs", &self.rom_dirs)
+            .field("disk_dirs", &self.disk_dirs)
+            .field("extra", &self.extra)
+            .field("policy", &self.policy)
+            .finish()
+    }
 }
 
 struct AppState {
@@ -147,6 +165,73 @@ async fn auth(State(st): State<Shared>, req: Request, next: Next) -> Response {
     resp
 }
 
+/// Middleware: refuses requests for another host (DNS rebinding) and cross-site or non-JSON state
+/// changes, before the token is looked at. See [`crate::origin`].
+async fn check_origin(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let policy = &st.cfg.policy;
+    let h = req.headers();
+    let get = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
+    let has_body = h.contains_key(header::TRANSFER_ENCODING)
+        || get(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0");
+    let seen = RequestHeaders {
+        host: get(header::HOST),
+        origin: get(header::ORIGIN),
+        sec_fetch_site: h.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
+        content_type: get(header::CONTENT_TYPE),
+        has_body,
+    };
+    if let Err(r) = policy.check_http(req.method().as_str(), &seen) {
+        tracing::debug!(method = %req.method(), path = req.uri().path(), "request refused: {r}");
+        let code = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
+        return err(code, r.to_string());
+    }
+    next.run(req).await
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 (with upgrades, for WebSockets), holding at most
+/// `limits.max_connections` connections (more are closed at once) and closing a connection whose
+/// request header does not arrive within `limits.header_timeout`, idle keep-alive ones included.
+pub async fn serve_limited(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    what: &'static str,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                // Out of descriptors or a connection reset before accept: wait, do not spin.
+                tracing::debug!("{what}: accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "{what}: {} connections open; closing a new one", limits.max_connections);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let svc = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut b = hyper::server::conn::http1::Builder::new();
+            b.timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = b
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            if let Err(e) = conn.await {
+                tracing::trace!(%peer, "{what} connection: {e}");
+            }
+            drop(slot);
+        });
+    }
+}
+
 fn err(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, Json(json!({"error": msg.into()}))).into_response()
 }
@@ -166,6 +251,7 @@ pub fn router(cfg: HttpConfig, control: Arc<dyn Control>) -> Router {
         .route("/{*path}", get(static_file))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(st.clone(), auth))
+        .layer(middleware::from_fn_with_state(st.clone(), check_origin))
         .with_state(st)
 }
 
@@ -387,9 +473,15 @@ async fn emulator(State(st): State<Shared>, Path(action): Path<String>) -> Respo
             )
         }
     };
-    match st.control.emulator(a) {
-        Ok(message) => Json(json!({"ok": true, "message": message})).into_response(),
-        Err(m) => err(StatusCode::CONFLICT, m),
+    // Starting and stopping a process waits for it: not on an async worker.
+    let control = st.control.clone();
+    match tokio::task::spawn_blocking(move || control.emulator(a)).await {
+        Ok(Ok(message)) => Json(json!({"ok": true, "message": message})).into_response(),
+        Ok(Err(m)) => err(StatusCode::CONFLICT, m),
+        Err(e) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("emulator action failed: {e}"),
+        ),
     }
 }
 
@@ -498,11 +590,13 @@ mod tests {
             rom_dirs: vec![dir.join("roms")],
             disk_dirs: vec![dir.join("disks")],
             extra: json!({}),
+            policy: OriginPolicy::default(),
         };
         let app = router(cfg, fake.clone() as Arc<dyn Control>);
         Env { dir, fake, app }
     }
 
+    /// A request as the server's own page (or curl) sends it: `Host: 127.0.0.1:8080`.
     async fn call(
         app: &Router,
         method: &str,
@@ -510,9 +604,27 @@ mod tests {
         body: &str,
         ctype: Option<&str>,
     ) -> (StatusCode, Vec<u8>, HeaderMap) {
-        let mut b = HttpRequest::builder().method(method).uri(uri);
+        let mut h: Vec<(&str, &str)> = vec![("host", "127.0.0.1:8080")];
         if let Some(c) = ctype {
-            b = b.header(header::CONTENT_TYPE, c);
+            h.push(("content-type", c));
+        }
+        call_with(app, method, uri, body, &h).await
+    }
+
+    /// A request with exactly these headers (a `content-length` is added for a body).
+    async fn call_with(
+        app: &Router,
+        method: &str,
+        uri: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Vec<u8>, HeaderMap) {
+        let mut b = HttpRequest::builder().method(method).uri(uri);
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        if !body.is_empty() {
+            b = b.header(header::CONTENT_LENGTH, body.len());
         }
         let resp = app
             .clone()
@@ -596,8 +708,21 @@ mod tests {
         assert_eq!(s, StatusCode::BAD_REQUEST);
         assert!(json_of(&b)["error"].as_str().unwrap().contains("AV1"));
         assert_eq!(
-            call(&e.app, "POST", "/api/codec", "garbage", None).await.0,
+            call(
+                &e.app,
+                "POST",
+                "/api/codec",
+                "garbage",
+                Some("application/json")
+            )
+            .await
+            .0,
             StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            call(&e.app, "POST", "/api/codec", "garbage", None).await.0,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a body needs a JSON content type"
         );
         let (_, b, _) = call(&e.app, "GET", "/api/codec", "", None).await;
         assert_eq!(json_of(&b)["codec"], "png");
@@ -645,6 +770,7 @@ mod tests {
             std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
             "rom /y\ndisk /d\n"
         );
+        // A text/plain body is what a cross-site form can send without a preflight: refused.
         let (s, _, _) = call(
             &e.app,
             "POST",
@@ -653,10 +779,10 @@ mod tests {
             Some("text/plain"),
         )
         .await;
-        assert_eq!(s, StatusCode::OK);
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(
             std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
-            "plain text\n"
+            "rom /y\ndisk /d\n"
         );
         let (s, _, _) = call(
             &e.app,
@@ -667,12 +793,12 @@ mod tests {
         )
         .await;
         assert_eq!(s, StatusCode::BAD_REQUEST);
-        let big = "x".repeat(MAX_BODY + 1);
-        let (s, _, _) = call(&e.app, "POST", "/api/prefs", &big, Some("text/plain")).await;
+        let big = format!(r#"{{"content":"{}"}}"#, "x".repeat(MAX_BODY));
+        let (s, _, _) = call(&e.app, "POST", "/api/prefs", &big, Some("application/json")).await;
         assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(
             std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
-            "plain text\n"
+            "rom /y\ndisk /d\n"
         );
         let leftovers: Vec<_> = std::fs::read_dir(&e.dir)
             .unwrap()
@@ -785,10 +911,10 @@ mod tests {
         assert!(e.fake.actions.lock().unwrap().is_empty());
         let (s, _, h) = call(&e.app, "GET", "/?token=tok", "", None).await;
         assert_eq!(s, StatusCode::OK);
-        assert!(h[header::SET_COOKIE]
-            .to_str()
-            .unwrap()
-            .starts_with("macemu_token=tok"));
+        let cookie = h[header::SET_COOKIE].to_str().unwrap();
+        assert!(cookie.starts_with("macemu_token=tok;"), "{cookie}");
+        assert!(cookie.contains("; HttpOnly"), "{cookie}");
+        assert!(cookie.contains("; SameSite=Strict"), "{cookie}");
         assert_eq!(
             call(&e.app, "GET", "/api/status?token=to", "", None)
                 .await
@@ -805,5 +931,135 @@ mod tests {
         ));
         assert!(!authorized(Some("tok"), Some("token="), &HeaderMap::new()));
         assert_eq!(generate_token().len(), 32);
+        assert!(!format!(
+            "{:?}",
+            HttpConfig {
+                token: Some("tok-value".into()),
+                ..Default::default()
+            }
+        )
+        .contains("tok-value"));
+    }
+
+    #[tokio::test]
+    async fn foreign_hosts_are_refused_on_every_route() {
+        let e = env(None);
+        // DNS rebinding: the page's own (attacker) name arrives as Host.
+        for (m, u) in [
+            ("GET", "/api/config"),
+            ("GET", "/api/prefs"),
+            ("GET", "/api/status"),
+            ("GET", "/"),
+            ("POST", "/api/emulator/restart"),
+        ] {
+            let (s, b, _) =
+                call_with(&e.app, m, u, "", &[("host", "attacker.rebind.example")]).await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{m} {u}");
+            assert!(json_of(&b)["error"]
+                .as_str()
+                .unwrap()
+                .contains("--allow-host"));
+        }
+        assert_eq!(
+            call_with(&e.app, "GET", "/api/status", "", &[]).await.0,
+            StatusCode::BAD_REQUEST,
+            "no Host at all"
+        );
+        for h in ["127.0.0.1:8080", "localhost", "[::1]:8080"] {
+            let (s, _, _) = call_with(&e.app, "GET", "/api/config", "", &[("host", h)]).await;
+            assert_eq!(s, StatusCode::OK, "{h}");
+        }
+        assert!(e.fake.actions.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn cross_site_state_changes_are_refused() {
+        let e = env(None);
+        let host = ("host", "127.0.0.1:8080");
+        // The request from the report: foreign Origin, text/plain body, no preflight.
+        let (s, _, _) = call_with(
+            &e.app,
+            "POST",
+            "/api/emulator/restart",
+            "x",
+            &[
+                host,
+                ("origin", "http://evil.example.com"),
+                ("content-type", "text/plain"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // No Origin, but the browser marks it cross-site.
+        let (s, _, _) = call_with(
+            &e.app,
+            "POST",
+            "/api/codec",
+            r#"{"codec":"png"}"#,
+            &[
+                host,
+                ("sec-fetch-site", "cross-site"),
+                ("content-type", "application/json"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // Our own origin, but a body type a form can send.
+        for ct in ["text/plain", "application/x-www-form-urlencoded"] {
+            let (s, _, _) = call_with(
+                &e.app,
+                "POST",
+                "/api/log",
+                "level=error",
+                &[
+                    host,
+                    ("origin", "http://127.0.0.1:8080"),
+                    ("content-type", ct),
+                ],
+            )
+            .await;
+            assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct}");
+        }
+        assert!(e.fake.actions.lock().unwrap().is_empty());
+        assert_eq!(e.fake.codec(), "h264");
+        // What the page's fetch sends goes through; so does curl without a body.
+        let page = [
+            host,
+            ("origin", "http://127.0.0.1:8080"),
+            ("sec-fetch-site", "same-origin"),
+            ("content-type", "application/json"),
+        ];
+        let (s, _, _) = call_with(&e.app, "POST", "/api/emulator/restart", "{}", &page).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, _) = call_with(&e.app, "POST", "/api/codec", r#"{"codec":"png"}"#, &page).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _, _) = call_with(&e.app, "POST", "/api/emulator/reset", "", &[host]).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(
+            *e.fake.actions.lock().unwrap(),
+            [EmulatorAction::Restart, EmulatorAction::Reset]
+        );
+        assert_eq!(e.fake.codec(), "png");
+    }
+
+    /// The page's fetches are JSON (so the policy above lets them through).
+    #[test]
+    fn the_page_posts_json() {
+        let app = std::str::from_utf8(WEB.get_file("app.js").unwrap().contents()).unwrap();
+        let api = app
+            .split("async function api(")
+            .nth(1)
+            .and_then(|r| r.split("\n}\n").next())
+            .expect("app.js has api()");
+        assert!(
+            api.contains("'Content-Type'] = 'application/json'"),
+            "{api}"
+        );
+        assert!(api.contains("JSON.stringify(body)"));
+        assert_eq!(
+            app.matches("fetch(").count(),
+            1,
+            "every request goes through api()"
+        );
     }
 }

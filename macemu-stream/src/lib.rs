@@ -5,6 +5,8 @@ pub mod datachannel;
 pub mod http;
 pub mod input;
 pub mod keymap;
+pub mod limits;
+pub mod origin;
 pub mod peer;
 pub mod server;
 pub mod signaling;

@@ -159,11 +159,15 @@ pub struct PeerHandle {
 
 /// Creates the peer connection with its tracks and DataChannel, starts its sender task, and returns the
 /// handle and the offer SDP. `png` selects the unreliable, unordered DataChannel of PNG mode.
+///
+/// `events` is bounded: DataChannel messages, candidates and state changes wait for room (a flood of
+/// input backs up into SCTP flow control instead of memory); keyframe requests that find it full are
+/// dropped, as one pending request already stands for them. Drop the receiver before closing the peer.
 pub async fn create_peer(
     api: &API,
     opts: &PeerOptions,
     png: bool,
-    events: mpsc::UnboundedSender<PeerEvent>,
+    events: mpsc::Sender<PeerEvent>,
 ) -> Result<(PeerHandle, String), PeerError> {
     let mut config = RTCConfiguration::default();
     if let Some(url) = &opts.stun {
@@ -200,7 +204,7 @@ pub async fn create_peer(
                     if any.downcast_ref::<PictureLossIndication>().is_some()
                         || any.downcast_ref::<FullIntraRequest>().is_some()
                     {
-                        let _ = ev.send(PeerEvent::KeyframeRequest);
+                        let _ = ev.try_send(PeerEvent::KeyframeRequest);
                     }
                 }
             }
@@ -238,44 +242,50 @@ pub async fn create_peer(
     {
         let ev = events.clone();
         dc.on_message(Box::new(move |m| {
-            let _ = if m.is_string {
-                ev.send(PeerEvent::Text(
-                    String::from_utf8_lossy(&m.data).into_owned(),
-                ))
-            } else {
-                ev.send(PeerEvent::Input(m.data))
-            };
-            Box::pin(async {})
+            let ev = ev.clone();
+            Box::pin(async move {
+                let e = if m.is_string {
+                    PeerEvent::Text(String::from_utf8_lossy(&m.data).into_owned())
+                } else {
+                    PeerEvent::Input(m.data)
+                };
+                let _ = ev.send(e).await;
+            })
         }));
     }
     {
         let ev = events.clone();
         pc.on_ice_candidate(Box::new(move |c| {
-            if let Some(c) = c {
-                if let Ok(init) = c.to_json() {
-                    let _ = ev.send(PeerEvent::LocalCandidate {
-                        candidate: init.candidate,
-                        mid: init.sdp_mid.unwrap_or_else(|| "0".into()),
-                    });
+            let ev = ev.clone();
+            Box::pin(async move {
+                if let Some(init) = c.and_then(|c| c.to_json().ok()) {
+                    let _ = ev
+                        .send(PeerEvent::LocalCandidate {
+                            candidate: init.candidate,
+                            mid: init.sdp_mid.unwrap_or_else(|| "0".into()),
+                        })
+                        .await;
                 }
-            }
-            Box::pin(async {})
+            })
         }));
     }
     {
         let ev = events.clone();
         pc.on_peer_connection_state_change(Box::new(move |s| {
             tracing::debug!(state = %s, "peer connection state");
-            match s {
-                RTCPeerConnectionState::Connected => {
-                    let _ = ev.send(PeerEvent::Connected);
-                }
+            let e = match s {
+                RTCPeerConnectionState::Connected => Some(PeerEvent::Connected),
                 RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
-                    let _ = ev.send(PeerEvent::Closed);
+                    Some(PeerEvent::Closed)
                 }
-                _ => {}
-            }
-            Box::pin(async {})
+                _ => None,
+            };
+            let ev = ev.clone();
+            Box::pin(async move {
+                if let Some(e) = e {
+                    let _ = ev.send(e).await;
+                }
+            })
         }));
     }
 

@@ -6,6 +6,8 @@ use crate::audio::{AudioEncoder, AudioPacket, PACKET_FRAMES};
 use crate::datachannel::{self, Cursor, PingEcho, PngHeader};
 use crate::http::{self, Control, EmulatorAction, HttpConfig};
 use crate::input::InputTranslator;
+use crate::limits::{KeyframeGate, Limits};
+use crate::origin::{OriginPolicy, RequestHeaders};
 use crate::peer::{self, PeerEvent, PeerOptions, VideoOut};
 use crate::signaling::{self, SignalAction, SignalInput, SignalingSession};
 use crate::supervisor::{self, EmulatorProcess};
@@ -32,7 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use thiserror::Error;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// The video codecs this build can stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,13 +69,18 @@ impl FromStr for Codec {
     }
 }
 
-/// Everything `serve` is configured with.
-#[derive(Debug, Clone)]
+/// Everything `serve` is configured with. Its `Debug` shows whether a token is set, never the token.
+#[derive(Clone)]
 pub struct ServeConfig {
     pub bind: IpAddr,
     pub http_port: u16,
     pub signaling_port: u16,
     pub token: Option<String>,
+    /// Extra names or addresses the server may be reached by (`Host`), besides loopback and `bind`.
+    pub allow_hosts: Vec<String>,
+    /// Extra page origins that may open the signaling WebSocket and call the API.
+    pub allow_origins: Vec<String>,
+    pub limits: Limits,
     pub codec: Codec,
     pub target_pid: Option<u32>,
     pub auto_start: bool,
@@ -92,6 +99,31 @@ pub struct ServeConfig {
     pub png_refresh: Duration,
 }
 
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("bind", &self.bind)
+            .field("http_port", &self.http_port)
+            .field("signaling_port", &self.signaling_port)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("allow_hosts", &self.allow_hosts)
+            .field("allow_origins", &self.allow_origins)
+            .field("limits", &self.limits)
+            .field("codec", &self.codec)
+            .field("target_pid", &self.target_pid)
+            .field("auto_start", &self.auto_start)
+            .field("emulator_cmd", &self.emulator_cmd)
+            .field("peer", &self.peer)
+            .field("prefs_file", &self.prefs_file)
+            .field("rom_dirs", &self.rom_dirs)
+            .field("disk_dirs", &self.disk_dirs)
+            .field("h264", &self.h264)
+            .field("refresh", &self.refresh)
+            .field("png_refresh", &self.png_refresh)
+            .finish()
+    }
+}
+
 impl Default for ServeConfig {
     fn default() -> Self {
         Self {
@@ -99,6 +131,9 @@ impl Default for ServeConfig {
             http_port: 8080,
             signaling_port: 8090,
             token: None,
+            allow_hosts: Vec::new(),
+            allow_origins: Vec::new(),
+            limits: Limits::default(),
             codec: Codec::H264,
             target_pid: None,
             auto_start: false,
@@ -184,11 +219,19 @@ pub struct Hub {
     shutdown: AtomicBool,
     process: EmulatorProcess,
     started: Instant,
+    /// Input from viewers, sent to the emulator by its own thread: a stuck emulator's socket can
+    /// block a send for a second, which must not happen on an async worker.
+    input_tx: std::sync::mpsc::SyncSender<InputMessage>,
+    keyframe_interval: Duration,
 }
 
+/// Viewer input waiting for the input thread; a stuck emulator loses what does not fit.
+const INPUT_QUEUE: usize = 1024;
+
 impl Hub {
-    fn new(cfg: &ServeConfig) -> Arc<Self> {
-        Arc::new(Self {
+    fn new(cfg: &ServeConfig) -> (Arc<Self>, std::sync::mpsc::Receiver<InputMessage>) {
+        let (input_tx, input_rx) = std::sync::mpsc::sync_channel(INPUT_QUEUE);
+        let hub = Arc::new(Self {
             codec: Mutex::new(cfg.codec),
             viewers: Mutex::new(HashMap::new()),
             keyframe: AtomicBool::new(true),
@@ -200,7 +243,10 @@ impl Hub {
             shutdown: AtomicBool::new(false),
             process: EmulatorProcess::new(cfg.emulator_cmd.clone()),
             started: Instant::now(),
-        })
+            input_tx,
+            keyframe_interval: cfg.limits.keyframe_interval,
+        });
+        (hub, input_rx)
     }
 
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -232,6 +278,15 @@ impl Hub {
         if let Some(s) = sender {
             if let Err(e) = s.send(msg) {
                 tracing::debug!("input not delivered: {e}");
+            }
+        }
+    }
+
+    /// Queues input for the input thread, never blocking.
+    fn queue_input(&self, msg: InputMessage) {
+        if let Err(e) = self.input_tx.try_send(msg) {
+            if matches!(e, std::sync::mpsc::TrySendError::Full(_)) {
+                tracing::debug!("input dropped: the emulator is not taking input");
             }
         }
     }
@@ -446,7 +501,7 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
     if cfg.token.as_deref() == Some("") {
         cfg.token = None;
     }
-    let hub = Hub::new(&cfg);
+    let (hub, input_rx) = Hub::new(&cfg);
     let api = Arc::new(peer::build_api(&cfg.peer)?);
 
     let bind = |port| async move {
@@ -466,7 +521,15 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         source,
     })?;
 
+    let policy = Arc::new(OriginPolicy::new(
+        cfg.bind,
+        http_addr.port(),
+        &cfg.allow_hosts,
+        &cfg.allow_origins,
+        cfg.token.is_some(),
+    ));
     let http_cfg = HttpConfig {
+        policy: (*policy).clone(),
         token: cfg.token.clone(),
         signaling_port: signaling_addr.port(),
         prefs_file: cfg.prefs_file.clone(),
@@ -482,11 +545,16 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         }),
     };
     let app = http::router(http_cfg, hub.clone() as Arc<dyn Control>);
+    let limits = cfg.limits;
     let sig_state = Arc::new(SigState {
         hub: hub.clone(),
         api,
         opts: cfg.peer.clone(),
         token: cfg.token.clone(),
+        policy,
+        limits,
+        sessions: Arc::new(Semaphore::new(limits.max_sessions)),
+        peers: Arc::new(Semaphore::new(limits.max_viewers)),
     });
     let sig_app = axum::Router::new()
         .route("/", axum::routing::get(ws_handler))
@@ -494,16 +562,15 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         .with_state(sig_state);
 
     let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(http_l, app).await {
-            tracing::error!("HTTP server: {e}");
-        }
-    }));
-    tasks.push(tokio::spawn(async move {
-        if let Err(e) = axum::serve(sig_l, sig_app).await {
-            tracing::error!("signaling server: {e}");
-        }
-    }));
+    tasks.push(tokio::spawn(http::serve_limited(
+        http_l, app, limits, "HTTP",
+    )));
+    tasks.push(tokio::spawn(http::serve_limited(
+        sig_l,
+        sig_app,
+        limits,
+        "signaling",
+    )));
 
     if cfg.auto_start
         && cfg.target_pid.is_none()
@@ -528,6 +595,15 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
                 .name("macemu-video".into())
                 .spawn(move || media_thread(hub, cfg))
                 .expect("spawning the media thread"),
+        );
+    }
+    {
+        let hub = hub.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name("macemu-input".into())
+                .spawn(move || input_thread(hub, input_rx))
+                .expect("spawning the input thread"),
         );
     }
     {
@@ -647,9 +723,22 @@ impl Encoders {
     }
 }
 
+/// Sends queued viewer input to the emulator (a blocking socket send, hence its own thread).
+fn input_thread(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<InputMessage>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while !hub.shutdown.load(Relaxed) {
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok(m) => hub.send_input(&m),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+}
+
 fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
     let mut sub: Option<Subscriber> = None;
     let mut enc = Encoders::new(&cfg, hub.codec());
+    let mut keyframe_gate = KeyframeGate::new(hub.keyframe_interval);
     let mut next_scan = Instant::now();
     while !hub.shutdown.load(Relaxed) {
         let Some(s) = sub.as_mut() else {
@@ -676,7 +765,10 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
         if codec != enc.codec {
             enc = Encoders::new(&cfg, codec);
         }
-        if hub.keyframe.swap(false, Relaxed) {
+        // Requests wait for the gate, so a PLI flood from one viewer cannot make every picture a
+        // keyframe; those made meanwhile are served by the next one.
+        if hub.keyframe.load(Relaxed) && keyframe_gate.try_pass(Instant::now()) {
+            hub.keyframe.store(false, Relaxed);
             enc.policy.request_keyframe();
             enc.png.force_full();
         }
@@ -1006,6 +1098,12 @@ struct SigState {
     api: Arc<webrtc::api::API>,
     opts: PeerOptions,
     token: Option<String>,
+    policy: Arc<OriginPolicy>,
+    limits: Limits,
+    /// One permit per open signaling session.
+    sessions: Arc<Semaphore>,
+    /// One permit per peer connection (viewer).
+    peers: Arc<Semaphore>,
 }
 
 async fn ws_handler(
@@ -1014,11 +1112,39 @@ async fn ws_handler(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Browsers let any page open a WebSocket to any host: the Origin and Host are what tell ours apart.
+    let get = |n: axum::http::HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+    let seen = RequestHeaders {
+        host: get(axum::http::header::HOST),
+        origin: get(axum::http::header::ORIGIN),
+        ..Default::default()
+    };
+    if let Err(r) = st.policy.check_websocket(&seen) {
+        tracing::debug!("signaling upgrade refused: {r}");
+        let code = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
+        return (code, r.to_string()).into_response();
+    }
     if !http::authorized(st.token.as_deref(), q.as_deref(), &headers) {
         return (StatusCode::UNAUTHORIZED, "missing or wrong token").into_response();
     }
-    ws.max_message_size(signaling::MAX_MESSAGE_LEN)
-        .on_upgrade(move |socket| signaling_session(st, socket))
+    let Ok(permit) = st.sessions.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many signaling sessions (at most {})",
+                st.limits.max_sessions
+            ),
+        )
+            .into_response();
+    };
+    // Signaling messages are a few KiB; the frame limit matters as much as the message limit.
+    let max = st.limits.ws_max_message.min(signaling::MAX_MESSAGE_LEN);
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| async move {
+            signaling_session(st, socket).await;
+            drop(permit);
+        })
 }
 
 static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -1026,27 +1152,53 @@ static SESSION_COUNTER: AtomicU64 = AtomicU64::new(0);
 struct ActivePeer {
     id: String,
     pc: Arc<webrtc::peer_connection::RTCPeerConnection>,
-    events: mpsc::UnboundedReceiver<PeerEvent>,
+    events: mpsc::Receiver<PeerEvent>,
     input: InputTranslator,
+    _slot: OwnedSemaphorePermit,
 }
 
 async fn close_peer(hub: &Hub, p: ActivePeer) {
-    let mut p = p;
-    for m in p.input.release_all() {
-        hub.send_input(&m);
+    let ActivePeer {
+        id,
+        pc,
+        events,
+        mut input,
+        _slot,
+    } = p;
+    // Callbacks waiting for room in the event queue give up once it is gone, so close cannot wait on them.
+    drop(events);
+    for m in input.release_all() {
+        hub.queue_input(m);
     }
-    Hub::lock(&hub.viewers).remove(&p.id);
-    let _ = p.pc.close().await;
+    Hub::lock(&hub.viewers).remove(&id);
+    let _ = pc.close().await;
 }
 
 async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
     let hub = st.hub.clone();
     let tag = format!("p{}", SESSION_COUNTER.fetch_add(1, Relaxed) + 1);
-    let mut session = SignalingSession::new(hub.codec().name(), &tag);
+    let mut session =
+        SignalingSession::with_queue_limit(hub.codec().name(), &tag, st.limits.queue_len);
     let mut codec_rx = hub.codec_tx.subscribe();
     let mut peer: Option<ActivePeer> = None;
+    // Until an answer is applied the session holds resources for nothing: it gets this long.
+    let timeout = st.limits.negotiation_timeout;
+    let mut deadline = Some(tokio::time::Instant::now() + timeout);
     loop {
         let input = tokio::select! {
+            _ = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::debug!(session = %tag, "negotiation timed out; closing the session");
+                let msg = signaling::ServerMessage::Error {
+                    message: format!("negotiation timed out after {} s", timeout.as_secs_f64()),
+                };
+                let _ = ws.send(Message::Text(msg.to_json().into())).await;
+                break;
+            },
             m = ws.recv() => match m {
                 Some(Ok(Message::Text(t))) => match signaling::parse_client_message(t.as_str()) {
                     Ok(msg) => SignalInput::Client(msg),
@@ -1070,7 +1222,7 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                         match datachannel::parse_client_message(&b) {
                             Ok(ev) => {
                                 if let Some(m) = p.input.translate(ev, realtime_us()) {
-                                    hub.send_input(&m);
+                                    hub.queue_input(m);
                                 }
                             }
                             Err(e) => tracing::debug!("input message ignored: {e}"),
@@ -1126,7 +1278,14 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                             close_peer(&hub, p).await;
                         }
                         let png = codec == "png";
-                        let (tx, rx) = mpsc::unbounded_channel();
+                        let Ok(slot) = st.peers.clone().try_acquire_owned() else {
+                            queue.push(SignalInput::PeerFailed(format!(
+                                "the server has its maximum of {} viewers",
+                                st.limits.max_viewers
+                            )));
+                            continue;
+                        };
+                        let (tx, rx) = mpsc::channel(st.limits.queue_len.max(1));
                         match peer::create_peer(&st.api, &st.opts, png, tx).await {
                             Ok((h, sdp)) => {
                                 Hub::lock(&hub.viewers).insert(
@@ -1144,6 +1303,7 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                                     pc: h.pc,
                                     events: rx,
                                     input: InputTranslator::new(*Hub::lock(&hub.mouse_mode)),
+                                    _slot: slot,
                                 });
                                 queue.push(SignalInput::OfferReady(sdp));
                             }
@@ -1172,6 +1332,11 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                 }
             }
         }
+        deadline = match (session.state(), deadline) {
+            (signaling::SessionState::Established, _) => None,
+            (_, Some(d)) => Some(d),
+            (_, None) => Some(tokio::time::Instant::now() + timeout),
+        };
     }
     if let Some(p) = peer.take() {
         close_peer(&hub, p).await;

@@ -113,11 +113,21 @@ pub struct SignalingSession {
     session_tag: String,
     local_queue: Vec<(String, String)>,
     remote_queue: Vec<(String, Option<String>)>,
+    queue_limit: usize,
 }
+
+/// ICE candidates held before they can be used, by default (a browser sends a handful).
+pub const DEFAULT_QUEUE_LIMIT: usize = 256;
 
 impl SignalingSession {
     /// `session_tag` makes peer ids unique across sessions (e.g. a random or counter value).
     pub fn new(codec: &str, session_tag: &str) -> Self {
+        Self::with_queue_limit(codec, session_tag, DEFAULT_QUEUE_LIMIT)
+    }
+
+    /// Like [`new`](Self::new), holding at most `queue_limit` candidates each way before the answer;
+    /// more are refused (remote) or dropped (local).
+    pub fn with_queue_limit(codec: &str, session_tag: &str, queue_limit: usize) -> Self {
         Self {
             state: SessionState::Idle,
             codec: codec.to_owned(),
@@ -125,6 +135,7 @@ impl SignalingSession {
             session_tag: session_tag.to_owned(),
             local_queue: Vec::new(),
             remote_queue: Vec::new(),
+            queue_limit,
         }
     }
 
@@ -179,7 +190,10 @@ impl SignalingSession {
                 self.state = AwaitingAnswer;
             }
             SignalInput::LocalCandidate { candidate, mid } => match self.state {
-                Offering => self.local_queue.push((candidate, mid)),
+                Offering if self.local_queue.len() < self.queue_limit => {
+                    self.local_queue.push((candidate, mid))
+                }
+                Offering => tracing::debug!("local ICE candidate dropped: queue full"),
                 AwaitingAnswer | Established => {
                     out.push(SignalAction::Send(ServerMessage::Candidate {
                         candidate,
@@ -201,7 +215,12 @@ impl SignalingSession {
             }
             SignalInput::Client(ClientMessage::Candidate { candidate, mid }) => match self.state {
                 Idle => out.push(Self::error("candidate before connect")),
-                Offering | AwaitingAnswer => self.remote_queue.push((candidate, mid)),
+                Offering | AwaitingAnswer if self.remote_queue.len() < self.queue_limit => {
+                    self.remote_queue.push((candidate, mid))
+                }
+                Offering | AwaitingAnswer => {
+                    out.push(Self::error("too many candidates before the answer"))
+                }
                 Established => out.push(SignalAction::AddRemoteCandidate { candidate, mid }),
             },
             SignalInput::CodecChanged => {
@@ -375,6 +394,42 @@ mod tests {
         ));
         // An offer nobody asked for is ignored.
         assert!(s.handle(SignalInput::OfferReady("O".into())).is_empty());
+    }
+
+    #[test]
+    fn candidates_before_the_answer_are_bounded() {
+        let mut s = SignalingSession::with_queue_limit("h264", "q", 3);
+        s.handle(client(r#"{"type":"connect"}"#));
+        for i in 0..10 {
+            s.handle(SignalInput::LocalCandidate {
+                candidate: format!("L{i}"),
+                mid: "0".into(),
+            });
+        }
+        let refused = (0..10)
+            .map(|i| {
+                s.handle(client(&format!(
+                    r#"{{"type":"candidate","candidate":"R{i}","mid":"0"}}"#
+                )))
+            })
+            .filter(|a| matches!(a[..], [SignalAction::Send(ServerMessage::Error { .. })]))
+            .count();
+        assert_eq!(refused, 7);
+        let a = s.handle(SignalInput::OfferReady("O".into()));
+        assert_eq!(
+            a.len(),
+            1 + 3,
+            "the offer and the first three local candidates"
+        );
+        let a = s.handle(client(r#"{"type":"answer","sdp":"A"}"#));
+        let remote: Vec<_> = a
+            .iter()
+            .filter_map(|x| match x {
+                SignalAction::AddRemoteCandidate { candidate, .. } => Some(candidate.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(remote, ["R0", "R1", "R2"]);
     }
 
     #[test]

@@ -74,7 +74,12 @@ async function signalingUrl() {
     }
   }
   const u = new URL(url, location.href);
-  if (token) u.searchParams.set('token', token);
+  // The token only goes to this page's own host: a ?ws= link naming another host gets none.
+  if (token && u.hostname === location.hostname) {
+    u.searchParams.set('token', token);
+  } else if (token) {
+    log('warn', `signaling host ${u.host} is not this page's host: connecting without the token`);
+  }
   return u.toString();
 }
 
