@@ -6,4 +6,3 @@ pub mod cpu;
 pub mod mac;
 pub mod rom;
 pub mod storage;
-pub mod video;

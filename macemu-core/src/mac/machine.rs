@@ -315,7 +315,7 @@ impl Board {
             self.via.set_ca2(true);
         }
         self.keyboard_service(at);
-        if line % MOUSE_LINES == 0 {
+        if line.is_multiple_of(MOUSE_LINES) {
             self.mouse_service();
         }
     }

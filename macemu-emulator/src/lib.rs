@@ -13,14 +13,17 @@
 //! The 68k thread alone owns the machine; nothing else locks it. Real-time pacing comes from the
 //! tick thread, so a late frame is never "caught up" in a burst.
 
+#![forbid(unsafe_code)]
+
 mod control;
 pub mod resample;
+pub mod video;
 pub mod xpram;
 
+use crate::video::{Converter, Palette, PixelOrder, Scope, Source};
 use control::{ControlEvent, MouseState};
 use macemu_core::mac::machine::MacPlus;
 use macemu_core::rom::{self, RomError, RomKind};
-use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source};
 use macemu_ipc::{
     AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, PixelFormat,
     Publisher, Rect,
