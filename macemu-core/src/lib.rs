@@ -4,5 +4,6 @@
 pub mod bus;
 pub mod cpu;
 pub mod mac;
+pub mod machine;
 pub mod rom;
 pub mod storage;
