@@ -2,11 +2,11 @@
 //!
 //! This facade re-exports the workspace crates so one dependency gives the whole system:
 //! [`core`] (68000 CPU and Mac hardware), [`ipc`] (the v4 shared-memory protocol, both sides),
-//! [`stream`] (the streaming server); and [`emulator`], the emulator process built from them.
+//! [`emulator`] (the emulator process, built on core and ipc only) and [`stream`] (the streaming
+//! server).
 #![forbid(unsafe_code)]
 
 pub use macemu_core as core;
+pub use macemu_emulator as emulator;
 pub use macemu_ipc as ipc;
 pub use macemu_stream as stream;
-
-pub mod emulator;

@@ -5,7 +5,7 @@ pub mod bus;
 pub mod cpu;
 pub mod floppy;
 pub mod mac;
+pub mod machine;
 pub mod rom;
 pub mod scsi;
 pub mod storage;
-pub mod video;

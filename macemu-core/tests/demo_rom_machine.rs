@@ -190,8 +190,11 @@ fn typed_keys_are_echoed_in_the_roms_font() {
 #[test]
 fn cursor_follows_absolute_and_relative_mouse() {
     let mut mac = booted(4 * MIB);
+    // Absolute positions go through the OS's mouse globals: off until asked for.
+    assert!(!mac.mouse_move_absolute(20, 200));
+    mac.enable_os_helpers();
     // Over the desktop, left of the window.
-    mac.mouse_move_absolute(20, 200);
+    assert!(mac.mouse_move_absolute(20, 200));
     frames(&mut mac, 3);
     assert_eq!(point(&mac, MOUSE), (20, 200));
     assert_eq!(point(&mac, RAW_MOUSE), (20, 200));
@@ -218,7 +221,8 @@ fn clicking_beep_plays_a_half_second_tone() {
     let mut mac = booted(4 * MIB);
     let silent = |mac: &MacPlus| mac.audio_frame().iter().all(|&s| s == mac.audio_frame()[0]);
     assert!(silent(&mac), "no sound before the click");
-    mac.mouse_move_absolute(BEEP.0, BEEP.1);
+    mac.enable_os_helpers();
+    assert!(mac.mouse_move_absolute(BEEP.0, BEEP.1));
     frames(&mut mac, 3);
     let inside_before = pixel(&mac, BEEP.0 as usize + 20, BEEP.1 as usize - 6);
     mac.mouse_button(true);

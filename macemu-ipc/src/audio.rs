@@ -55,7 +55,7 @@ pub(crate) fn validate_push(
             "{channels} channels (1 or 2 allowed)"
         )));
     }
-    if interleaved.len() % channels as usize != 0 {
+    if !interleaved.len().is_multiple_of(channels as usize) {
         return Err(IpcError::InvalidAudio(format!(
             "{} samples do not divide into {channels} channels",
             interleaved.len()

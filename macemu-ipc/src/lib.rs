@@ -23,7 +23,7 @@ mod subscriber;
 mod sys;
 pub mod video;
 
-pub use audio::AudioFrame;
+pub use audio::{AudioFrame, VALID_RATES as AUDIO_RATES};
 pub use discovery::{
     clean_stale, control_socket_path, list_emulators, shm_name, EmulatorInfo, Removed,
 };

@@ -198,7 +198,7 @@ impl ShmMap {
     /// The 32-bit header word at `offset` (a crate constant from `abi::off`).
     #[inline]
     pub(crate) fn u32(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len.min(MACEMU_HEADER_SIZE));
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len.min(MACEMU_HEADER_SIZE));
         // SAFETY: in bounds and 4-aligned (the mapping is page-aligned); shared memory may be
         // changed by other processes at any time, which is exactly what an atomic tolerates.
         unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU32>() }
@@ -207,7 +207,7 @@ impl ShmMap {
     /// The 64-bit header word at `offset`.
     #[inline]
     pub(crate) fn u64(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset % 8 == 0 && offset + 8 <= self.len.min(MACEMU_HEADER_SIZE));
+        assert!(offset.is_multiple_of(8) && offset + 8 <= self.len.min(MACEMU_HEADER_SIZE));
         // SAFETY: in bounds and 8-aligned; see `u32`.
         unsafe { &*self.ptr.as_ptr().add(offset).cast::<AtomicU64>() }
     }

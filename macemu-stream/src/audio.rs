@@ -208,7 +208,7 @@ impl AudioEncoder {
         if !(8_000..=192_000).contains(&rate) || !(1..=2).contains(&channels) {
             return Err(AudioError::BadFormat { rate, channels });
         }
-        if samples.len() % channels as usize != 0 {
+        if !samples.len().is_multiple_of(channels as usize) {
             return Err(AudioError::Ragged {
                 len: samples.len(),
                 channels,
@@ -282,7 +282,7 @@ impl AudioEncoder {
         if pcm.iter().all(|s| s.abs() < SILENCE_LEVEL) {
             self.silent_run = self.silent_run.saturating_add(1);
             if self.silent_run > SILENCE_HANGOVER
-                && (self.silent_run - SILENCE_HANGOVER) % SILENCE_KEEPALIVE != 0
+                && !(self.silent_run - SILENCE_HANGOVER).is_multiple_of(SILENCE_KEEPALIVE)
             {
                 self.skipped += 1;
                 return Ok(None);

@@ -42,6 +42,7 @@ use crate::storage::{DiskError, MediaInfo};
 
 use super::iwm::Iwm;
 use super::keyboard::Keyboard;
+use super::macos::AbsoluteMouse;
 use super::rtc::{Rtc, XPRAM_SIZE};
 use super::scc::{Channel, Scc};
 use super::scsi::Scsi;
@@ -100,13 +101,6 @@ pub struct FrameReport {
     pub main_screen: bool,
 }
 
-/// Low-memory globals of the mouse (Inside Macintosh): MTemp, RawMouse (v, h words), CrsrNew,
-/// CrsrCouple.
-const MTEMP: u32 = 0x0828;
-const RAW_MOUSE: u32 = 0x082C;
-const CRSR_NEW: u32 = 0x08CE;
-const CRSR_COUPLE: u32 = 0x08CF;
-
 /// One mouse quadrature edge per axis at most every 8 lines (~360 µs), the fastest a real Plus
 /// mouse produces (about 284 µs measured, per snow's notes), so the ROM's handler keeps up.
 const MOUSE_LINES: u64 = 8;
@@ -155,7 +149,8 @@ pub struct Board {
     mouse_x2: bool,
     mouse_y2: bool,
     mouse_button: bool,
-    pending_abs: Option<(i16, i16)>,
+    /// OS-level absolute mouse (see `macos`), when the driver opted in.
+    os_mouse: Option<AbsoluteMouse>,
     interrupt_switch: bool,
     frame: u64,
 }
@@ -195,7 +190,7 @@ impl Board {
             mouse_x2: false,
             mouse_y2: false,
             mouse_button: false,
-            pending_abs: None,
+            os_mouse: None,
             interrupt_switch: false,
             frame: 0,
         };
@@ -321,7 +316,7 @@ impl Board {
             self.via.set_ca2(true);
         }
         self.keyboard_service(at);
-        if line % MOUSE_LINES == 0 {
+        if line.is_multiple_of(MOUSE_LINES) {
             self.mouse_service();
         }
     }
@@ -380,28 +375,13 @@ impl Board {
         }
     }
 
-    /// Absolute positioning writes the mouse globals the way the ROM's own mouse code does, once
-    /// the system runs (overlay off and the VBL interrupt enabled, i.e. after the RAM test).
+    /// The OS helpers' absolute mouse, once the system runs (overlay off and the VBL interrupt
+    /// enabled, i.e. after the RAM test).
     fn apply_absolute_mouse(&mut self) {
-        let Some((x, y)) = self.pending_abs else {
-            return;
-        };
-        if self.overlay || self.via.ier() & via::irq::CA1 == 0 {
-            return;
+        if let Some(m) = &mut self.os_mouse {
+            let ready = !self.overlay && self.via.ier() & via::irq::CA1 != 0;
+            m.apply(&mut self.ram, ready);
         }
-        self.pending_abs = None;
-        let (x, y) = (x as u16, y as u16);
-        for base in [MTEMP, RAW_MOUSE] {
-            self.poke_word(base, y);
-            self.poke_word(base + 2, x);
-        }
-        let couple = self.ram[CRSR_COUPLE as usize];
-        self.ram[CRSR_NEW as usize] = couple;
-    }
-
-    fn poke_word(&mut self, addr: u32, v: u16) {
-        let a = (addr & self.ram_mask) as usize;
-        self.ram[a..a + 2].copy_from_slice(&v.to_be_bytes());
     }
 
     // ---- address decoding ------------------------------------------------------------------
@@ -620,7 +600,9 @@ impl MacPlus {
         self.board.keyboard = Keyboard::new();
         self.board.mouse_dx = 0;
         self.board.mouse_dy = 0;
-        self.board.pending_abs = None;
+        if let Some(m) = &mut self.board.os_mouse {
+            m.cancel();
+        }
         self.cpu.reset(&mut self.board);
     }
 
@@ -706,14 +688,26 @@ impl MacPlus {
         b.mouse_dy = b.mouse_dy.saturating_add(dy).clamp(-1024, 1024);
     }
 
+    /// Opts into the OS-level helpers of [`super::macos`]: absolute mouse positioning and the
+    /// cursor position, through the Mac OS's low-memory globals.
+    pub fn enable_os_helpers(&mut self) {
+        self.board
+            .os_mouse
+            .get_or_insert_with(AbsoluteMouse::default);
+    }
+
     /// Puts the cursor at (x, y) through the low-memory mouse globals (MTemp, RawMouse and
     /// CrsrNew), applied at the next VBL once the system has set up its interrupts. Cancels
-    /// pending relative motion.
-    pub fn mouse_move_absolute(&mut self, x: i16, y: i16) {
+    /// pending relative motion. False (and nothing happens) unless the OS helpers are on.
+    pub fn mouse_move_absolute(&mut self, x: i16, y: i16) -> bool {
         let b = &mut self.board;
+        let Some(m) = &mut b.os_mouse else {
+            return false;
+        };
+        m.request(x, y);
         b.mouse_dx = 0;
         b.mouse_dy = 0;
-        b.pending_abs = Some((x, y));
+        true
     }
 
     /// The mouse button (VIA PB3).
@@ -749,12 +743,13 @@ impl MacPlus {
         self.board.iwm.take_ejects()
     }
 
-    /// The cursor position the system keeps in RawMouse (x, y), for the driver's cursor metadata.
-    pub fn cursor_position(&self) -> (i16, i16) {
-        let r = &self.board.ram;
-        let y = i16::from_be_bytes([r[RAW_MOUSE as usize], r[RAW_MOUSE as usize + 1]]);
-        let x = i16::from_be_bytes([r[RAW_MOUSE as usize + 2], r[RAW_MOUSE as usize + 3]]);
-        (x, y)
+    /// The cursor position the system keeps in RawMouse (x, y), for the driver's cursor metadata;
+    /// `None` unless the OS helpers are on.
+    pub fn cursor_position(&self) -> Option<(i16, i16)> {
+        self.board
+            .os_mouse
+            .as_ref()
+            .map(|_| AbsoluteMouse::cursor(&self.board.ram))
     }
 
     /// Sets the clock, in seconds since 1904-01-01 00:00 local time.

@@ -7,6 +7,8 @@
 pub mod iwm;
 pub mod keyboard;
 pub mod machine;
+pub mod macos;
+mod plus;
 pub mod rtc;
 pub mod scc;
 pub mod scsi;

@@ -11,43 +11,13 @@
 //! nothing changed. Any change of geometry, format, palette or byte order makes the whole frame
 //! dirty.
 
+pub use macemu_core::machine::{Palette, SourceFormat};
 use multiversion::multiversion;
 use std::fmt;
 
 /// Largest frame the shared-memory protocol carries.
 pub const MAX_WIDTH: usize = 1920;
 pub const MAX_HEIGHT: usize = 1080;
-
-/// Pixel layout of a source framebuffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum SourceFormat {
-    Indexed1,
-    Indexed2,
-    Indexed4,
-    Indexed8,
-    /// 16 bpp, big-endian `x RRRRR GGGGG BBBBB`.
-    Rgb555,
-    /// 32 bpp, big-endian `x R G B`.
-    Xrgb8888,
-}
-
-impl SourceFormat {
-    pub fn bits_per_pixel(self) -> usize {
-        match self {
-            SourceFormat::Indexed1 => 1,
-            SourceFormat::Indexed2 => 2,
-            SourceFormat::Indexed4 => 4,
-            SourceFormat::Indexed8 => 8,
-            SourceFormat::Rgb555 => 16,
-            SourceFormat::Xrgb8888 => 32,
-        }
-    }
-
-    /// Bytes holding one row of `width` pixels.
-    pub fn row_bytes(self, width: usize) -> usize {
-        (width * self.bits_per_pixel()).div_ceil(8)
-    }
-}
 
 /// Byte order of the 32-bit output pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -89,30 +59,6 @@ impl<'a> Source<'a> {
             stride: 64,
             format: SourceFormat::Indexed1,
         }
-    }
-}
-
-/// Up to 256 colours as 0x00RRGGBB.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Palette(pub [u32; 256]);
-
-impl Palette {
-    /// Compact-Mac monochrome: 0 = white, 1 = black.
-    pub fn mono() -> Palette {
-        let mut p = [0u32; 256];
-        p[0] = 0x00FF_FFFF;
-        Palette(p)
-    }
-
-    /// Evenly spaced greys for `bits` per pixel, index 0 white (as the Mac's default CLUTs).
-    pub fn grey(bits: u32) -> Palette {
-        let n = 1u32 << bits.min(8);
-        let mut p = [0u32; 256];
-        for (i, c) in p.iter_mut().take(n as usize).enumerate() {
-            let v = 255 - (i as u32 * 255) / (n - 1);
-            *c = (v << 16) | (v << 8) | v;
-        }
-        Palette(p)
     }
 }
 

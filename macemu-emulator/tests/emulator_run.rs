@@ -2,11 +2,11 @@
 //! server drives it: frames out of shared memory, input messages into the control socket, audio
 //! frames out of the ring.
 
-use macemu::emulator::{
+use macemu_core::mac::MacPlus;
+use macemu_emulator::video::{Converter, Palette, PixelOrder, Scope, Source};
+use macemu_emulator::{
     Emulator, EmulatorConfig, Speed, DEMO_ROM, MAC_SOUND_HZ, PUBLISHED_SOUND_HZ,
 };
-use macemu_core::mac::MacPlus;
-use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source};
 use macemu_ipc::{
     Command, EmulatorState, FrameView, InputMessage, InputSender, MouseMode, Subscriber,
 };

@@ -1,4 +1,5 @@
-//! The emulator process of the v4 architecture: a Mac Plus published over `macemu-ipc`.
+//! The emulator process of the v4 architecture: a Macintosh model (a [`Machine`] from the
+//! core's registry, the Mac Plus by default) published over `macemu-ipc`.
 //!
 //! Threads, as the architecture describes them, each owning its part and talking by channels:
 //!
@@ -10,17 +11,21 @@
 //!  xpram: saves parameter RAM every 60 s when it changed, and at exit
 //! ```
 //!
-//! The 68k thread alone owns the machine; nothing else locks it. Real-time pacing comes from the
+//! Nothing here knows a model: screen geometry, depth and palette, the sound rate and the frame
+//! rate all come from the [`Machine`]. The 68k thread alone owns the machine; nothing else locks it. Real-time pacing comes from the
 //! tick thread, so a late frame is never "caught up" in a burst.
+
+#![forbid(unsafe_code)]
 
 mod control;
 pub mod resample;
+pub mod video;
 pub mod xpram;
 
+use crate::video::{Converter, PixelOrder, Scope, Source};
 use control::{ControlEvent, MouseState};
-use macemu_core::mac::machine::MacPlus;
+use macemu_core::machine::{Machine, Model, Palette, Screen, SourceFormat};
 use macemu_core::rom::{self, RomError, RomKind};
-use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source};
 use macemu_ipc::{
     AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, PixelFormat,
     Publisher, Rect,
@@ -37,14 +42,26 @@ use std::time::{Duration, Instant};
 /// The demo ROM built from `roms/demo/` (see `scripts/build-demo-rom.sh`).
 pub static DEMO_ROM: &[u8] = include_bytes!("../../roms/demo.rom");
 
-/// The Mac Plus clock and frame rate.
-pub const CPU_HZ: f64 = 7_833_600.0;
+/// The Mac Plus's figures (the default model), for callers; the emulator itself asks its
+/// [`Machine`] for clock, frame rate and sound rate.
+pub const CPU_HZ: f64 = macemu_core::mac::CPU_HZ as f64;
 pub const FRAME_HZ: f64 = 60.15;
-/// Sound samples the Plus plays per second, and the rate we publish them at.
-pub const MAC_SOUND_HZ: f64 = 22_254.5;
+/// Sound samples the Plus plays per second, and the rate they are published at.
+pub const MAC_SOUND_HZ: f64 = macemu_core::mac::sound::SAMPLE_RATE_HZ;
 pub const PUBLISHED_SOUND_HZ: u32 = 22_050;
-/// One 20 ms audio frame at the published rate.
+/// One 20 ms audio frame at the Plus's published rate.
 pub const AUDIO_FRAME_SAMPLES: usize = PUBLISHED_SOUND_HZ as usize / 50;
+
+/// The rate the v4 audio ring carries that is nearest to a machine's own (22,254.5 Hz -> 22,050).
+pub fn published_rate(machine_hz: f64) -> u32 {
+    macemu_ipc::AUDIO_RATES
+        .into_iter()
+        .min_by(|a, b| {
+            let d = |r: u32| (f64::from(r) - machine_hz).abs();
+            d(*a).total_cmp(&d(*b))
+        })
+        .unwrap_or(PUBLISHED_SOUND_HZ)
+}
 
 /// How fast the 68k runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +75,8 @@ pub enum Speed {
 /// Everything `emulate` needs to start.
 #[derive(Clone, Debug)]
 pub struct EmulatorConfig {
+    /// Which machine to build (`--model`), from [`macemu_core::machine::MODELS`].
+    pub model: &'static Model,
     /// The ROM image (the demo ROM when none is given).
     pub rom: Vec<u8>,
     /// RAM in bytes: 1, 2 or 4 MiB.
@@ -75,6 +94,7 @@ impl EmulatorConfig {
     /// The demo ROM, 4 MiB, real speed, this process's pid and the host's clock.
     pub fn demo() -> Self {
         EmulatorConfig {
+            model: Model::default_model(),
             rom: DEMO_ROM.to_vec(),
             ram_size: 4 << 20,
             xpram_path: None,
@@ -194,8 +214,57 @@ fn utc_offset_in(zone: &tz::TimeZone, unix: i64) -> i32 {
 /// The latest picture from the 68k thread, waiting for the video thread.
 struct Snapshot {
     screen: Vec<u8>,
+    geometry: Geometry,
+    palette: Box<Palette>,
     frame: u64,
-    cursor: (i16, i16),
+    /// `None` when the machine does not know where the OS draws the cursor.
+    cursor: Option<(i16, i16)>,
+}
+
+/// A screen's shape, without its bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Geometry {
+    width: usize,
+    height: usize,
+    row_bytes: usize,
+    format: SourceFormat,
+}
+
+impl Snapshot {
+    fn new(mac: &dyn Machine) -> Snapshot {
+        let mut snap = Snapshot {
+            screen: Vec::new(),
+            geometry: Geometry {
+                width: 0,
+                height: 0,
+                row_bytes: 0,
+                format: SourceFormat::Indexed1,
+            },
+            palette: Box::new(Palette::MONO),
+            frame: 0,
+            cursor: None,
+        };
+        snap.take(mac, 0);
+        snap
+    }
+
+    /// Copies the machine's picture (its palette only when it changed).
+    fn take(&mut self, mac: &dyn Machine, frame: u64) {
+        let s: Screen<'_> = mac.screen();
+        self.screen.clear();
+        self.screen.extend_from_slice(s.data);
+        self.geometry = Geometry {
+            width: s.width,
+            height: s.height,
+            row_bytes: s.row_bytes,
+            format: s.format,
+        };
+        if *self.palette != *s.palette {
+            *self.palette = s.palette.clone();
+        }
+        self.frame = frame;
+        self.cursor = mac.cursor_position();
+    }
 }
 
 struct Shared {
@@ -203,7 +272,7 @@ struct Shared {
     snapshot: Mutex<Snapshot>,
     new_frame: Condvar,
     sound: Mutex<Resampler>,
-    xpram: Mutex<Option<[u8; xpram::XPRAM_SIZE]>>,
+    xpram: Mutex<Option<Vec<u8>>>,
     /// Mouse input latency (tenths of ms, EWMA) and sample count, from the control thread.
     mouse_latency: (AtomicU32, AtomicU32),
 }
@@ -221,27 +290,56 @@ impl Emulator {
     /// Checks the ROM, builds the machine, creates the IPC resources and starts the threads.
     pub fn start(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         let rom_kind = rom::identify(&config.rom)?;
-        let mut mac = MacPlus::new(&config.rom, config.ram_size)
+        let mut mac = config
+            .model
+            .build(&config.rom, config.ram_size)
             .map_err(|e| EmulatorError::Machine(e.to_string()))?;
+        // The browser's pointer is absolute: position the cursor through the OS.
+        if !mac.enable_os_helpers() {
+            tracing::info!(
+                model = config.model.name,
+                "no OS helpers: absolute mouse positions are ignored"
+            );
+        }
         mac.set_rtc_seconds(config.rtc_seconds);
         if let Some(path) = &config.xpram_path {
             if let Some(data) = xpram::load(path)? {
-                mac.set_xpram(&data);
+                mac.set_nvram(&data)
+                    .map_err(|e| EmulatorError::Machine(e.to_string()))?;
             }
         }
-        let publisher = Publisher::create_with_size(config.pid, 512, 342)?;
+        let (width, height) = {
+            let s = mac.screen();
+            (s.width as u32, s.height as u32)
+        };
+        let audio_format = mac.audio_format();
+        let rates = Rates {
+            frame_hz: mac.frame_hz(),
+            machine_sound_hz: audio_format.rate_hz,
+            channels: usize::from(audio_format.channels.max(1)),
+            published_sound_hz: published_rate(audio_format.rate_hz),
+        };
+        tracing::info!(
+            model = config.model.name,
+            width,
+            height,
+            frame_hz = rates.frame_hz,
+            sound_hz = rates.machine_sound_hz,
+            published_hz = rates.published_sound_hz,
+            "machine built"
+        );
+        let publisher = Publisher::create_with_size(config.pid, width, height)?;
         let (frames, audio, input) = publisher.split();
         frames.set_state(EmulatorState::Running);
 
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
-            snapshot: Mutex::new(Snapshot {
-                screen: mac.screen().to_vec(),
-                frame: 0,
-                cursor: mac.cursor_position(),
-            }),
+            snapshot: Mutex::new(Snapshot::new(&*mac)),
             new_frame: Condvar::new(),
-            sound: Mutex::new(Resampler::new(MAC_SOUND_HZ, f64::from(PUBLISHED_SOUND_HZ))),
+            sound: Mutex::new(Resampler::new(
+                rates.machine_sound_hz,
+                f64::from(rates.published_sound_hz),
+            )),
             xpram: Mutex::new(None),
             mouse_latency: (AtomicU32::new(0), AtomicU32::new(0)),
         });
@@ -264,7 +362,7 @@ impl Emulator {
             let speed = config.speed;
             threads.push(spawn(
                 "68k",
-                Box::new(move || cpu_thread(mac, sh, st, event_rx, tick_rx, speed)),
+                Box::new(move || cpu_thread(mac, sh, st, event_rx, tick_rx, speed, rates)),
             )?);
         }
         {
@@ -287,12 +385,15 @@ impl Emulator {
             let sh = shared.clone();
             threads.push(spawn(
                 "audio",
-                Box::new(move || audio_thread(audio, sh, audio_rx)),
+                Box::new(move || audio_thread(audio, sh, audio_rx, rates.published_sound_hz)),
             )?);
         }
         if config.speed == Speed::Real {
             let sh = shared.clone();
-            threads.push(spawn("tick", Box::new(move || tick_thread(sh, tick_tx)))?);
+            threads.push(spawn(
+                "tick",
+                Box::new(move || tick_thread(sh, tick_tx, rates.frame_hz)),
+            )?);
         } else {
             drop(tick_tx);
         }
@@ -359,17 +460,28 @@ fn get_state(state: &AtomicU32) -> EmulatorState {
     EmulatorState::from_u32(state.load(Ordering::SeqCst)).unwrap_or(EmulatorState::Stopped)
 }
 
+/// The machine's rates, read once at start.
+#[derive(Clone, Copy, Debug)]
+struct Rates {
+    frame_hz: f64,
+    machine_sound_hz: f64,
+    channels: usize,
+    published_sound_hz: u32,
+}
+
 /// The 68k: applies input, runs frames, hands pictures, sound and parameter RAM to the others.
 fn cpu_thread(
-    mut mac: MacPlus,
+    mut mac: Box<dyn Machine>,
     shared: Arc<Shared>,
     state: Arc<AtomicU32>,
     events: Receiver<ControlEvent>,
     ticks: Receiver<()>,
     speed: Speed,
+    rates: Rates,
 ) {
     let mut mouse = MouseState::default();
-    let mut last_xpram = *mac.xpram();
+    let mut last_xpram = mac.nvram().to_vec();
+    let mut mono = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
         // Input first, so a key or click lands in the very next frame.
         let running = get_state(&state) == EmulatorState::Running;
@@ -384,7 +496,7 @@ fn cpu_thread(
             Err(RecvTimeoutError::Disconnected) => return,
         };
         for event in first.into_iter().chain(events.try_iter()) {
-            control::apply(event, &mut mac, &mut mouse, &state);
+            control::apply(event, &mut *mac, &mut mouse, &state);
         }
         if get_state(&state) != EmulatorState::Running {
             continue;
@@ -397,27 +509,40 @@ fn cpu_thread(
             }
         }
         let report = mac.run_frame();
-        {
-            let mut snap = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
-            snap.screen.clear();
-            snap.screen.extend_from_slice(mac.screen());
-            snap.frame = report.frame;
-            snap.cursor = mac.cursor_position();
-        }
+        shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take(&*mac, report.frame);
         shared.new_frame.notify_one();
         {
+            let samples = downmix(mac.audio_frame(), rates.channels, &mut mono);
             let mut sound = shared.sound.lock().unwrap_or_else(|e| e.into_inner());
-            sound.push(mac.audio_frame());
+            sound.push(samples);
             // Keep at most 100 ms queued: a listener that stops asking must not hear old sound.
-            sound.trim(MAC_SOUND_HZ as usize / 10);
+            sound.trim(rates.machine_sound_hz as usize / 10);
         }
-        if mac.take_xpram_changed() || *mac.xpram() != last_xpram {
-            last_xpram = *mac.xpram();
-            *shared.xpram.lock().unwrap_or_else(|e| e.into_inner()) = Some(last_xpram);
+        if mac.take_nvram_changed() || mac.nvram() != last_xpram.as_slice() {
+            last_xpram.clear();
+            last_xpram.extend_from_slice(mac.nvram());
+            *shared.xpram.lock().unwrap_or_else(|e| e.into_inner()) = Some(last_xpram.clone());
         }
     }
     // Hand the final parameter RAM to the xpram thread for its last save.
-    *shared.xpram.lock().unwrap_or_else(|e| e.into_inner()) = Some(*mac.xpram());
+    *shared.xpram.lock().unwrap_or_else(|e| e.into_inner()) = Some(mac.nvram().to_vec());
+}
+
+/// The published stream is mono: interleaved channels are averaged (mono passes through).
+fn downmix<'a>(samples: &'a [i16], channels: usize, out: &'a mut Vec<i16>) -> &'a [i16] {
+    if channels <= 1 {
+        return samples;
+    }
+    out.clear();
+    out.extend(samples.chunks_exact(channels).map(|frame| {
+        let sum: i32 = frame.iter().map(|&s| i32::from(s)).sum();
+        (sum / channels as i32) as i16
+    }));
+    out
 }
 
 /// Converts the latest screen to the shm frame and publishes it, about 60 times a second.
@@ -429,13 +554,13 @@ fn video_thread(
 ) {
     let period = Duration::from_secs_f64(1.0 / 60.0);
     let mut converter = Converter::new();
-    let palette = Palette::mono();
+    let mut palette = Box::new(Palette::MONO);
     let mut screen = Vec::new();
     let mut last_frame = u64::MAX;
     let mut last_publish = Instant::now() - period;
     let mut published_state = EmulatorState::Running;
     while !shared.stop.load(Ordering::Relaxed) {
-        let (frame, cursor) = {
+        let (frame, cursor, geometry) = {
             let deadline = last_publish + period;
             let mut snap = shared.snapshot.lock().unwrap_or_else(|e| e.into_inner());
             while snap.frame == last_frame && !shared.stop.load(Ordering::Relaxed) {
@@ -451,7 +576,10 @@ fn video_thread(
             }
             screen.clear();
             screen.extend_from_slice(&snap.screen);
-            (snap.frame, snap.cursor)
+            if *palette != *snap.palette {
+                *palette = (*snap.palette).clone();
+            }
+            (snap.frame, snap.cursor, snap.geometry)
         };
         if speed == Speed::Max {
             // At full speed frames come far faster than any display: publish at 60 Hz.
@@ -468,11 +596,19 @@ fn video_thread(
         }
         last_frame = frame;
         last_publish = Instant::now();
-        let dirty = match frames.frame_mut(512, 342, PixelFormat::Bgra) {
+        let (width, height) = (geometry.width as u32, geometry.height as u32);
+        let source = Source {
+            data: &screen,
+            width: geometry.width,
+            height: geometry.height,
+            stride: geometry.row_bytes,
+            format: geometry.format,
+        };
+        let dirty = match frames.frame_mut(width, height, PixelFormat::Bgra) {
             Ok(out) => {
                 let stride = out.stride;
                 match converter.convert(
-                    &Source::mac_plus(&screen),
+                    &source,
                     &palette,
                     PixelOrder::Bgra,
                     out.data,
@@ -501,11 +637,12 @@ fn video_thread(
             shared.mouse_latency.1.load(Ordering::Relaxed),
         );
         frames.set_mouse_latency(lat, samples);
+        let (cx, cy) = cursor.unwrap_or((0, 0));
         let meta = FrameMeta {
             dirty,
-            cursor_x: cursor.0.clamp(0, 511) as u16,
-            cursor_y: cursor.1.clamp(0, 341) as u16,
-            cursor_visible: true,
+            cursor_x: cx.clamp(0, width.saturating_sub(1) as i16) as u16,
+            cursor_y: cy.clamp(0, height.saturating_sub(1) as i16) as u16,
+            cursor_visible: cursor.is_some(),
         };
         if let Err(e) = frames.publish(&meta) {
             tracing::error!("video: publish failed: {e}");
@@ -551,9 +688,14 @@ fn control_thread(
     }
 }
 
-/// Answers each AUDIO_REQUEST with one 20 ms frame at 22,050 Hz mono.
-fn audio_thread(mut audio: AudioPublisher, shared: Arc<Shared>, requests: Receiver<u32>) {
-    let mut buf = vec![0i16; AUDIO_FRAME_SAMPLES];
+/// Answers each AUDIO_REQUEST with one 20 ms mono frame at the published rate.
+fn audio_thread(
+    mut audio: AudioPublisher,
+    shared: Arc<Shared>,
+    requests: Receiver<u32>,
+    rate: u32,
+) {
+    let mut buf = vec![0i16; rate as usize / 50];
     while !shared.stop.load(Ordering::Relaxed) {
         match requests.recv_timeout(Duration::from_millis(100)) {
             Ok(_requested) => {
@@ -565,7 +707,7 @@ fn audio_thread(mut audio: AudioPublisher, shared: Arc<Shared>, requests: Receiv
                     .pull(&mut buf);
                 // Short of samples (paused, or the 68k is behind): pad with silence.
                 buf[n..].fill(0);
-                match audio.push(PUBLISHED_SOUND_HZ, 1, &buf) {
+                match audio.push(rate, 1, &buf) {
                     Ok(true) => {}
                     Ok(false) => tracing::debug!("audio: ring full, frame dropped"),
                     Err(e) => tracing::error!("audio: {e}"),
@@ -577,9 +719,9 @@ fn audio_thread(mut audio: AudioPublisher, shared: Arc<Shared>, requests: Receiv
     }
 }
 
-/// Paces the 68k at 60.15 frames a second from a fixed schedule (no drift, no bursts).
-fn tick_thread(shared: Arc<Shared>, ticks: SyncSender<()>) {
-    let period = Duration::from_secs_f64(1.0 / FRAME_HZ);
+/// Paces the 68k at the machine's frame rate from a fixed schedule (no drift, no bursts).
+fn tick_thread(shared: Arc<Shared>, ticks: SyncSender<()>, frame_hz: f64) {
+    let period = Duration::from_secs_f64(1.0 / frame_hz.clamp(1.0, 1000.0));
     let start = Instant::now();
     let mut n: u32 = 0;
     while !shared.stop.load(Ordering::Relaxed) {
@@ -609,6 +751,15 @@ fn xpram_thread(shared: Arc<Shared>, path: Option<PathBuf>) {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         if let (Some(path), Some(data)) = (&path, pending) {
+            // The file format holds the RTC's 256 bytes, the parameter RAM of every model here.
+            let Ok(data) = <[u8; xpram::XPRAM_SIZE]>::try_from(data.as_slice()) else {
+                tracing::error!(
+                    "parameter RAM of {} bytes does not fit the {}-byte XPRAM file; not saved",
+                    data.len(),
+                    xpram::XPRAM_SIZE
+                );
+                return;
+            };
             match xpram::save(path, &data) {
                 Ok(()) => tracing::debug!("xpram saved to {}", path.display()),
                 Err(e) => tracing::error!("{e}"),
@@ -636,6 +787,48 @@ fn xpram_thread(shared: Arc<Shared>, path: Option<PathBuf>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sound_is_published_at_the_nearest_ring_rate() {
+        assert_eq!(published_rate(MAC_SOUND_HZ), 22_050);
+        assert_eq!(published_rate(44_100.0), 44_100);
+        assert_eq!(published_rate(47_000.0), 48_000);
+        assert_eq!(published_rate(8_000.0), 11_025);
+    }
+
+    #[test]
+    fn stereo_is_averaged_to_mono_and_mono_passes_through() {
+        let mut buf = Vec::new();
+        assert_eq!(downmix(&[1, 2, 3], 1, &mut buf), &[1, 2, 3]);
+        assert_eq!(
+            downmix(&[100, 300, -32768, -32768, 7], 2, &mut buf),
+            &[200, -32768]
+        );
+    }
+
+    #[test]
+    fn snapshots_follow_the_machines_screen_and_cursor() {
+        let mut mac = Model::default_model()
+            .build(DEMO_ROM, 4 << 20)
+            .expect("the demo ROM builds a Plus");
+        let snap = Snapshot::new(&*mac);
+        assert_eq!(
+            snap.geometry,
+            Geometry {
+                width: 512,
+                height: 342,
+                row_bytes: 64,
+                format: SourceFormat::Indexed1
+            }
+        );
+        assert_eq!(snap.screen.len(), 64 * 342);
+        assert_eq!(*snap.palette, Palette::MONO);
+        assert_eq!(snap.cursor, None);
+        mac.enable_os_helpers();
+        let mut snap = snap;
+        snap.take(&*mac, 7);
+        assert_eq!((snap.frame, snap.cursor.is_some()), (7, true));
+    }
 
     #[test]
     fn mac_time_counts_local_seconds_since_1904() {

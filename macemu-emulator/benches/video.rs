@@ -1,11 +1,11 @@
 //! Frame conversion cost as a multiple of a `memcpy` of the same output bytes, measured in the
-//! same run: `cargo bench -p macemu-core --bench video`.
+//! same run: `cargo bench -p macemu-emulator --bench video`.
 //!
 //! For each case: the median time of one `memcpy` of the width x height x 4 output bytes, of a conversion of an
 //! unchanged frame (the steady state: compare, find nothing, convert the whole frame for a
 //! rotating shm buffer) and of a conversion where every row changed (compare, keep a copy, convert).
 
-use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source, SourceFormat};
+use macemu_emulator::video::{Converter, Palette, PixelOrder, Scope, Source, SourceFormat};
 use std::hint::black_box;
 use std::time::Instant;
 

@@ -7,11 +7,11 @@
 //! * the video thread's per-refresh cost (convert + dirty rect) as a ratio to `memcpy` of the
 //!   same output bytes.
 //!
-//! Run: `cargo bench -p macemu --bench emulator`.
+//! Run: `cargo bench -p macemu-emulator --bench emulator`.
 
-use macemu::emulator::{Emulator, EmulatorConfig, Speed, DEMO_ROM};
 use macemu_core::mac::MacPlus;
-use macemu_core::video::{Converter, Palette, PixelOrder, Scope, Source};
+use macemu_emulator::video::{Converter, Palette, PixelOrder, Scope, Source};
+use macemu_emulator::{Emulator, EmulatorConfig, Speed, DEMO_ROM};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -4,7 +4,7 @@
 //! distinct transitions), the mouse mode persists until a MOUSE_MODE message changes it, and the
 //! mouse button reports transitions only.
 
-use macemu_core::mac::machine::MacPlus;
+use macemu_core::machine::Machine;
 use macemu_ipc::{Command, EmulatorState, InputMessage, MouseMode};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -59,7 +59,7 @@ pub fn route(msg: InputMessage) -> Route {
     }
 }
 
-/// The machine operations input needs (implemented by [`MacPlus`]; tests use a recorder).
+/// The machine operations input needs (every [`Machine`] has them; tests use a recorder).
 pub trait MachineInput {
     fn key(&mut self, keycode: u8, down: bool) -> bool;
     fn release_all_keys(&mut self);
@@ -71,27 +71,33 @@ pub trait MachineInput {
     fn cursor(&self) -> (i16, i16);
 }
 
-impl MachineInput for MacPlus {
+impl<M: Machine + ?Sized> MachineInput for M {
     fn key(&mut self, keycode: u8, down: bool) -> bool {
-        MacPlus::key(self, keycode, down)
+        Machine::key(self, keycode, down)
     }
     fn release_all_keys(&mut self) {
-        MacPlus::release_all_keys(self)
+        Machine::release_all_keys(self)
     }
     fn mouse_relative(&mut self, dx: i32, dy: i32) {
-        self.mouse_move_relative(dx, dy)
+        Machine::mouse_relative(self, dx, dy)
     }
     fn mouse_absolute(&mut self, x: i16, y: i16) {
-        self.mouse_move_absolute(x, y)
+        if !Machine::mouse_absolute(self, x, y) {
+            tracing::debug!(
+                x,
+                y,
+                "absolute mouse ignored: the machine has no OS helpers on"
+            );
+        }
     }
     fn mouse_button(&mut self, down: bool) {
-        MacPlus::mouse_button(self, down)
+        Machine::mouse_button(self, down)
     }
     fn reset(&mut self) {
-        MacPlus::reset(self)
+        Machine::reset(self)
     }
     fn cursor(&self) -> (i16, i16) {
-        self.cursor_position()
+        self.cursor_position().unwrap_or((0, 0))
     }
 }
 
@@ -115,7 +121,7 @@ pub enum MouseModeState {
 
 /// Applies one event. Commands change `state`: START powers a stopped machine on (reset) and runs
 /// it, STOP stops it, RESET resets and keeps the state, PAUSE/RESUME hold and continue.
-pub fn apply<M: MachineInput>(
+pub fn apply<M: MachineInput + ?Sized>(
     event: ControlEvent,
     mac: &mut M,
     mouse: &mut MouseState,
@@ -130,7 +136,7 @@ pub fn apply<M: MachineInput>(
                 tracing::debug!(
                     keycode,
                     down,
-                    "key ignored (no such key on a Plus, or no change)"
+                    "key ignored (no such key on this keyboard, or no change)"
                 );
             }
         }
