@@ -3,6 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use macemu::emulator::{mac_time_now, read_rom_file, Emulator, EmulatorConfig, Speed, DEMO_ROM};
+use macemu_core::machine::{Model, MODELS};
 use macemu_core::rom::RomKind;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -11,16 +12,21 @@ use std::time::Duration;
 
 #[derive(Args, Debug)]
 pub struct EmulateArgs {
-    /// Mac Plus ROM image (128 KiB). Without it the built-in demo ROM runs.
+    /// The machine: `plus` (Macintosh Plus).
+    #[arg(long, default_value = "plus", value_parser = parse_model)]
+    model: &'static Model,
+    /// ROM image of the model (a Mac Plus's is 128 KiB). Without it the built-in demo ROM runs.
     #[arg(long, value_name = "PATH")]
     rom: Option<PathBuf>,
-    /// RAM size: 1M, 2M or 4M (bytes are accepted too).
-    #[arg(long, default_value = "4M", value_parser = parse_ram)]
-    ram: usize,
+    /// RAM size the model takes: 1M, 2M or 4M on a Plus (bytes are accepted too); default the
+    /// model's largest.
+    #[arg(long, value_parser = parse_size)]
+    ram: Option<usize>,
     /// File keeping the 256 bytes of parameter RAM between runs (created when missing).
     #[arg(long, value_name = "PATH")]
     xpram: Option<PathBuf>,
-    /// `real`: 7.8336 MHz and 60.15 frames a second; `max`: as fast as the host allows.
+    /// `real`: the model's own clock and frame rate (a Plus: 7.8336 MHz, 60.15 frames a second);
+    /// `max`: as fast as the host allows.
     #[arg(long, value_enum, default_value_t = SpeedArg::Real)]
     speed: SpeedArg,
     /// Write this process's pid to PATH (removed at exit).
@@ -34,7 +40,14 @@ enum SpeedArg {
     Max,
 }
 
-fn parse_ram(s: &str) -> Result<usize, String> {
+fn parse_model(s: &str) -> Result<&'static Model, String> {
+    Model::by_name(s).ok_or_else(|| {
+        let names: Vec<&str> = MODELS.iter().map(|m| m.name).collect();
+        format!("no model {s:?}; known: {}", names.join(", "))
+    })
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mult) = match t.strip_suffix(['M', 'm']) {
         Some(n) => (n, 1u64 << 20),
@@ -46,15 +59,32 @@ fn parse_ram(s: &str) -> Result<usize, String> {
     let v: f64 = num
         .parse()
         .map_err(|_| format!("not a size: {s:?} (try 4M)"))?;
-    let bytes = (v * mult as f64) as usize;
-    const ALLOWED: [usize; 3] = [1 << 20, 2 << 20, 4 << 20];
-    if ALLOWED.contains(&bytes) {
-        Ok(bytes)
-    } else {
-        Err(format!(
-            "macemu's Mac Plus has 1M, 2M or 4M of RAM, not {s}"
-        ))
+    if !(v.is_finite() && v > 0.0) {
+        return Err(format!("not a size: {s:?} (try 4M)"));
     }
+    Ok((v * mult as f64) as usize)
+}
+
+/// The RAM size to build `model` with: `requested` when the model takes it, else its default.
+fn ram_for(model: &Model, requested: Option<usize>) -> Result<usize, String> {
+    let Some(bytes) = requested else {
+        return Ok(model.default_ram());
+    };
+    if model.ram_sizes.contains(&bytes) {
+        return Ok(bytes);
+    }
+    let mut sizes: Vec<String> = model
+        .ram_sizes
+        .iter()
+        .map(|b| format!("{}M", b >> 20))
+        .collect();
+    sizes.sort();
+    Err(format!(
+        "the {} takes {} of RAM, not {} bytes",
+        model.description,
+        sizes.join(", "),
+        bytes
+    ))
 }
 
 pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
@@ -62,9 +92,11 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
         Some(path) => read_rom_file(path)?,
         None => DEMO_ROM.to_vec(),
     };
+    let ram_size = ram_for(args.model, args.ram).map_err(|e| anyhow::anyhow!(e))?;
     let config = EmulatorConfig {
+        model: args.model,
         rom,
-        ram_size: args.ram,
+        ram_size,
         xpram_path: args.xpram.clone(),
         speed: match args.speed {
             SpeedArg::Real => Speed::Real,
@@ -97,8 +129,9 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
         RomKind::Custom { checksum } => format!("custom ROM ({checksum:08X})"),
     };
     println!(
-        "macemu emulator running: {rom_desc}, {} KiB RAM",
-        args.ram >> 10
+        "macemu emulator running: {}, {rom_desc}, {} KiB RAM",
+        args.model.name,
+        ram_size >> 10
     );
     println!("pid:    {}", emu.pid());
     println!("shm:    {}", emu.shm_name());
@@ -126,15 +159,25 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ram;
+    use super::*;
 
     #[test]
     fn ram_sizes() {
-        assert_eq!(parse_ram("4M"), Ok(4 << 20));
-        assert_eq!(parse_ram("2M"), Ok(2 << 20));
-        assert!(parse_ram("2.5M").is_err());
-        assert_eq!(parse_ram("1048576"), Ok(1 << 20));
-        assert!(parse_ram("3M").is_err());
-        assert!(parse_ram("lots").is_err());
+        let plus = parse_model("plus").unwrap();
+        let ram = |s: &str| parse_size(s).and_then(|b| ram_for(plus, Some(b)));
+        assert_eq!(ram("4M"), Ok(4 << 20));
+        assert_eq!(ram("2M"), Ok(2 << 20));
+        assert!(ram("2.5M").is_err());
+        assert_eq!(ram("1048576"), Ok(1 << 20));
+        assert!(ram("3M").unwrap_err().contains("1M, 2M, 4M"));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1M").is_err());
+        assert_eq!(ram_for(plus, None), Ok(4 << 20));
+    }
+
+    #[test]
+    fn models_by_name() {
+        assert_eq!(parse_model("Plus").unwrap().name, "plus");
+        assert!(parse_model("lisa").unwrap_err().contains("known: plus"));
     }
 }

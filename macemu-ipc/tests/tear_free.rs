@@ -37,7 +37,7 @@ fn no_torn_frames_over_100k_frames() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 // Accept the server and drain input now and then, as an emulator's loop would.
-                if n % 256 == 0 {
+                if n.is_multiple_of(256) {
                     while let Ok(Some(_)) = input.poll() {}
                 }
                 n += 1;

@@ -34,7 +34,7 @@ pub fn pixel(x: u32, y: u32, n: u64, variant: u8) -> (u8, u8, u8) {
     if y < 20 {
         return (255, 255, 255);
     }
-    if (y / 24 + x / 64) % 2 == 0 {
+    if (y / 24 + x / 64).is_multiple_of(2) {
         match variant {
             0 => (200, 60, 40),
             _ => (40, 90, 220),
