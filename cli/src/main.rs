@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 mod cmd_cpu;
+mod cmd_disk;
 mod cmd_emulate;
 mod cmd_ipc;
 mod cmd_serve;
@@ -28,6 +29,8 @@ enum Command {
     Ipc(cmd_ipc::IpcArgs),
     /// Run the Mac Plus emulator (built-in demo ROM unless --rom) and publish it over v4 IPC.
     Emulate(cmd_emulate::EmulateArgs),
+    /// Create blank SCSI disk images and describe existing ones.
+    Disk(cmd_disk::DiskArgs),
     /// Stream an emulator to web browsers: WebRTC H.264 + Opus (or PNG), HTTP API, browser client.
     Serve(cmd_serve::ServeArgs),
 }
@@ -47,5 +50,6 @@ fn main() -> anyhow::Result<()> {
         Command::Ipc(args) => cmd_ipc::run(args),
         Command::Emulate(args) => cmd_emulate::run(args),
         Command::Serve(args) => cmd_serve::run(args),
+        Command::Disk(args) => cmd_disk::run(args),
     }
 }
