@@ -561,16 +561,10 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         .route("/{*path}", axum::routing::get(ws_handler))
         .with_state(sig_state);
 
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(http::serve_limited(
-        http_l, app, limits, "HTTP",
-    )));
-    tasks.push(tokio::spawn(http::serve_limited(
-        sig_l,
-        sig_app,
-        limits,
-        "signaling",
-    )));
+    let tasks = vec![
+        tokio::spawn(http::serve_limited(http_l, app, limits, "HTTP")),
+        tokio::spawn(http::serve_limited(sig_l, sig_app, limits, "signaling")),
+    ];
 
     if cfg.auto_start
         && cfg.target_pid.is_none()

@@ -156,7 +156,7 @@ async fn other_pages_cannot_drive_the_server() {
     assert_eq!(st, 403);
     let (st, _) = http(
         h,
-        &format!("POST /api/emulator/restart HTTP/1.1\r\nHost: evil.example.com\r\nContent-Type: text/plain"),
+        "POST /api/emulator/restart HTTP/1.1\r\nHost: evil.example.com\r\nContent-Type: text/plain",
         "x",
     )
     .await;
