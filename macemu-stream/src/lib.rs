@@ -11,3 +11,4 @@ pub mod signaling;
 pub mod supervisor;
 pub mod video;
 pub mod viewer;
+pub mod whep;

@@ -34,6 +34,8 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc};
 
+mod whep_host;
+
 /// The video codecs this build can stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -477,7 +479,13 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
             "stun": cfg.peer.stun,
         }),
     };
-    let app = http::router(http_cfg, hub.clone() as Arc<dyn Control>);
+    let whep = Arc::new(whep_host::WhepHost {
+        hub: hub.clone(),
+        api: api.clone(),
+        opts: cfg.peer.clone(),
+    });
+    let app = http::router(http_cfg, hub.clone() as Arc<dyn Control>)
+        .merge(crate::whep::router(cfg.token.clone(), whep));
     let sig_state = Arc::new(SigState {
         hub: hub.clone(),
         api,
