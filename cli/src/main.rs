@@ -41,7 +41,11 @@ fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                // The DTLS handshake warns about every ClientHello extension it does not implement,
+                // which modern browsers send on each connection.
+                .unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("info,dtls::handshake=error")
+                }),
         )
         .with_writer(std::io::stderr)
         .init();

@@ -188,6 +188,29 @@ async fn check_origin(State(st): State<Shared>, req: Request, next: Next) -> Res
     next.run(req).await
 }
 
+/// Host, and Origin when a browser sends one: for routes whose bodies are not JSON (WHEP's SDP).
+pub async fn check_host_and_origin(
+    State(policy): State<Arc<OriginPolicy>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let h = req.headers();
+    let get = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
+    let seen = RequestHeaders {
+        host: get(header::HOST),
+        origin: get(header::ORIGIN),
+        sec_fetch_site: None,
+        content_type: None,
+        has_body: false,
+    };
+    if let Err(r) = policy.check_websocket(&seen) {
+        tracing::debug!(path = req.uri().path(), "request refused: {r}");
+        let code = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
+        return err(code, r.to_string());
+    }
+    next.run(req).await
+}
+
 /// Serves `app` on `listener` over HTTP/1.1 (with upgrades, for WebSockets), holding at most
 /// `limits.max_connections` connections (more are closed at once) and closing a connection whose
 /// request header does not arrive within `limits.header_timeout`, idle keep-alive ones included.

@@ -13,3 +13,4 @@ pub mod signaling;
 pub mod supervisor;
 pub mod video;
 pub mod viewer;
+pub mod whep;

@@ -4,7 +4,8 @@
 //! RTCP from the viewer is read on the video sender; PLI/FIR become keyframe requests.
 
 use bytes::Bytes;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use webrtc::api::interceptor_registry::register_default_interceptors;
@@ -47,7 +48,7 @@ pub const DC_HIGH_WATER: usize = 1 << 20;
 pub enum PeerError {
     #[error("WebRTC: {0}")]
     WebRtc(#[from] webrtc::Error),
-    #[error("peer has no local description after creating the offer")]
+    #[error("peer has no local description after creating the offer or answer")]
     NoOffer,
 }
 
@@ -157,18 +158,8 @@ pub struct PeerHandle {
     pub pc: Arc<RTCPeerConnection>,
 }
 
-/// Creates the peer connection with its tracks and DataChannel, starts its sender task, and returns the
-/// handle and the offer SDP. `png` selects the unreliable, unordered DataChannel of PNG mode.
-///
-/// `events` is bounded: DataChannel messages, candidates and state changes wait for room (a flood of
-/// input backs up into SCTP flow control instead of memory); keyframe requests that find it full are
-/// dropped, as one pending request already stands for them. Drop the receiver before closing the peer.
-pub async fn create_peer(
-    api: &API,
-    opts: &PeerOptions,
-    png: bool,
-    events: mpsc::Sender<PeerEvent>,
-) -> Result<(PeerHandle, String), PeerError> {
+/// A new peer connection with the configured ICE servers.
+async fn new_pc(api: &API, opts: &PeerOptions) -> Result<Arc<RTCPeerConnection>, PeerError> {
     let mut config = RTCConfiguration::default();
     if let Some(url) = &opts.stun {
         config.ice_servers = vec![RTCIceServer {
@@ -176,8 +167,15 @@ pub async fn create_peer(
             ..Default::default()
         }];
     }
-    let pc = Arc::new(api.new_peer_connection(config).await?);
+    Ok(Arc::new(api.new_peer_connection(config).await?))
+}
 
+/// Adds the H.264 track (unless `png`) and the Opus track, with their RTCP readers.
+async fn add_media(
+    pc: &RTCPeerConnection,
+    png: bool,
+    events: &mpsc::Sender<PeerEvent>,
+) -> Result<(Option<Arc<TrackLocalStaticRTP>>, Arc<TrackLocalStaticRTP>), PeerError> {
     let video = if png {
         None
     } else {
@@ -204,6 +202,7 @@ pub async fn create_peer(
                     if any.downcast_ref::<PictureLossIndication>().is_some()
                         || any.downcast_ref::<FullIntraRequest>().is_some()
                     {
+                        // A full queue already holds a request that stands for this one.
                         let _ = ev.try_send(PeerEvent::KeyframeRequest);
                     }
                 }
@@ -228,31 +227,29 @@ pub async fn create_peer(
         let mut buf = vec![0u8; 1500];
         while audio_sender.read(&mut buf).await.is_ok() {}
     });
+    Ok((video, audio))
+}
 
-    let init = if png {
-        RTCDataChannelInit {
-            ordered: Some(false),
-            max_retransmits: Some(0),
-            ..Default::default()
-        }
-    } else {
-        RTCDataChannelInit::default()
-    };
-    let dc = pc.create_data_channel("input", Some(init)).await?;
-    {
-        let ev = events.clone();
-        dc.on_message(Box::new(move |m| {
-            let ev = ev.clone();
-            Box::pin(async move {
-                let e = if m.is_string {
-                    PeerEvent::Text(String::from_utf8_lossy(&m.data).into_owned())
-                } else {
-                    PeerEvent::Input(m.data)
-                };
-                let _ = ev.send(e).await;
-            })
-        }));
-    }
+/// Forwards a DataChannel's messages as input events.
+fn forward_messages(dc: &RTCDataChannel, events: &mpsc::Sender<PeerEvent>) {
+    // The queue is bounded: a flood of input waits for room and backs up into SCTP flow control
+    // instead of memory.
+    let ev = events.clone();
+    dc.on_message(Box::new(move |m| {
+        let ev = ev.clone();
+        Box::pin(async move {
+            let e = if m.is_string {
+                PeerEvent::Text(String::from_utf8_lossy(&m.data).into_owned())
+            } else {
+                PeerEvent::Input(m.data)
+            };
+            let _ = ev.send(e).await;
+        })
+    }));
+}
+
+/// Reports local candidates and connection state changes.
+fn watch_peer(pc: &RTCPeerConnection, events: &mpsc::Sender<PeerEvent>) {
     {
         let ev = events.clone();
         pc.on_ice_candidate(Box::new(move |c| {
@@ -269,48 +266,129 @@ pub async fn create_peer(
             })
         }));
     }
-    {
-        let ev = events.clone();
-        pc.on_peer_connection_state_change(Box::new(move |s| {
-            tracing::debug!(state = %s, "peer connection state");
-            let e = match s {
-                RTCPeerConnectionState::Connected => Some(PeerEvent::Connected),
-                RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
-                    Some(PeerEvent::Closed)
-                }
-                _ => None,
-            };
-            let ev = ev.clone();
-            Box::pin(async move {
-                if let Some(e) = e {
-                    let _ = ev.send(e).await;
-                }
-            })
-        }));
+    let ev = events.clone();
+    pc.on_peer_connection_state_change(Box::new(move |s| {
+        tracing::debug!(state = %s, "peer connection state");
+        let e = match s {
+            RTCPeerConnectionState::Connected => Some(PeerEvent::Connected),
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
+                Some(PeerEvent::Closed)
+            }
+            _ => None,
+        };
+        let ev = ev.clone();
+        Box::pin(async move {
+            if let Some(e) = e {
+                let _ = ev.send(e).await;
+            }
+        })
+    }));
+}
+
+/// The `input` DataChannel of a peer, once there is one (ours from the start; a WHEP player's when it
+/// opens it).
+type InputChannel = Arc<OnceLock<Arc<RTCDataChannel>>>;
+
+fn start_sender(
+    pc: Arc<RTCPeerConnection>,
+    video: Option<Arc<TrackLocalStaticRTP>>,
+    audio: Arc<TrackLocalStaticRTP>,
+    dc: InputChannel,
+) -> PeerHandle {
+    let (vtx, vrx) = mpsc::channel(VIDEO_QUEUE);
+    let (atx, arx) = mpsc::channel(AUDIO_QUEUE);
+    tokio::spawn(sender_task(video, audio, dc, vrx, arx));
+    PeerHandle {
+        video: vtx,
+        audio: atx,
+        pc,
     }
+}
+
+/// Creates the peer connection with its tracks and DataChannel, starts its sender task, and returns the
+/// handle and the offer SDP. `png` selects the unreliable, unordered DataChannel of PNG mode.
+pub async fn create_peer(
+    api: &API,
+    opts: &PeerOptions,
+    png: bool,
+    events: mpsc::Sender<PeerEvent>,
+) -> Result<(PeerHandle, String), PeerError> {
+    let pc = new_pc(api, opts).await?;
+    let (video, audio) = add_media(&pc, png, &events).await?;
+    let init = if png {
+        RTCDataChannelInit {
+            ordered: Some(false),
+            max_retransmits: Some(0),
+            ..Default::default()
+        }
+    } else {
+        RTCDataChannelInit::default()
+    };
+    let dc = pc.create_data_channel("input", Some(init)).await?;
+    forward_messages(&dc, &events);
+    watch_peer(&pc, &events);
 
     let offer = pc.create_offer(None).await?;
     pc.set_local_description(offer).await?;
     let sdp = pc.local_description().await.ok_or(PeerError::NoOffer)?.sdp;
+    let handle = start_sender(pc, video, audio, Arc::new(OnceLock::from(dc)));
+    Ok((handle, sdp))
+}
 
-    let (vtx, vrx) = mpsc::channel(VIDEO_QUEUE);
-    let (atx, arx) = mpsc::channel(AUDIO_QUEUE);
-    tokio::spawn(sender_task(video, audio, dc, vrx, arx));
-    Ok((
-        PeerHandle {
-            video: vtx,
-            audio: atx,
-            pc,
-        },
-        sdp,
-    ))
+/// How long an answer waits for the server's ICE candidates (host candidates take milliseconds).
+const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers a player's offer (WHEP): the H.264 and Opus tracks take the offer's receiving sections, a
+/// DataChannel the player opens becomes its input channel. The answer carries all server candidates,
+/// since a WHEP server does not trickle. Returns the handle and the answer SDP.
+pub async fn answer_peer(
+    api: &API,
+    opts: &PeerOptions,
+    offer: String,
+    events: mpsc::Sender<PeerEvent>,
+) -> Result<(PeerHandle, String), PeerError> {
+    let pc = new_pc(api, opts).await?;
+    // Tracks first: applying the offer then pairs its receive-only sections with them.
+    let (video, audio) = add_media(&pc, false, &events).await?;
+    let input: InputChannel = Arc::new(OnceLock::new());
+    {
+        let ev = events.clone();
+        let input = input.clone();
+        pc.on_data_channel(Box::new(move |dc| {
+            tracing::debug!(label = dc.label(), "the player opened a DataChannel");
+            forward_messages(&dc, &ev);
+            // Frame metadata goes only to a channel that speaks our protocol.
+            if dc.label() == "input" {
+                let _ = input.set(dc);
+            }
+            Box::pin(async {})
+        }));
+    }
+    watch_peer(&pc, &events);
+    let result = async {
+        pc.set_remote_description(RTCSessionDescription::offer(offer)?)
+            .await?;
+        let answer = pc.create_answer(None).await?;
+        let mut gathered = pc.gathering_complete_promise().await;
+        pc.set_local_description(answer).await?;
+        let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+        pc.local_description().await.ok_or(PeerError::NoOffer)
+    }
+    .await;
+    match result {
+        Ok(answer) => Ok((start_sender(pc, video, audio, input), answer.sdp)),
+        Err(e) => {
+            let _ = pc.close().await;
+            Err(e)
+        }
+    }
 }
 
 /// Writes one viewer's media. Ends when the server drops the queues.
 async fn sender_task(
     video: Option<Arc<TrackLocalStaticRTP>>,
     audio: Arc<TrackLocalStaticRTP>,
-    dc: Arc<RTCDataChannel>,
+    dc: InputChannel,
     mut vrx: mpsc::Receiver<VideoOut>,
     mut arx: mpsc::Receiver<AudioPacket>,
 ) {
@@ -330,17 +408,18 @@ async fn sender_task(
                             }
                         }
                     }
-                    if dc.ready_state() == RTCDataChannelState::Open {
+                    if let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) {
                         let _ = dc.send(&meta).await;
                     }
                 }
                 Some(VideoOut::Meta(meta)) => {
-                    if dc.ready_state() == RTCDataChannelState::Open {
+                    if let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) {
                         let _ = dc.send(&meta).await;
                     }
                 }
                 Some(VideoOut::Png(msgs)) => {
-                    if dc.ready_state() == RTCDataChannelState::Open && dc.buffered_amount().await < DC_HIGH_WATER {
+                    let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) else { continue };
+                    if dc.buffered_amount().await < DC_HIGH_WATER {
                         for m in msgs.iter() {
                             let _ = dc.send(m).await;
                         }

@@ -36,6 +36,8 @@ use std::time::{Duration, Instant};
 use thiserror::Error;
 use tokio::sync::{broadcast, mpsc, OwnedSemaphorePermit, Semaphore};
 
+mod whep_host;
+
 /// The video codecs this build can stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
@@ -544,7 +546,20 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
             "stun": cfg.peer.stun,
         }),
     };
-    let app = http::router(http_cfg, hub.clone() as Arc<dyn Control>);
+    let whep = Arc::new(whep_host::WhepHost {
+        hub: hub.clone(),
+        api: api.clone(),
+        opts: cfg.peer.clone(),
+        queue_len: cfg.limits.queue_len,
+    });
+    // WHEP bodies are SDP, not JSON: its routes get the Host and Origin checks of the
+    // signaling upgrade (a browser cannot send application/sdp cross-site without a preflight).
+    let whep_routes = crate::whep::router(cfg.token.clone(), whep)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(http_cfg.policy.clone()),
+            http::check_host_and_origin,
+        ));
+    let app = http::router(http_cfg, hub.clone() as Arc<dyn Control>).merge(whep_routes);
     let limits = cfg.limits;
     let sig_state = Arc::new(SigState {
         hub: hub.clone(),

@@ -207,16 +207,8 @@ export class Session extends EventTarget {
     for (const c of this.pendingCandidates.splice(0)) {
       await this.addCandidate(c).catch((e) => this.log('warn', `candidate rejected: ${e.message}`));
     }
-    const answer = await pc.createAnswer();
-    // Take the DTLS server role (the answerer may choose, RFC 5763): a DTLS server in some WebRTC
-    // stacks only tries the first group of the browser's ClientHello, which recent Chromium fills with
-    // a post-quantum group those stacks lack; as DTLS client they offer groups the browser has.
-    try {
-      await pc.setLocalDescription({ type: 'answer', sdp: answer.sdp.replace(/a=setup:active/g, 'a=setup:passive') });
-    } catch (e) {
-      this.log('warn', `passive DTLS role refused (${e.message}); using the browser's choice`);
-      await pc.setLocalDescription(answer);
-    }
+    // The browser's own answer, DTLS role included: the server completes DTLS as client or server.
+    await pc.setLocalDescription(await pc.createAnswer());
     this.send({ type: 'answer', sdp: pc.localDescription.sdp });
   }
 
