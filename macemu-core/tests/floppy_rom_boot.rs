@@ -53,7 +53,7 @@ fn real_rom_boots_a_system_floppy() {
     let mut shown = None;
     for _ in 0..MAX_FRAMES {
         let r = mac.run_frame();
-        if r.frame % 60 == 0 && menu_bar_shown(mac.screen()) {
+        if r.frame.is_multiple_of(60) && menu_bar_shown(mac.screen()) {
             shown = Some(r.frame);
             break;
         }

@@ -157,7 +157,8 @@ fn check_png_message(m: &[u8]) -> Result<(), String> {
 
 /// Warnings and errors of every test in this binary, and the number of panics on any thread.
 fn observed() -> &'static (Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
-    static OBSERVED: OnceLock<(Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>)> = OnceLock::new();
+    type Observed = (Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>);
+    static OBSERVED: OnceLock<Observed> = OnceLock::new();
     OBSERVED.get_or_init(|| {
         let logs = Arc::new(Mutex::new(Vec::new()));
         tracing::subscriber::set_global_default(LogCapture(logs.clone())).expect("one subscriber");

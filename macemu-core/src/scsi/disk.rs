@@ -52,7 +52,7 @@ impl ScsiDisk {
     /// A disk over `backing`, whose size must be a positive multiple of 512 bytes.
     pub fn new(mut backing: Box<dyn Backing>) -> Result<ScsiDisk, DiskError> {
         let len = backing.len();
-        if len == 0 || len % BLOCK != 0 {
+        if len == 0 || !len.is_multiple_of(BLOCK) {
             return Err(DiskError::Format(format!(
                 "{}: {len} bytes is not a SCSI disk image (expected a raw device image whose \
                  size is a positive multiple of 512 bytes)",
