@@ -137,6 +137,19 @@ impl InputQueue {
         }
     }
 
+    /// Queues a drive command (an extension message v4 emulators skip).
+    pub fn send_drive(&self, cmd: &crate::drive::DriveCommand) -> Result<(), IpcError> {
+        use std::sync::mpsc::TrySendError;
+        let bytes = cmd.encode().ok_or_else(|| {
+            IpcError::InvalidArgument("a drive path must be UTF-8 and at most 4,096 bytes".into())
+        })?;
+        match self.tx.try_send(bytes) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => Err(IpcError::InputQueueFull),
+            Err(TrySendError::Disconnected(_)) => Err(IpcError::EmulatorGone { pid: self.pid }),
+        }
+    }
+
     /// Messages dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(SeqCst)

@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use include_dir::{include_dir, Dir};
+use macemu_ipc::drive::{DriveCommand, WireSlot};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::{Path as FsPath, PathBuf};
@@ -45,6 +46,8 @@ pub trait Control: Send + Sync + 'static {
     /// Switches the codec; peers get `reconnect`. Errors are user-facing messages.
     fn set_codec(&self, codec: &str) -> Result<(), String>;
     fn emulator(&self, action: EmulatorAction) -> Result<String, String>;
+    /// Sends a drive command (insert a disk image, eject) to the attached emulator.
+    fn drive(&self, cmd: DriveCommand) -> Result<(), String>;
 }
 
 /// Static configuration of the HTTP side. Its `Debug` never shows the token.
@@ -270,6 +273,7 @@ pub fn router(cfg: HttpConfig, control: Arc<dyn Control>) -> Router {
         .route("/api/status", get(status))
         .route("/api/codec", get(codec_get).post(codec_post))
         .route("/api/emulator/{action}", post(emulator))
+        .route("/api/drives/{drive}/{action}", post(drive))
         .route("/api/log", post(client_log))
         .route("/{*path}", get(static_file))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -388,6 +392,82 @@ async fn storage(State(st): State<Shared>) -> Response {
         "imagesPath": c.disk_dirs.first(),
     }))
     .into_response()
+}
+
+#[derive(Deserialize)]
+struct InsertBody {
+    /// A file in one of the disk folders, by its name there (as `/api/storage` lists it).
+    file: String,
+    #[serde(default)]
+    read_only: bool,
+}
+
+/// The image `name` names inside the configured disk folders: a plain file name (no folders, no
+/// `..`), found as a regular file in the first folder that has it. Nothing else is reachable.
+fn disk_file(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
+    let plain =
+        !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != "..";
+    if !plain {
+        return None;
+    }
+    dirs.iter().find_map(|d| {
+        let p = d.join(name);
+        let meta = std::fs::symlink_metadata(&p).ok()?;
+        meta.is_file()
+            .then(|| std::path::absolute(&p).ok())
+            .flatten()
+    })
+}
+
+/// `POST /api/drives/{floppy0|floppy1|scsi0..scsi6}/{insert|eject}`; insert takes
+/// `{"file": NAME, "read_only": BOOL}` with NAME in a disk folder.
+async fn drive(
+    State(st): State<Shared>,
+    Path((drive, action)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let Some(slot) = WireSlot::parse(&drive) else {
+        return err(
+            StatusCode::NOT_FOUND,
+            format!("no drive {drive:?} (floppy0, floppy1, scsi0 to scsi6)"),
+        );
+    };
+    let cmd = match action.as_str() {
+        "eject" => DriveCommand::Eject { slot },
+        "insert" => {
+            let b: InsertBody = match serde_json::from_slice(&body) {
+                Ok(b) => b,
+                Err(e) => {
+                    return err(
+                        StatusCode::BAD_REQUEST,
+                        format!("insert takes {{\"file\": NAME, \"read_only\": BOOL}}: {e}"),
+                    )
+                }
+            };
+            let dirs = st.cfg.disk_dirs.clone();
+            let name = b.file.clone();
+            let found = tokio::task::spawn_blocking(move || disk_file(&dirs, &name))
+                .await
+                .ok()
+                .flatten();
+            let Some(path) = found else {
+                return err(
+                    StatusCode::NOT_FOUND,
+                    format!("no disk image {:?} in the disk folders", b.file),
+                );
+            };
+            DriveCommand::Insert {
+                slot,
+                read_only: b.read_only,
+                path,
+            }
+        }
+        _ => return err(StatusCode::NOT_FOUND, "drive actions: insert, eject"),
+    };
+    match st.control.drive(cmd) {
+        Ok(()) => Json(json!({"ok": true, "drive": drive, "action": action})).into_response(),
+        Err(e) => err(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
 }
 
 async fn prefs_get(State(st): State<Shared>) -> Response {
@@ -556,6 +636,7 @@ mod tests {
     struct Fake {
         codec: Mutex<String>,
         actions: Mutex<Vec<EmulatorAction>>,
+        drives: Mutex<Vec<DriveCommand>>,
     }
 
     impl Control for Fake {
@@ -578,6 +659,10 @@ mod tests {
         fn emulator(&self, a: EmulatorAction) -> Result<String, String> {
             self.actions.lock().unwrap().push(a);
             Ok(format!("{a:?}"))
+        }
+        fn drive(&self, cmd: DriveCommand) -> Result<(), String> {
+            self.drives.lock().unwrap().push(cmd);
+            Ok(())
         }
     }
 
@@ -749,6 +834,83 @@ mod tests {
         );
         let (_, b, _) = call(&e.app, "GET", "/api/codec", "", None).await;
         assert_eq!(json_of(&b)["codec"], "png");
+    }
+
+    #[tokio::test]
+    async fn drive_commands_name_only_files_in_the_disk_folders() {
+        let e = env(None);
+        let json = Some("application/json");
+        let ok = call(
+            &e.app,
+            "POST",
+            "/api/drives/floppy1/insert",
+            r#"{"file": "system.dsk", "read_only": true}"#,
+            json,
+        )
+        .await;
+        assert_eq!(ok.0, StatusCode::OK);
+        let (s, _, _) = call(&e.app, "POST", "/api/drives/scsi6/eject", "", None).await;
+        assert_eq!(s, StatusCode::OK);
+        let expected_path = std::path::absolute(e.dir.join("disks/system.dsk")).unwrap();
+        assert_eq!(
+            *e.fake.drives.lock().unwrap(),
+            [
+                DriveCommand::Insert {
+                    slot: WireSlot::Floppy(1),
+                    read_only: true,
+                    path: expected_path
+                },
+                DriveCommand::Eject {
+                    slot: WireSlot::Scsi(6)
+                }
+            ]
+        );
+        // Paths outside the folders, sub-folders, missing files, unknown drives and actions.
+        for (uri, body, code) in [
+            ("/api/drives/floppy0/insert", r#"{"file": "../prefs"}"#, 404),
+            (
+                "/api/drives/floppy0/insert",
+                r#"{"file": "/etc/passwd"}"#,
+                404,
+            ),
+            (
+                "/api/drives/floppy0/insert",
+                r#"{"file": "sub/hidden.dsk"}"#,
+                404,
+            ),
+            ("/api/drives/floppy0/insert", r#"{"file": "none.dsk"}"#, 404),
+            (
+                "/api/drives/floppy0/insert",
+                r#"{"path": "system.dsk"}"#,
+                400,
+            ),
+            (
+                "/api/drives/floppy2/insert",
+                r#"{"file": "system.dsk"}"#,
+                404,
+            ),
+            ("/api/drives/scsi7/eject", "", 404),
+            ("/api/drives/floppy0/format", "", 404),
+        ] {
+            let ct = if body.is_empty() { None } else { json };
+            let (s, _, _) = call(&e.app, "POST", uri, body, ct).await;
+            assert_eq!(s.as_u16(), code, "{uri} {body}");
+        }
+        assert_eq!(e.fake.drives.lock().unwrap().len(), 2);
+        // A cross-site form post cannot insert a disk.
+        let (s, _, _) = call_with(
+            &e.app,
+            "POST",
+            "/api/drives/floppy0/eject",
+            "x",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://evil.example.com"),
+                ("content-type", "text/plain"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
     }
 
     #[tokio::test]

@@ -221,19 +221,12 @@ pub struct Hub {
     shutdown: AtomicBool,
     process: EmulatorProcess,
     started: Instant,
-    /// Input from viewers, sent to the emulator by its own thread: a stuck emulator's socket can
-    /// block a send for a second, which must not happen on an async worker.
-    input_tx: std::sync::mpsc::SyncSender<InputMessage>,
     keyframe_interval: Duration,
 }
 
-/// Viewer input waiting for the input thread; a stuck emulator loses what does not fit.
-const INPUT_QUEUE: usize = 1024;
-
 impl Hub {
-    fn new(cfg: &ServeConfig) -> (Arc<Self>, std::sync::mpsc::Receiver<InputMessage>) {
-        let (input_tx, input_rx) = std::sync::mpsc::sync_channel(INPUT_QUEUE);
-        let hub = Arc::new(Self {
+    fn new(cfg: &ServeConfig) -> Arc<Self> {
+        Arc::new(Self {
             codec: Mutex::new(cfg.codec),
             viewers: Mutex::new(HashMap::new()),
             keyframe: AtomicBool::new(true),
@@ -245,10 +238,8 @@ impl Hub {
             shutdown: AtomicBool::new(false),
             process: EmulatorProcess::new(cfg.emulator_cmd.clone()),
             started: Instant::now(),
-            input_tx,
             keyframe_interval: cfg.limits.keyframe_interval,
-        });
-        (hub, input_rx)
+        })
     }
 
     fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -284,13 +275,9 @@ impl Hub {
         }
     }
 
-    /// Queues input for the input thread, never blocking.
+    /// Sends viewer input, never blocking: the emulator link queues it for its writer thread.
     fn queue_input(&self, msg: InputMessage) {
-        if let Err(e) = self.input_tx.try_send(msg) {
-            if matches!(e, std::sync::mpsc::TrySendError::Full(_)) {
-                tracing::debug!("input dropped: the emulator is not taking input");
-            }
-        }
+        self.send_input(&msg);
     }
 
     /// Hands an H.264 frame or PNG message to every connected viewer of that kind, never blocking.
@@ -405,6 +392,16 @@ impl Control for Hub {
         }
         Ok(())
     }
+    fn drive(&self, cmd: macemu_ipc::drive::DriveCommand) -> Result<(), String> {
+        let sender = Self::lock(&self.emulator)
+            .as_ref()
+            .map(|e| e.sender.clone());
+        let Some(s) = sender else {
+            return Err("no emulator is attached".into());
+        };
+        s.send_drive(&cmd).map_err(|e| e.to_string())
+    }
+
     fn emulator(&self, action: EmulatorAction) -> Result<String, String> {
         let attached = Self::lock(&self.emulator).as_ref().map(|e| e.pid);
         match action {
@@ -503,7 +500,7 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
     if cfg.token.as_deref() == Some("") {
         cfg.token = None;
     }
-    let (hub, input_rx) = Hub::new(&cfg);
+    let hub = Hub::new(&cfg);
     let api = Arc::new(peer::build_api(&cfg.peer)?);
 
     let bind = |port| async move {
@@ -554,8 +551,8 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
     });
     // WHEP bodies are SDP, not JSON: its routes get the Host and Origin checks of the
     // signaling upgrade (a browser cannot send application/sdp cross-site without a preflight).
-    let whep_routes = crate::whep::router(cfg.token.clone(), whep)
-        .layer(axum::middleware::from_fn_with_state(
+    let whep_routes =
+        crate::whep::router(cfg.token.clone(), whep).layer(axum::middleware::from_fn_with_state(
             Arc::new(http_cfg.policy.clone()),
             http::check_host_and_origin,
         ));
@@ -604,15 +601,6 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
                 .name("macemu-video".into())
                 .spawn(move || media_thread(hub, cfg))
                 .expect("spawning the media thread"),
-        );
-    }
-    {
-        let hub = hub.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name("macemu-input".into())
-                .spawn(move || input_thread(hub, input_rx))
-                .expect("spawning the input thread"),
         );
     }
     {
@@ -728,18 +716,6 @@ impl Encoders {
             ping: PingEcho::default(),
             codec,
             fps_window: (Instant::now(), 0, 0),
-        }
-    }
-}
-
-/// Sends queued viewer input to the emulator (a blocking socket send, hence its own thread).
-fn input_thread(hub: Arc<Hub>, rx: std::sync::mpsc::Receiver<InputMessage>) {
-    use std::sync::mpsc::RecvTimeoutError;
-    while !hub.shutdown.load(Relaxed) {
-        match rx.recv_timeout(Duration::from_millis(100)) {
-            Ok(m) => hub.send_input(&m),
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
         }
     }
 }
