@@ -5,9 +5,11 @@ use super::rtc::XPRAM_SIZE;
 use super::sound::SAMPLE_RATE_HZ;
 use super::video::{HEIGHT, ROW_BYTES, WIDTH};
 use super::CPU_HZ;
+use crate::floppy::FloppyImage;
 use crate::machine::{
     AudioFormat, Machine, Model, NvramSizeError, Palette, Screen, SourceFormat, PLUS,
 };
+use crate::scsi::ScsiDisk;
 use crate::storage::{Backing, DiskError, DriveInfo, DriveSlot};
 
 /// 1 = black, as the Plus's video circuitry inverts nothing.
@@ -120,20 +122,47 @@ impl Machine for MacPlus {
 
     // The Plus's drives are modelled by the IWM floppy controller and the 5380 SCSI bus; until
     // their media plug in here, every slot is refused as absent.
-    fn insert_disk(&mut self, slot: DriveSlot, _media: Box<dyn Backing>) -> Result<(), DiskError> {
-        Err(DiskError::NoSuchDrive(slot))
+    fn insert_disk(&mut self, slot: DriveSlot, media: Box<dyn Backing>) -> Result<(), DiskError> {
+        match slot {
+            DriveSlot::Floppy(n @ 0..=1) => self.insert_floppy(n, FloppyImage::open(media)?),
+            DriveSlot::Scsi(id @ 0..=6) => {
+                if self.scsi_info(id).is_some() {
+                    return Err(DiskError::Occupied(slot));
+                }
+                self.attach_scsi(id, ScsiDisk::new(media)?)
+            }
+            _ => Err(DiskError::NoSuchDrive(slot)),
+        }
     }
 
     fn eject_disk(&mut self, slot: DriveSlot) -> Result<(), DiskError> {
-        Err(DiskError::NoSuchDrive(slot))
+        match slot {
+            DriveSlot::Floppy(n @ 0..=1) => self.eject_floppy(n),
+            DriveSlot::Scsi(id @ 0..=6) => self.detach_scsi(id),
+            _ => Err(DiskError::NoSuchDrive(slot)),
+        }
     }
 
     fn drives(&self) -> Vec<DriveInfo> {
-        Vec::new()
+        let floppies = (0..2).map(|n| DriveInfo {
+            slot: DriveSlot::Floppy(n),
+            media: self.floppy_info(n),
+        });
+        let scsi = (0..7).map(|id| DriveInfo {
+            slot: DriveSlot::Scsi(id),
+            media: self.scsi_info(id),
+        });
+        floppies.chain(scsi).collect()
     }
 
     fn take_drive_events(&mut self) -> Vec<DriveInfo> {
-        Vec::new()
+        self.take_floppy_ejects()
+            .into_iter()
+            .map(|n| DriveInfo {
+                slot: DriveSlot::Floppy(n),
+                media: self.floppy_info(n),
+            })
+            .collect()
     }
 }
 
@@ -224,18 +253,48 @@ mod tests {
     }
 
     #[test]
-    fn drives_are_refused_until_the_controllers_take_media() {
+    fn drives_take_floppy_and_scsi_images_through_the_seam() {
         let mut mac: Box<dyn Machine> = PLUS.build(&idle_rom(), 1 << 20).expect("builds");
-        let media = Box::new(MemBacking::new(vec![0; 800 * 1024]));
+        assert_eq!(mac.drives().len(), 9, "two floppy drives and SCSI IDs 0-6");
+        assert!(mac.drives().iter().all(|d| d.media.is_none()));
+        // An 800K raw floppy and a 1 MiB SCSI disk.
+        let floppy = Box::new(MemBacking::new(vec![0; 800 * 1024]));
+        mac.insert_disk(DriveSlot::Floppy(1), floppy)
+            .expect("800K floppy");
+        let hd = Box::new(MemBacking::new(vec![0; 1 << 20]));
+        mac.insert_disk(DriveSlot::Scsi(3), hd).expect("SCSI disk");
+        let held: Vec<(DriveSlot, u64)> = mac
+            .drives()
+            .into_iter()
+            .filter_map(|d| Some((d.slot, d.media?.bytes)))
+            .collect();
+        assert_eq!(
+            held,
+            [
+                (DriveSlot::Floppy(1), 819_200),
+                (DriveSlot::Scsi(3), 1 << 20)
+            ]
+        );
+        // Occupied drives refuse a second disk; unknown drives and unknown formats are refused.
+        let again = Box::new(MemBacking::new(vec![0; 1 << 20]));
         assert!(matches!(
-            mac.insert_disk(DriveSlot::Floppy(0), media),
-            Err(DiskError::NoSuchDrive(DriveSlot::Floppy(0)))
+            mac.insert_disk(DriveSlot::Scsi(3), again),
+            Err(DiskError::Occupied(DriveSlot::Scsi(3)))
         ));
+        let odd = Box::new(MemBacking::new(vec![0; 1000]));
         assert!(matches!(
-            mac.eject_disk(DriveSlot::Scsi(0)),
-            Err(DiskError::NoSuchDrive(DriveSlot::Scsi(0)))
+            mac.insert_disk(DriveSlot::Floppy(0), odd),
+            Err(DiskError::Format(_))
         ));
-        assert!(mac.drives().is_empty());
+        let any = Box::new(MemBacking::new(vec![0; 1 << 20]));
+        assert!(matches!(
+            mac.insert_disk(DriveSlot::Scsi(7), any),
+            Err(DiskError::NoSuchDrive(DriveSlot::Scsi(7)))
+        ));
+        mac.eject_disk(DriveSlot::Scsi(3)).expect("detach");
+        mac.eject_disk(DriveSlot::Floppy(1)).expect("eject");
+        assert!(mac.drives().iter().all(|d| d.media.is_none()));
+        // The host ejecting a disk is not a Mac-initiated event.
         assert!(mac.take_drive_events().is_empty());
     }
 }
