@@ -18,6 +18,8 @@
 #![forbid(unsafe_code)]
 
 mod control;
+pub mod drives;
+pub mod prefs;
 pub mod resample;
 pub mod video;
 pub mod xpram;
@@ -88,6 +90,8 @@ pub struct EmulatorConfig {
     pub pid: u32,
     /// Seconds since 1904-01-01 to set the clock to at power-on.
     pub rtc_seconds: u32,
+    /// Disks in the drives at power-on.
+    pub disks: Vec<drives::DiskSpec>,
 }
 
 impl EmulatorConfig {
@@ -101,6 +105,7 @@ impl EmulatorConfig {
             speed: Speed::Real,
             pid: std::process::id(),
             rtc_seconds: mac_time_now(),
+            disks: Vec::new(),
         }
     }
 }
@@ -123,6 +128,8 @@ pub enum EmulatorError {
     RomTooLarge { path: PathBuf, limit: usize },
     #[error("machine: {0}")]
     Machine(String),
+    #[error("disk: {0}")]
+    Disk(#[from] drives::InsertError),
     #[error(transparent)]
     Ipc(#[from] macemu_ipc::IpcError),
     #[error(transparent)]
@@ -308,6 +315,11 @@ impl Emulator {
                     .map_err(|e| EmulatorError::Machine(e.to_string()))?;
             }
         }
+        for d in &config.disks {
+            let media = drives::open(&d.path, d.read_only)?;
+            drives::insert(&mut *mac, d.slot, &d.path, media)?;
+            tracing::info!(drive = %d.slot, path = %d.path.display(), "disk inserted");
+        }
         let (width, height) = {
             let s = mac.screen();
             (s.width as u32, s.height as u32)
@@ -345,6 +357,8 @@ impl Emulator {
         });
 
         let (event_tx, event_rx) = mpsc::channel::<ControlEvent>();
+        let (drive_tx, drive_rx) = mpsc::channel::<drives::DriveRequest>();
+        let (report_tx, report_rx) = mpsc::channel::<macemu_ipc::drive::DriveReport>();
         let (tick_tx, tick_rx) = mpsc::sync_channel::<()>(2);
         let (audio_tx, audio_rx) = mpsc::sync_channel::<u32>(8);
         let state = Arc::new(AtomicU32::new(EmulatorState::Running as u32));
@@ -362,7 +376,17 @@ impl Emulator {
             let speed = config.speed;
             threads.push(spawn(
                 "68k",
-                Box::new(move || cpu_thread(mac, sh, st, event_rx, tick_rx, speed, rates)),
+                Box::new(move || {
+                    cpu_thread(
+                        mac,
+                        sh,
+                        st,
+                        (event_rx, drive_rx, report_tx),
+                        tick_rx,
+                        speed,
+                        rates,
+                    )
+                }),
             )?);
         }
         {
@@ -378,7 +402,9 @@ impl Emulator {
             let sh = shared.clone();
             threads.push(spawn(
                 "control",
-                Box::new(move || control_thread(input, sh, event_tx, audio_tx)),
+                Box::new(move || {
+                    control_thread(input, sh, event_tx, (drive_tx, report_rx), audio_tx)
+                }),
             )?);
         }
         {
@@ -474,7 +500,11 @@ fn cpu_thread(
     mut mac: Box<dyn Machine>,
     shared: Arc<Shared>,
     state: Arc<AtomicU32>,
-    events: Receiver<ControlEvent>,
+    (events, drive_requests, reports): (
+        Receiver<ControlEvent>,
+        Receiver<drives::DriveRequest>,
+        mpsc::Sender<macemu_ipc::drive::DriveReport>,
+    ),
     ticks: Receiver<()>,
     speed: Speed,
     rates: Rates,
@@ -498,6 +528,11 @@ fn cpu_thread(
         for event in first.into_iter().chain(events.try_iter()) {
             control::apply(event, &mut *mac, &mut mouse, &state);
         }
+        for req in drive_requests.try_iter() {
+            for r in drives::apply(&mut *mac, req) {
+                let _ = reports.send(r);
+            }
+        }
         if get_state(&state) != EmulatorState::Running {
             continue;
         }
@@ -509,6 +544,10 @@ fn cpu_thread(
             }
         }
         let report = mac.run_frame();
+        for info in mac.take_drive_events() {
+            tracing::info!(drive = %info.slot, "the Mac ejected its disk");
+            let _ = reports.send(drives::report(&info, true, None));
+        }
         shared
             .snapshot
             .lock()
@@ -656,11 +695,24 @@ fn control_thread(
     mut input: InputListener,
     shared: Arc<Shared>,
     events: mpsc::Sender<ControlEvent>,
+    (drive_requests, reports): (
+        mpsc::Sender<drives::DriveRequest>,
+        Receiver<macemu_ipc::drive::DriveReport>,
+    ),
     audio: SyncSender<u32>,
 ) {
     let mut latency = control::LatencyStats::default();
     while !shared.stop.load(Ordering::Relaxed) {
-        match input.recv_timeout(Duration::from_millis(100)) {
+        // Drive commands: files are opened here, so the 68k thread never waits on the host.
+        for cmd in input.take_drive_commands() {
+            if drive_requests.send(drives::request(cmd)).is_err() {
+                return;
+            }
+        }
+        for r in reports.try_iter() {
+            input.send_drive_report(&r);
+        }
+        match input.recv_timeout(Duration::from_millis(20)) {
             Ok(Some(msg)) => {
                 if let Some(ms) = latency.observe(&msg) {
                     shared.mouse_latency.0.store(ms.0, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 
 use crate::abi::*;
 use crate::discovery::{control_socket_path, shm_name};
+use crate::drive::{DriveCommand, DriveReport};
 use crate::error::IpcError;
 use crate::input::{InputDecoder, InputMessage};
 use crate::shm::{FrameWriter, MapError, ShmMap};
@@ -11,6 +12,7 @@ use crate::{audio, realtime_us, EmulatorState, PixelFormat, Rect, STRIDE};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
 use std::collections::HashSet;
+use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
@@ -433,7 +435,14 @@ impl AudioPublisher {
 struct Conn {
     stream: UnixStream,
     decoder: InputDecoder,
+    /// The server asked for drive reports (a v4 server never does, and never reads the socket).
+    reports: bool,
+    /// Report bytes the socket did not take yet; sent before anything newer.
+    out: Vec<u8>,
 }
+
+/// Report bytes held for a server that does not read; beyond this, new reports are dropped.
+const MAX_REPORT_BACKLOG: usize = 64 * 1024;
 
 /// Receives input messages from the connected server (one thread). Also accepts servers: a new
 /// server replaces one that has gone; while one is connected, others get a "busy" handshake.
@@ -499,6 +508,8 @@ impl InputListener {
             self.conn = Some(Conn {
                 stream,
                 decoder: InputDecoder::new(),
+                reports: false,
+                out: Vec::new(),
             });
         }
     }
@@ -512,6 +523,9 @@ impl InputListener {
             let Some(conn) = self.conn.as_mut() else {
                 return Ok(None);
             };
+            if !conn.out.is_empty() {
+                Self::flush_reports(conn);
+            }
             if let Some(msg) = conn.decoder.next() {
                 return Ok(Some(self.handle(msg?)));
             }
@@ -528,6 +542,51 @@ impl InputListener {
                     tracing::warn!("ipc: control socket error {e}; dropping the server");
                     self.conn = None;
                 }
+            }
+        }
+    }
+
+    /// Drive commands received since the last call (see [`crate::drive`]). A `Query` also turns
+    /// on drive reports to this server.
+    pub fn take_drive_commands(&mut self) -> Vec<DriveCommand> {
+        let Some(c) = self.conn.as_mut() else {
+            return Vec::new();
+        };
+        let cmds = c.decoder.take_drive_commands();
+        if cmds.contains(&DriveCommand::Query) {
+            c.reports = true;
+        }
+        cmds
+    }
+
+    /// Sends a drive report to the server if it asked for reports. Never blocks: what the
+    /// socket does not take now is kept (up to a bound) and sent first next time.
+    pub fn send_drive_report(&mut self, report: &DriveReport) -> bool {
+        let Some(c) = self.conn.as_mut() else {
+            return false;
+        };
+        if !c.reports {
+            return false;
+        }
+        let bytes = report.encode();
+        if c.out.len() + bytes.len() > MAX_REPORT_BACKLOG {
+            tracing::warn!("ipc: the server reads no drive reports; one dropped");
+            return false;
+        }
+        c.out.extend_from_slice(&bytes);
+        Self::flush_reports(c);
+        true
+    }
+
+    fn flush_reports(c: &mut Conn) {
+        while !c.out.is_empty() {
+            match (&c.stream).write(&c.out) {
+                Ok(0) => break,
+                Ok(n) => {
+                    c.out.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
             }
         }
     }
