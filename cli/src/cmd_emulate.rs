@@ -2,9 +2,12 @@
 
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
+use macemu::emulator::drives::{place_disks, DiskSpec};
+use macemu::emulator::prefs::Prefs;
 use macemu::emulator::{mac_time_now, read_rom_file, Emulator, EmulatorConfig, Speed, DEMO_ROM};
 use macemu_core::machine::{Model, MODELS};
 use macemu_core::rom::RomKind;
+use macemu_core::storage::DriveSlot;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -32,6 +35,96 @@ pub struct EmulateArgs {
     /// Write this process's pid to PATH (removed at exit).
     #[arg(long, value_name = "PATH")]
     pid_file: Option<PathBuf>,
+    /// A floppy image (raw 400K/800K, raw with tags, DiskCopy 4.2). Repeatable: the internal
+    /// drive first, then the external one.
+    #[arg(long, value_name = "PATH")]
+    floppy: Vec<PathBuf>,
+    /// A SCSI device image (with a partition map and driver, as HD SC Setup writes them; see
+    /// `macemu-cli disk create`). Repeatable; `ID=PATH` picks the SCSI ID (0-6), else the next
+    /// free one from 0.
+    #[arg(long, value_name = "[ID=]PATH")]
+    scsi: Vec<String>,
+    /// Open every disk read-only (the Mac sees it write-protected).
+    #[arg(long)]
+    read_only: bool,
+    /// BasiliskII-style prefs file: `rom`, `ramsize`, `floppy`, `disk`, `scsi0`..`scsi6` lines
+    /// (a path starting with `*` is read-only). Command-line flags come first.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+/// Drives for the command line's and the prefs file's disks, in that order.
+fn disk_specs(args: &EmulateArgs, prefs: &Prefs) -> anyhow::Result<Vec<DiskSpec>> {
+    let mut specs: Vec<DiskSpec> = Vec::new();
+    let taken = |specs: &[DiskSpec], s: DriveSlot| specs.iter().any(|d| d.slot == s);
+    let floppies = args.floppy.iter().map(|p| (p.clone(), args.read_only));
+    let pref_floppies = prefs
+        .floppies
+        .iter()
+        .map(|d| (d.path.clone(), d.read_only || args.read_only));
+    for (path, read_only) in floppies.chain(pref_floppies) {
+        let slot = (0..2)
+            .map(DriveSlot::Floppy)
+            .find(|s| !taken(&specs, *s))
+            .with_context(|| format!("{}: both floppy drives are taken", path.display()))?;
+        specs.push(DiskSpec {
+            slot,
+            path,
+            read_only,
+        });
+    }
+    let mut scsi: Vec<(Option<u8>, PathBuf, bool)> = Vec::new();
+    for s in &args.scsi {
+        let (id, path) = parse_scsi(s).map_err(|e| anyhow::anyhow!(e))?;
+        scsi.push((id, path, args.read_only));
+    }
+    for (id, d) in prefs.scsi.iter().enumerate() {
+        if let Some(d) = d {
+            scsi.push((
+                Some(id as u8),
+                d.path.clone(),
+                d.read_only || args.read_only,
+            ));
+        }
+    }
+    // Explicit IDs first, so that `ID=` entries are never displaced by automatic ones.
+    scsi.sort_by_key(|(id, _, _)| id.is_none());
+    for (id, path, read_only) in scsi {
+        let slot = match id {
+            Some(id) if taken(&specs, DriveSlot::Scsi(id)) => {
+                bail!("{}: SCSI ID {id} is given twice", path.display())
+            }
+            Some(id) => DriveSlot::Scsi(id),
+            None => (0..7)
+                .map(DriveSlot::Scsi)
+                .find(|s| !taken(&specs, *s))
+                .with_context(|| format!("{}: all seven SCSI IDs are taken", path.display()))?,
+        };
+        specs.push(DiskSpec {
+            slot,
+            path,
+            read_only,
+        });
+    }
+    let disks = prefs
+        .disks
+        .iter()
+        .map(|d| (d.path.clone(), d.read_only || args.read_only));
+    place_disks(&mut specs, disks).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(specs)
+}
+
+/// `ID=PATH` or `PATH`.
+fn parse_scsi(s: &str) -> Result<(Option<u8>, PathBuf), String> {
+    if let Some((id, path)) = s.split_once('=') {
+        if let Ok(id) = id.parse::<u8>() {
+            if id > 6 {
+                return Err(format!("--scsi {s}: SCSI IDs are 0 to 6 (7 is the Mac)"));
+            }
+            return Ok((Some(id), PathBuf::from(path)));
+        }
+    }
+    Ok((None, PathBuf::from(s)))
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -87,7 +180,26 @@ fn ram_for(model: &Model, requested: Option<usize>) -> Result<usize, String> {
     ))
 }
 
-pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
+pub fn run(mut args: EmulateArgs) -> anyhow::Result<()> {
+    let prefs = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading prefs {}", path.display()))?;
+            let p = Prefs::parse(&text).with_context(|| format!("prefs {}", path.display()))?;
+            if !p.ignored.is_empty() {
+                tracing::debug!(keys = ?p.ignored, "prefs keys this machine does not use");
+            }
+            p
+        }
+        None => Prefs::default(),
+    };
+    if args.rom.is_none() {
+        args.rom = prefs.rom.clone();
+    }
+    if args.ram.is_none() {
+        args.ram = prefs.ram_size.map(|b| b as usize);
+    }
+    let disks = disk_specs(&args, &prefs)?;
     let rom = match &args.rom {
         Some(path) => read_rom_file(path)?,
         None => DEMO_ROM.to_vec(),
@@ -104,6 +216,7 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
         },
         pid: std::process::id(),
         rtc_seconds: mac_time_now(),
+        disks,
     };
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -111,6 +224,7 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
         signal_hook::flag::register(sig, stop.clone()).context("installing signal handlers")?;
     }
 
+    let emu_disks = config.disks.clone();
     let emu = Emulator::start(config).map_err(|e| match &args.rom {
         Some(p) => anyhow::anyhow!("{}: {e}", p.display()),
         None => anyhow::anyhow!("{e}"),
@@ -136,6 +250,10 @@ pub fn run(args: EmulateArgs) -> anyhow::Result<()> {
     println!("pid:    {}", emu.pid());
     println!("shm:    {}", emu.shm_name());
     println!("socket: {}", emu.socket_path().display());
+    for d in &emu_disks {
+        let ro = if d.read_only { " (read-only)" } else { "" };
+        println!("{}: {}{ro}", d.slot, d.path.display());
+    }
     tracing::info!(pid = emu.pid(), "emulator started; stop with Ctrl-C");
 
     let mut failed = false;
@@ -173,6 +291,56 @@ mod tests {
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-1M").is_err());
         assert_eq!(ram_for(plus, None), Ok(4 << 20));
+    }
+
+    fn args(cli: &[&str]) -> EmulateArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: EmulateArgs,
+        }
+        let mut v = vec!["t"];
+        v.extend_from_slice(cli);
+        T::parse_from(v).a
+    }
+
+    #[test]
+    fn disks_from_flags_and_prefs_fill_the_drives() {
+        let dir = std::env::temp_dir().join(format!("macemu-emulate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fl = dir.join("f.image");
+        let hd = dir.join("hd.img");
+        std::fs::write(&fl, vec![0u8; 819_200]).unwrap();
+        std::fs::write(&hd, vec![0u8; 1 << 20]).unwrap();
+        let (f, h) = (fl.to_str().unwrap(), hd.to_str().unwrap());
+        let a = args(&["--floppy", f, "--scsi", h, "--scsi", &format!("0={h}")]);
+        let prefs = Prefs::parse(&format!("floppy *{f}\ndisk {h}\nscsi5 {h}\n")).unwrap();
+        let got: Vec<(DriveSlot, bool)> = disk_specs(&a, &prefs)
+            .unwrap()
+            .iter()
+            .map(|d| (d.slot, d.read_only))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (DriveSlot::Floppy(0), false),
+                (DriveSlot::Floppy(1), true),
+                (DriveSlot::Scsi(0), false),
+                (DriveSlot::Scsi(5), false),
+                (DriveSlot::Scsi(1), false),
+                (DriveSlot::Scsi(2), false),
+            ]
+        );
+        let ro = args(&["--read-only", "--floppy", f]);
+        assert!(disk_specs(&ro, &Prefs::default()).unwrap()[0].read_only);
+        let three = args(&["--floppy", f, "--floppy", f, "--floppy", f]);
+        assert!(disk_specs(&three, &Prefs::default()).is_err());
+        let twice = args(&["--scsi", &format!("2={h}"), "--scsi", &format!("2={h}")]);
+        assert!(disk_specs(&twice, &Prefs::default()).is_err());
+        assert!(parse_scsi("7=/x").is_err());
+        assert_eq!(parse_scsi("/a=b").unwrap(), (None, PathBuf::from("/a=b")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -86,8 +86,9 @@ pub struct ServeArgs {
     /// Folder of ROM images offered by /api/storage (repeatable).
     #[arg(long = "roms", value_name = "DIR")]
     pub rom_dirs: Vec<PathBuf>,
-    /// Folder of disk images offered by /api/storage (repeatable).
-    #[arg(long = "disks", value_name = "DIR")]
+    /// Folder of disk images offered by /api/storage and insertable through /api/drives
+    /// (repeatable; `--images` is the v4 server's spelling).
+    #[arg(long = "disks", visible_alias = "images", value_name = "DIR")]
     pub disk_dirs: Vec<PathBuf>,
     /// H.264 target bitrate in kbit/s (default: scaled with the screen size).
     #[arg(long)]
@@ -177,10 +178,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         codec: args.codec,
         target_pid: args.target_pid,
         auto_start: args.auto_start,
-        emulator_cmd: args
-            .emulator
-            .map(|c| c.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default(),
+        emulator_cmd: emulator_command(args.emulator.as_deref(), args.prefs.as_deref()),
         peer: PeerOptions {
             stun: args.enable_stun.then_some(args.stun_server),
             // Same-host viewers (and Chromium with --allow-loopback-in-peer-connection) need these.
@@ -229,9 +227,46 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The emulator command line: `--emulator` split on spaces (or this executable's `emulate`),
+/// given `--config <prefs>` when there is a prefs file, as the v4 server passes it, so the
+/// emulator starts with the ROM and disks the browser's picker saved.
+fn emulator_command(emulator: Option<&str>, prefs: Option<&std::path::Path>) -> Vec<String> {
+    let mut cmd: Vec<String> = match emulator {
+        Some(c) => c.split_whitespace().map(str::to_owned).collect(),
+        None if prefs.is_some() => {
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| "macemu-cli".into());
+            vec![exe, "emulate".into()]
+        }
+        None => Vec::new(),
+    };
+    if let (Some(p), false) = (prefs, cmd.is_empty()) {
+        cmd.push("--config".into());
+        cmd.push(p.display().to_string());
+    }
+    cmd
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_emulator_gets_the_prefs_file() {
+        use std::path::Path;
+        assert!(
+            emulator_command(None, None).is_empty(),
+            "the built-in default"
+        );
+        let own = emulator_command(None, Some(Path::new("/p/prefs")));
+        assert_eq!(own[1..], ["emulate", "--config", "/p/prefs"]);
+        assert_eq!(
+            emulator_command(Some("BasiliskII --nogui true"), Some(Path::new("/p/prefs"))),
+            ["BasiliskII", "--nogui", "true", "--config", "/p/prefs"]
+        );
+        assert_eq!(emulator_command(Some("emu"), None), ["emu"]);
+    }
 
     #[test]
     fn token_from_flag_then_file_then_environment() {
