@@ -168,27 +168,36 @@ async fn auth(State(st): State<Shared>, req: Request, next: Next) -> Response {
     resp
 }
 
-/// Middleware: refuses requests for another host (DNS rebinding) and cross-site or non-JSON state
-/// changes, before the token is looked at. See [`crate::origin`].
-async fn check_origin(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let policy = &st.cfg.policy;
-    let h = req.headers();
+/// The headers the origin policy reads.
+fn policy_headers(h: &HeaderMap) -> RequestHeaders<'_> {
     let get = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
-    let has_body = h.contains_key(header::TRANSFER_ENCODING)
-        || get(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0");
-    let seen = RequestHeaders {
+    RequestHeaders {
         host: get(header::HOST),
         origin: get(header::ORIGIN),
         sec_fetch_site: h.get("sec-fetch-site").and_then(|v| v.to_str().ok()),
         content_type: get(header::CONTENT_TYPE),
-        has_body,
-    };
-    if let Err(r) = policy.check_http(req.method().as_str(), &seen) {
-        tracing::debug!(method = %req.method(), path = req.uri().path(), "request refused: {r}");
-        let code = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
-        return err(code, r.to_string());
+        has_body: h.contains_key(header::TRANSFER_ENCODING)
+            || get(header::CONTENT_LENGTH).is_some_and(|l| l.trim() != "0"),
     }
-    next.run(req).await
+}
+
+fn refused(req: &Request, r: crate::origin::Refusal) -> Response {
+    tracing::debug!(method = %req.method(), path = req.uri().path(), "request refused: {r}");
+    let code = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
+    err(code, r.to_string())
+}
+
+/// Middleware: refuses requests for another host (DNS rebinding) and cross-site or non-JSON state
+/// changes, before the token is looked at. See [`crate::origin`].
+async fn check_origin(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let verdict = st
+        .cfg
+        .policy
+        .check_http(req.method().as_str(), &policy_headers(req.headers()));
+    match verdict {
+        Ok(()) => next.run(req).await,
+        Err(r) => refused(&req, r),
+    }
 }
 
 /// Host, and Origin when a browser sends one: for routes whose bodies are not JSON (WHEP's SDP).
@@ -197,21 +206,10 @@ pub async fn check_host_and_origin(
     req: Request,
     next: Next,
 ) -> Response {
-    let h = req.headers();
-    let get = |n: header::HeaderName| h.get(n).and_then(|v| v.to_str().ok());
-    let seen = RequestHeaders {
-        host: get(header::HOST),
-        origin: get(header::ORIGIN),
-        sec_fetch_site: None,
-        content_type: None,
-        has_body: false,
-    };
-    if let Err(r) = policy.check_websocket(&seen) {
-        tracing::debug!(path = req.uri().path(), "request refused: {r}");
-        let code = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::FORBIDDEN);
-        return err(code, r.to_string());
+    match policy.check_websocket(&policy_headers(req.headers())) {
+        Ok(()) => next.run(req).await,
+        Err(r) => refused(&req, r),
     }
-    next.run(req).await
 }
 
 /// Serves `app` on `listener` over HTTP/1.1 (with upgrades, for WebSockets), holding at most
