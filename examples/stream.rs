@@ -64,16 +64,19 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: the emulator below then
+        // unlinks its shared memory and socket, as `macemu-cli emulate` does. Both handlers are in
+        // place before the URL is printed, so a signal sent as soon as it appears is caught.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
         let server = server::start(cfg).await?;
         println!(
             "open http://127.0.0.1:{}/  (Ctrl-C stops)",
             server.http_addr.port()
         );
-        // SIGTERM (a service manager, `kill`) stops as cleanly as Ctrl-C: the emulator below then
-        // unlinks its shared memory and socket, as `macemu-cli emulate` does.
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         server.shutdown().await;

@@ -199,6 +199,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(async move {
+        // The handlers are in place before the URL is printed: a signal sent as soon as it appears
+        // still shuts down cleanly.
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
         let h = server::start(cfg).await?;
         let host = if h.http_addr.ip().is_unspecified() {
             "127.0.0.1".to_string()
@@ -216,9 +221,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         };
         tracing::info!(http = %h.http_addr, signaling = %h.signaling_addr, "serving");
         println!("macemu stream: open {url}");
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutting down");
