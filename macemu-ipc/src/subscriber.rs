@@ -2,6 +2,7 @@
 
 use crate::abi::*;
 use crate::discovery::{control_socket_path, shm_name};
+use crate::drive::{DriveReport, ReportDecoder};
 use crate::error::{ConnectError, IpcError};
 use crate::input::InputMessage;
 use crate::publisher::{BUSY_BYTE, HANDSHAKE_BYTE};
@@ -16,6 +17,9 @@ use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Drive reports kept between two [`Subscriber::take_drive_reports`] calls.
+const MAX_PENDING_REPORTS: usize = 64;
 
 /// How long the handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -234,6 +238,9 @@ pub struct Subscriber {
     sender: InputSender,
     last_frame_count: Option<u64>,
     gone: bool,
+    /// Drive reports arrive on the socket (only after a `DriveCommand::Query`).
+    reports: ReportDecoder,
+    drive_reports: Vec<DriveReport>,
     #[cfg(feature = "tokio")]
     async_fds: Option<(
         tokio::io::unix::AsyncFd<OwnedFd>,
@@ -331,6 +338,8 @@ impl Subscriber {
             },
             last_frame_count: None,
             gone: false,
+            reports: ReportDecoder::default(),
+            drive_reports: Vec::new(),
             #[cfg(feature = "tokio")]
             async_fds: None,
         })
@@ -466,8 +475,15 @@ impl Subscriber {
         }
     }
 
-    /// Marks the emulator gone if its socket closed (anything it sends otherwise is discarded:
-    /// v4 emulators send nothing after the handshake) or its process is gone.
+    /// Drive reports received since the last call (see [`crate::drive`]). They are read while
+    /// waiting for frames, so a caller of [`Subscriber::wait_frame`] sees them within one wait.
+    pub fn take_drive_reports(&mut self) -> Vec<DriveReport> {
+        std::mem::take(&mut self.drive_reports)
+    }
+
+    /// Marks the emulator gone if its socket closed or its process is gone. What the emulator
+    /// sends meanwhile is read as drive reports (v4 emulators send nothing after the handshake);
+    /// anything else is discarded.
     fn check_gone(&mut self) -> Result<(), IpcError> {
         let sock = &self.sender.inner.sock;
         let mut closed = false;
@@ -478,10 +494,26 @@ impl Subscriber {
                     break;
                 }
                 PeerState::Readable => {
-                    let mut junk = [0u8; 256];
-                    if let Ok(0) = sys::recv_nonblocking(sock, &mut junk) {
-                        closed = true;
-                        break;
+                    let mut buf = [0u8; 512];
+                    match sys::recv_nonblocking(sock, &mut buf) {
+                        Ok(0) => {
+                            closed = true;
+                            break;
+                        }
+                        Ok(n) => self.reports.push(&buf[..n]),
+                        Err(_) => {}
+                    }
+                    while let Some(r) = self.reports.next() {
+                        match r {
+                            Ok(r) => {
+                                // Bounded: of a flood of reports the newest are kept.
+                                if self.drive_reports.len() == MAX_PENDING_REPORTS {
+                                    self.drive_reports.remove(0);
+                                }
+                                self.drive_reports.push(r)
+                            }
+                            Err(e) => tracing::debug!(pid = self.pid, "ipc: bad drive report: {e}"),
+                        }
                     }
                 }
                 PeerState::Open => break,

@@ -431,3 +431,66 @@ fn a_wrong_handshake_is_a_typed_error() {
     let _ = std::fs::remove_file(&path);
     std::fs::remove_file(format!("/dev/shm/macemu-video-{pid}")).unwrap();
 }
+
+/// The server's query reaches the emulator, whose reports come back through the subscriber while
+/// it waits for frames, interleaved with nothing lost; an emulator that was never asked sends none.
+#[test]
+fn drive_query_and_reports_round_trip() {
+    use macemu_ipc::drive::{DriveCommand, DriveReport, ReportedMedia, WireSlot};
+    let live = LivePid::new();
+    let pid = live.pid();
+    let publisher = Publisher::create(pid).unwrap();
+    let (_frames, _audio, mut input) = publisher.split();
+    // The emulator side accepts while it polls its input.
+    let connecting = thread::spawn(move || Subscriber::connect(pid));
+    while !connecting.is_finished() {
+        let _ = input.recv_timeout(Duration::from_millis(10)).unwrap();
+    }
+    let mut sub = connecting.join().unwrap().unwrap();
+    let q = sub.sender().queued(8).unwrap();
+
+    let report = |n: u8, name: &str| DriveReport {
+        slot: Some(WireSlot::Floppy(n)),
+        media: Some(ReportedMedia {
+            name: name.into(),
+            bytes: 819_200,
+            read_only: n == 1,
+            format: "raw 800K".into(),
+        }),
+        ejected_by_mac: false,
+        error: None,
+    };
+    // Before any query the emulator does not send (an old server never reads the socket).
+    let _ = input.recv_timeout(Duration::from_millis(50)).unwrap();
+    assert!(!input.send_drive_report(&report(0, "early")));
+
+    q.send_drive(&DriveCommand::Query).unwrap();
+    let mut cmds = Vec::new();
+    for _ in 0..100 {
+        let _ = input.recv_timeout(Duration::from_millis(20)).unwrap();
+        cmds.extend(input.take_drive_commands());
+        if !cmds.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(cmds, [DriveCommand::Query]);
+    let sent: Vec<DriveReport> = (0..40)
+        .map(|i| report((i % 2) as u8, &format!("disk {i}")))
+        .collect();
+    for r in &sent {
+        assert!(input.send_drive_report(r));
+    }
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        let _ = sub.wait_frame(Duration::from_millis(20)).unwrap();
+        got.extend(sub.take_drive_reports());
+        if got.len() >= sent.len() {
+            break;
+        }
+    }
+    assert_eq!(got, sent);
+    assert!(
+        sub.is_alive(),
+        "reports are not mistaken for the emulator leaving"
+    );
+}
