@@ -1,4 +1,4 @@
-//! Replacing a small file safely (prefs, XPRAM): shared by the server and the emulator, which both
+//! Replacing a small file safely (prefs, XPRAM) and writing a new one in pieces (uploads): shared by the server and the emulator, which both
 //! depend on this crate.
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
@@ -77,6 +77,98 @@ pub fn write_file_atomic(path: &Path, data: &[u8], new_mode: u32) -> io::Result<
         let _ = rustix::fs::unlinkat(&dirfd, tmp_name.as_str(), AtFlags::empty());
     }
     result
+}
+
+/// A new file written in pieces (an upload) that appears under its name only once complete and
+/// on disk: the bytes go to an exclusive temporary file in the same folder, and [`NewFile::commit`]
+/// fsyncs it and renames it into place without replacing anything there. Dropped before the
+/// commit (an upload cut off or refused), it leaves nothing behind.
+#[derive(Debug)]
+pub struct NewFile {
+    dirfd: rustix::fd::OwnedFd,
+    tmp: String,
+    name: std::ffi::OsString,
+    file: Option<std::fs::File>,
+    mode: u32,
+}
+
+impl NewFile {
+    /// Starts `path`, which must not exist yet (`AlreadyExists` otherwise, also at the commit).
+    pub fn create(path: &Path, mode: u32) -> io::Result<NewFile> {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path.file_name().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} names no file", path.display()),
+            )
+        })?;
+        let dirfd = rustix::fs::open(
+            dir,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        match rustix::fs::statat(&dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{} already exists", path.display()),
+                ))
+            }
+            Err(Errno::NOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (tmp, fd) = create_temp(&dirfd, name)?;
+        Ok(NewFile {
+            dirfd,
+            tmp,
+            name: name.to_owned(),
+            file: Some(std::fs::File::from(fd)),
+            mode,
+        })
+    }
+
+    pub fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(f) => f.write_all(data),
+            None => Err(io::Error::other("file already committed")),
+        }
+    }
+
+    /// Makes the file durable and gives it its name; fails if that name was taken meanwhile.
+    pub fn commit(mut self) -> io::Result<()> {
+        let file = self.file.take().expect("committed once");
+        rustix::fs::fchmod(&file, Mode::from_raw_mode(self.mode))?;
+        file.sync_all()?;
+        drop(file);
+        rustix::fs::renameat_with(
+            &self.dirfd,
+            self.tmp.as_str(),
+            &self.dirfd,
+            self.name.as_os_str(),
+            rustix::fs::RenameFlags::NOREPLACE,
+        )
+        .map_err(|e| match e {
+            Errno::EXIST => io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} appeared meanwhile", self.name.to_string_lossy()),
+            ),
+            e => e.into(),
+        })?;
+        self.tmp.clear();
+        rustix::fs::fsync(&self.dirfd)?;
+        Ok(())
+    }
+}
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        if !self.tmp.is_empty() {
+            let _ = rustix::fs::unlinkat(&self.dirfd, self.tmp.as_str(), AtFlags::empty());
+        }
+    }
 }
 
 /// Creates `.<name>.<random>.tmp` in `dirfd` exclusively, mode 0600 until the real mode is set.
@@ -177,6 +269,43 @@ mod tests {
         write_file_atomic(&d.join("prefs"), b"new", 0o600).unwrap();
         assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
         assert_eq!(std::fs::read(d.join("prefs")).unwrap(), b"new");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_new_file_appears_whole_or_not_at_all() {
+        let d = dir("newfile");
+        let p = d.join("disk.img");
+        let mut f = NewFile::create(&p, 0o640).unwrap();
+        f.write_all(b"first ").unwrap();
+        assert!(!p.exists(), "not visible before the commit");
+        f.write_all(b"second").unwrap();
+        f.commit().unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"first second");
+        assert_eq!(std::fs::metadata(&p).unwrap().mode() & 0o7777, 0o640);
+        assert_eq!(entries(&d), ["disk.img"]);
+
+        // An existing name, a symlink included, is never replaced.
+        assert_eq!(
+            NewFile::create(&p, 0o600).unwrap_err().kind(),
+            io::ErrorKind::AlreadyExists
+        );
+        std::os::unix::fs::symlink(&p, d.join("link.img")).unwrap();
+        assert!(NewFile::create(&d.join("link.img"), 0o600).is_err());
+
+        // Dropped uncommitted: nothing left.
+        let mut f = NewFile::create(&d.join("cut.img"), 0o600).unwrap();
+        f.write_all(b"partial").unwrap();
+        drop(f);
+        assert_eq!(entries(&d), ["disk.img", "link.img"]);
+
+        // The name taken while writing: the commit fails and the other file is kept.
+        let mut f = NewFile::create(&d.join("race.img"), 0o600).unwrap();
+        f.write_all(b"mine").unwrap();
+        std::fs::write(d.join("race.img"), b"theirs").unwrap();
+        assert_eq!(f.commit().unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(d.join("race.img")).unwrap(), b"theirs");
+        assert_eq!(entries(&d), ["disk.img", "link.img", "race.img"]);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
