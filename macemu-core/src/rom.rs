@@ -90,6 +90,17 @@ const OTHER_MODELS: [(u32, &str); 8] = [
     (0x420D_BFF3, "Quadra 700/900 and later"),
 ];
 
+/// The Macintosh model whose genuine ROM stores `checksum`, when it is one we know.
+pub fn model_name(checksum: u32) -> Option<&'static str> {
+    if MAC_PLUS_ROMS.iter().any(|&(c, _)| c == checksum) {
+        return Some("Macintosh Plus");
+    }
+    OTHER_MODELS
+        .iter()
+        .find(|&&(c, _)| c == checksum)
+        .map(|&(_, m)| m)
+}
+
 /// The checksum a Mac ROM stores in its first four bytes, computed over the rest.
 pub fn compute_checksum(image: &[u8]) -> u32 {
     image
