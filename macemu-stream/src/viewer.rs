@@ -100,6 +100,8 @@ pub struct ViewerOptions {
     pub connect_timeout: Duration,
     /// While pictures cannot be decoded, a PLI is sent at most this often.
     pub keyframe_request_interval: Duration,
+    /// A hostile viewer: a PLI this often whatever it receives (counted in `keyframe_requests`).
+    pub pli_flood: Option<Duration>,
 }
 
 impl ViewerOptions {
@@ -118,6 +120,7 @@ impl ViewerOptions {
             loopback_only: true,
             connect_timeout: Duration::from_secs(10),
             keyframe_request_interval: Duration::from_millis(500),
+            pli_flood: None,
         }
     }
 
@@ -674,15 +677,19 @@ async fn next_packet(
 }
 
 async fn video_loop(track: Arc<TrackRemote>, pc: Weak<RTCPeerConnection>, shared: Weak<Shared>) {
-    let Some((mode, pli_every, mut paused)) = shared.upgrade().map(|s| {
+    let Some((mode, pli_every, flood, mut paused)) = shared.upgrade().map(|s| {
         (
             s.opts.video,
             s.opts.keyframe_request_interval,
+            s.opts.pli_flood,
             s.paused.subscribe(),
         )
     }) else {
         return;
     };
+    if let Some(period) = flood {
+        tokio::spawn(pli_flood(track.ssrc(), period, pc.clone(), shared.clone()));
+    }
     let mut decoder = match mode {
         VideoDecode::Off => None,
         _ => match openh264::decoder::Decoder::new() {
@@ -764,6 +771,29 @@ async fn video_loop(track: Arc<TrackRemote>, pc: Weak<RTCPeerConnection>, shared
                     Ok(_) => sh.state().stats.keyframe_requests += 1,
                     Err(e) => tracing::debug!("viewer: PLI not sent: {e}"),
                 }
+            }
+        }
+    }
+}
+
+/// Sends a PLI for `ssrc` every `period` until the viewer or its peer connection is gone.
+async fn pli_flood(ssrc: u32, period: Duration, pc: Weak<RTCPeerConnection>, shared: Weak<Shared>) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (Some(pc), Some(sh)) = (pc.upgrade(), shared.upgrade()) else {
+            return;
+        };
+        let pli = PictureLossIndication {
+            sender_ssrc: 0,
+            media_ssrc: ssrc,
+        };
+        match pc.write_rtcp(&[Box::new(pli)]).await {
+            Ok(_) => sh.state().stats.keyframe_requests += 1,
+            Err(e) => {
+                tracing::debug!("viewer: flood PLI not sent: {e}");
+                return;
             }
         }
     }

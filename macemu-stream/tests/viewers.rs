@@ -78,6 +78,21 @@ async fn four_viewers_each_get_the_stream_encoded_once() {
         src >= 100,
         "the source published {src} frames in {secs:.1} s"
     );
+    // The v4 server's status fields.
+    assert_eq!(st["emulator_connected"], true);
+    assert_eq!(st["emulator_running"], true);
+    assert_eq!(st["emulator_pid"], emu.pid);
+    assert_eq!(st["video"]["width"], st["emulator"]["width"]);
+    assert_eq!(st["video"]["state"], 1, "v4 state 1: running");
+    // The emulator's own counter, read by the server between our two readings of the source's
+    // (which counts a frame once it is published: one behind at most).
+    let fc = st["video"]["frame_count"].as_u64().unwrap();
+    let src2 = emu.frame_no.load(Ordering::Relaxed);
+    assert!(
+        fc >= src0 && fc <= src2 + 1,
+        "frame_count {fc} outside {src0}..={src2}+1"
+    );
+    assert!(st["mouse_latency_ms"].is_number() && st["mouse_latency_samples"].is_number());
     // One encode per source frame, however many viewers: not four.
     assert!(
         enc * 10 >= src * 8 && enc * 10 <= src * 12,
@@ -222,6 +237,79 @@ async fn a_viewer_that_stops_reading_slows_nobody_and_recovers() {
         assert_eq!(a_end.packets_lost, a_paused.packets_lost, "{a_end:?}");
     }
     eprintln!("B meanwhile: {:?}", b.stats());
+    a.close().await;
+    b.close().await;
+    srv.shutdown().await;
+}
+
+/// Over `window`: keyframes the server made, frames viewer `v` received whole, frames the source
+/// published, and the seconds it took.
+async fn measure(srv: SocketAddr, emu: &TestEmulator, v: &Viewer, window: Duration) -> [f64; 4] {
+    let (k0, f0) = (counter(&status(srv).await, "keyframes"), v.stats().frames);
+    let s0 = emu.frame_no.load(Ordering::Relaxed);
+    let t = Instant::now();
+    tokio::time::sleep(window).await;
+    let k1 = counter(&status(srv).await, "keyframes");
+    [
+        (k1 - k0) as f64,
+        (v.stats().frames - f0) as f64,
+        (emu.frame_no.load(Ordering::Relaxed) - s0) as f64,
+        t.elapsed().as_secs_f64(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pli_flood_gets_one_keyframe_per_interval_and_slows_nobody() {
+    let _g = SERIAL.lock().await;
+    let emu = TestEmulator::start(0, PixelFormat::Bgra);
+    let srv = start_server(emu.pid, Codec::H264, None).await;
+    let b = viewer(srv.signaling_addr).await;
+    wait_for(&b, "pictures", 30, |r| r.stats.decoded >= 10).await;
+    let window = Duration::from_secs(5);
+    let [k_calm, b_calm, src_calm, secs_calm] = measure(srv.http_addr, &emu, &b, window).await;
+
+    // A asks for a keyframe every 10 ms.
+    let mut o = ViewerOptions::new(srv.signaling_addr);
+    o.video = VideoDecode::Off;
+    o.pli_flood = Some(Duration::from_millis(10));
+    let a = Viewer::connect(o).await.expect("signaling connects");
+    wait_for(&a, "frames", 30, |r| r.stats.frames >= 10).await;
+    let plis0 = a.stats().keyframe_requests;
+    let [k, b_frames, src, secs] = measure(srv.http_addr, &emu, &b, window).await;
+    let plis = a.stats().keyframe_requests - plis0;
+    let b_key = b.stats().keyframes;
+    eprintln!(
+        "calm {secs_calm:.1} s: {k_calm} keyframes, B {:.1} frames/s (source {:.1}/s); \
+         PLI flood {secs:.1} s: A sent {plis} PLIs ({:.0}/s), server made {k} keyframes ({:.2}/s), \
+         B {:.1} frames/s (source {:.1}/s, {:.0} % of calm), B saw {b_key} keyframes in all",
+        b_calm / secs_calm,
+        src_calm / secs_calm,
+        plis as f64 / secs,
+        k / secs,
+        b_frames / secs,
+        src / secs,
+        100.0 * (b_frames / secs) / (b_calm / secs_calm),
+    );
+    assert!(
+        plis as f64 >= secs * 50.0,
+        "the flood ran: {plis} PLIs in {secs:.1} s"
+    );
+    // The gate: one forced keyframe per 500 ms interval at most, whatever A asks.
+    assert!(
+        k <= (secs / 0.5).ceil() + 1.0,
+        "{k} keyframes in {secs:.1} s"
+    );
+    assert!(
+        b_frames / secs >= 0.9 * b_calm / secs_calm,
+        "B slowed from {:.1} to {:.1} frames/s",
+        b_calm / secs_calm,
+        b_frames / secs
+    );
+    assert!(
+        b_frames >= 0.8 * src,
+        "B received {b_frames} of {src} source frames"
+    );
+    assert!(live_psnr(&b, &emu) > 35.0);
     a.close().await;
     b.close().await;
     srv.shutdown().await;
