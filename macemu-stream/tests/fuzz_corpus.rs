@@ -5,6 +5,9 @@
 #[path = "../../fuzz/src/stream.rs"]
 mod checks;
 
+#[path = "../../fuzz/src/http.rs"]
+mod http_checks;
+
 #[path = "../../fuzz/src/replay.rs"]
 mod replay;
 
@@ -33,4 +36,9 @@ fn h264_repeat_corpus() {
 #[test]
 fn input_translator_corpus() {
     replay("input_translator", checks::input_translator);
+}
+
+#[test]
+fn http_api_corpus() {
+    replay("http_api", http_checks::http_api);
 }
