@@ -15,17 +15,20 @@ const TOKEN_ENV: &str = "MACEMU_TOKEN";
 #[derive(Args)]
 pub struct ServeArgs {
     /// HTTP port: the browser client and the /api endpoints.
-    #[arg(long, default_value_t = 8080)]
+    #[arg(short = 'p', long, default_value_t = 8080)]
     pub http_port: u16,
-    /// WebSocket signaling port.
-    #[arg(long, default_value_t = 8090)]
+    /// WebSocket signaling port (`--signaling` is the v4 server's spelling).
+    #[arg(short = 's', long, visible_alias = "signaling", default_value_t = 8090)]
     pub signaling_port: u16,
     /// Attach to the emulator with this pid (otherwise the first one found; re-scanned every 500 ms).
-    #[arg(long)]
+    #[arg(long, visible_alias = "pid")]
     pub target_pid: Option<u32>,
     /// Launch the emulator (--emulator) when none is running, and again when it exits.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "no_auto_start")]
     pub auto_start: bool,
+    /// Do not launch an emulator, only attach to running ones (the default; the v4 server's flag).
+    #[arg(short = 'n', long)]
+    pub no_auto_start: bool,
     /// Video codec: h264 (WebRTC video track) or png (dirty rectangles on the DataChannel).
     #[arg(long, default_value = "h264", value_parser = parse_codec)]
     pub codec: Codec,
@@ -76,12 +79,15 @@ pub struct ServeArgs {
     /// At most one forced keyframe per this many milliseconds, whatever the viewers request.
     #[arg(long, value_name = "MS", default_value_t = Limits::default().keyframe_interval.as_millis() as u64)]
     pub keyframe_interval_ms: u64,
+    /// Largest disk image the page may upload into the first --disks folder, in MiB (0: none).
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().max_upload >> 20)]
+    pub max_upload_mib: u64,
     /// Emulator command for --auto-start and /api/emulator/start, split on spaces
     /// (default: this program's `emulate`; a BasiliskII built with v4 IPC works too).
-    #[arg(long, value_name = "CMD")]
+    #[arg(short = 'e', long, value_name = "CMD")]
     pub emulator: Option<String>,
     /// The emulator preferences file that GET/POST /api/prefs may read and write (and nothing else).
-    #[arg(long, value_name = "FILE")]
+    #[arg(short = 'P', long, value_name = "FILE")]
     pub prefs: Option<PathBuf>,
     /// Folder of ROM images offered by /api/storage (repeatable).
     #[arg(long = "roms", value_name = "DIR")]
@@ -157,6 +163,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         max_connections: args.max_connections,
         header_timeout: seconds("header-timeout", args.header_timeout)?,
         keyframe_interval: Duration::from_millis(args.keyframe_interval_ms),
+        max_upload: args.max_upload_mib.saturating_mul(1 << 20),
     };
     let loopback = args.bind.is_loopback();
     if !loopback && token.is_none() {
@@ -178,7 +185,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         codec: args.codec,
         target_pid: args.target_pid,
         auto_start: args.auto_start,
-        emulator_cmd: emulator_command(args.emulator.as_deref(), args.prefs.as_deref()),
+        emulator_cmd: emulator_command(args.emulator.as_deref(), args.prefs.as_deref())?,
         peer: PeerOptions {
             stun: args.enable_stun.then_some(args.stun_server),
             // Same-host viewers (and Chromium with --allow-loopback-in-peer-connection) need these.
@@ -231,12 +238,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
-/// The emulator command line: `--emulator` split on spaces (or this executable's `emulate`),
-/// given `--config <prefs>` when there is a prefs file, as the v4 server passes it, so the
-/// emulator starts with the ROM and disks the browser's picker saved.
-fn emulator_command(emulator: Option<&str>, prefs: Option<&std::path::Path>) -> Vec<String> {
+/// The emulator command line: `--emulator` (an existing program path as it is, spaces and all;
+/// otherwise split like a shell does, quotes included), or this executable's `emulate`; given
+/// `--config <prefs>` when there is a prefs file, as the v4 server passes it, so the emulator starts
+/// with the ROM and disks the browser's picker saved.
+fn emulator_command(
+    emulator: Option<&str>,
+    prefs: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<String>> {
     let mut cmd: Vec<String> = match emulator {
-        Some(c) => c.split_whitespace().map(str::to_owned).collect(),
+        Some(c) if std::path::Path::new(c).is_file() => vec![c.to_owned()],
+        Some(c) => shlex::split(c)
+            .filter(|v| !v.is_empty())
+            .with_context(|| format!("--emulator {c:?}: unbalanced quotes or empty"))?,
         None if prefs.is_some() => {
             let exe = std::env::current_exe()
                 .map(|p| p.display().to_string())
@@ -249,7 +263,7 @@ fn emulator_command(emulator: Option<&str>, prefs: Option<&std::path::Path>) -> 
         cmd.push("--config".into());
         cmd.push(p.display().to_string());
     }
-    cmd
+    Ok(cmd)
 }
 
 #[cfg(test)]
@@ -259,17 +273,61 @@ mod tests {
     #[test]
     fn the_emulator_gets_the_prefs_file() {
         use std::path::Path;
-        assert!(
-            emulator_command(None, None).is_empty(),
-            "the built-in default"
-        );
-        let own = emulator_command(None, Some(Path::new("/p/prefs")));
+        let cmd = |e, p| emulator_command(e, p).unwrap();
+        assert!(cmd(None, None).is_empty(), "the built-in default");
+        let own = cmd(None, Some(Path::new("/p/prefs")));
         assert_eq!(own[1..], ["emulate", "--config", "/p/prefs"]);
         assert_eq!(
-            emulator_command(Some("BasiliskII --nogui true"), Some(Path::new("/p/prefs"))),
+            cmd(Some("BasiliskII --nogui true"), Some(Path::new("/p/prefs"))),
             ["BasiliskII", "--nogui", "true", "--config", "/p/prefs"]
         );
-        assert_eq!(emulator_command(Some("emu"), None), ["emu"]);
+        assert_eq!(cmd(Some("emu"), None), ["emu"]);
+        // A quoted path with spaces, as a shell would take it.
+        assert_eq!(
+            cmd(Some("'/opt/Basilisk II/BasiliskII' --nogui true"), None),
+            ["/opt/Basilisk II/BasiliskII", "--nogui", "true"]
+        );
+        // An existing program whose path has spaces, given unquoted.
+        let dir = std::env::temp_dir().join(format!("macemu emu {}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let exe = dir.join("Basilisk II");
+        std::fs::write(&exe, b"#!/bin/sh\n").unwrap();
+        let exe_s = exe.display().to_string();
+        assert_eq!(cmd(Some(&exe_s), None), vec![exe_s]);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(emulator_command(Some("'unbalanced"), None).is_err());
+    }
+
+    #[test]
+    fn the_v4_servers_spellings_are_accepted() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let a = Cli::try_parse_from([
+            "serve", "-p", "9000", "-s", "9001", "--pid", "42", "-n", "-e", "emu --x", "-P",
+            "/p/prefs", "--roms", "/r", "--images", "/d",
+        ])
+        .unwrap()
+        .serve;
+        assert_eq!(
+            (a.http_port, a.signaling_port, a.target_pid),
+            (9000, 9001, Some(42))
+        );
+        assert!(a.no_auto_start && !a.auto_start);
+        assert_eq!(a.emulator.as_deref(), Some("emu --x"));
+        assert_eq!(a.prefs, Some(PathBuf::from("/p/prefs")));
+        assert_eq!(
+            (a.rom_dirs, a.disk_dirs),
+            (vec![PathBuf::from("/r")], vec![PathBuf::from("/d")])
+        );
+        let a = Cli::try_parse_from(["serve", "--signaling", "7000", "--http-port", "7001"])
+            .unwrap()
+            .serve;
+        assert_eq!((a.http_port, a.signaling_port), (7001, 7000));
+        assert!(Cli::try_parse_from(["serve", "--auto-start", "-n"]).is_err());
     }
 
     #[test]

@@ -11,10 +11,11 @@ use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use include_dir::{include_dir, Dir};
-use macemu_ipc::drive::{DriveCommand, WireSlot};
+use macemu_ipc::drive::{DriveCommand, DriveReport, WireSlot};
+use macemu_ipc::MouseMode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::path::{Path as FsPath, PathBuf};
@@ -48,6 +49,12 @@ pub trait Control: Send + Sync + 'static {
     fn emulator(&self, action: EmulatorAction) -> Result<String, String>;
     /// Sends a drive command (insert a disk image, eject) to the attached emulator.
     fn drive(&self, cmd: DriveCommand) -> Result<(), String>;
+    /// The attached emulator's drives as last reported (`None`: no emulator attached).
+    fn drives(&self) -> Option<Vec<DriveReport>>;
+    /// The viewers' mouse mode, which outlives emulator restarts.
+    fn mouse_mode(&self) -> MouseMode;
+    /// Sets the mouse mode and tells the attached emulator.
+    fn set_mouse_mode(&self, mode: MouseMode);
 }
 
 /// Static configuration of the HTTP side. Its `Debug` never shows the token.
@@ -58,6 +65,8 @@ pub struct HttpConfig {
     pub prefs_file: Option<PathBuf>,
     pub rom_dirs: Vec<PathBuf>,
     pub disk_dirs: Vec<PathBuf>,
+    /// Largest disk image `PUT /api/disks/{name}` takes (0: uploads refused).
+    pub max_upload: u64,
     /// Extra facts for `/api/config` (emulator command, STUN, bind address…).
     pub extra: Value,
     /// Which hosts and origins may use the API (checked before the token).
@@ -72,6 +81,7 @@ impl std::fmt::Debug for HttpConfig {
             .field("prefs_file", &self.prefs_file)
             .field("rom_dirs", &self.rom_dirs)
             .field("disk_dirs", &self.disk_dirs)
+            .field("max_upload", &self.max_upload)
             .field("extra", &self.extra)
             .field("policy", &self.policy)
             .finish()
@@ -265,14 +275,19 @@ pub fn router(cfg: HttpConfig, control: Arc<dyn Control>) -> Router {
     let st: Shared = Arc::new(AppState { cfg, control });
     Router::new()
         .route("/", get(index))
-        .route("/api/config", get(config))
+        .route("/api/config", get(config).post(config_post))
         .route("/api/storage", get(storage))
         .route("/api/prefs", get(prefs_get).post(prefs_post))
         .route("/api/status", get(status))
         .route("/api/codec", get(codec_get).post(codec_post))
         .route("/api/emulator/{action}", post(emulator))
+        .route("/api/drives", get(drives))
         .route("/api/drives/{drive}/{action}", post(drive))
+        .route("/api/disks/{name}", put(disk_upload))
         .route("/api/log", post(client_log))
+        // The v4 server's spellings, beside ours.
+        .route("/api/restart", post(restart_v4))
+        .route("/api/error", post(client_error))
         .route("/{*path}", get(static_file))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(st.clone(), auth))
@@ -320,76 +335,481 @@ async fn static_file(Path(path): Path<String>) -> Response {
     serve_embedded(path.trim_start_matches('/'))
 }
 
+/// The value of the last `key value` line of a BasiliskII-style prefs text (`#` lines are comments).
+fn pref_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (k, v) = l.split_once(char::is_whitespace)?;
+            (k == key && !l.starts_with('#')).then(|| v.trim())
+        })
+        .next_back()
+}
+
+/// `text` with its `key` lines replaced by one `key value` line, where the first was (or at the end).
+fn with_pref(text: &str, key: &str, value: &str) -> String {
+    let mut out = String::with_capacity(text.len() + key.len() + value.len() + 2);
+    let mut done = false;
+    for l in text.lines() {
+        let is_key = l.split_whitespace().next() == Some(key);
+        if is_key && done {
+            continue;
+        }
+        if is_key {
+            out.push_str(&format!("{key} {value}"));
+            done = true;
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    if !done {
+        out.push_str(&format!("{key} {value}\n"));
+    }
+    out
+}
+
+fn mouse_mode_name(m: MouseMode) -> &'static str {
+    match m {
+        MouseMode::Absolute => "absolute",
+        MouseMode::Relative => "relative",
+    }
+}
+
+/// `WxH` within the v4 frame limits (1920×1080).
+fn parse_resolution(s: &str) -> Option<(u32, u32)> {
+    let (w, h) = s.split_once('x')?;
+    let (w, h) = (w.parse::<u32>().ok()?, h.parse::<u32>().ok()?);
+    ((1..=1920).contains(&w) && (1..=1080).contains(&h)).then_some((w, h))
+}
+
+/// A `screen` pref (`ipc/W/H`, `win/W/H`…) as `WxH`.
+fn screen_resolution(screen: &str) -> Option<String> {
+    let mut it = screen.split('/').skip(1);
+    let (w, h) = (it.next()?, it.next()?);
+    parse_resolution(&format!("{w}x{h}")).map(|(w, h)| format!("{w}x{h}"))
+}
+
+async fn read_prefs(c: &HttpConfig) -> String {
+    match &c.prefs_file {
+        Some(p) => tokio::fs::read_to_string(p).await.unwrap_or_default(),
+        None => String::new(),
+    }
+}
+
+/// `GET /api/config`: ours, plus the v4 fields `webcodec`, `mousemode` and `resolution` (from the
+/// prefs file, else the live values) and its debug flags.
 async fn config(State(st): State<Shared>) -> Response {
     let c = &st.cfg;
+    let prefs = read_prefs(c).await;
+    let codec = st.control.codec();
+    let webcodec = pref_value(&prefs, "webcodec").unwrap_or(&codec);
+    let live_mode = mouse_mode_name(st.control.mouse_mode());
+    let mousemode = pref_value(&prefs, "mousemode").unwrap_or(live_mode);
+    let resolution = pref_value(&prefs, "screen")
+        .and_then(screen_resolution)
+        .unwrap_or_else(|| "512x342".into());
     Json(json!({
-        "codec": st.control.codec(),
+        "codec": codec,
         "codecs": ["h264", "png"],
         "signaling_port": c.signaling_port,
         "prefs_file": c.prefs_file,
         "rom_dirs": c.rom_dirs,
         "disk_dirs": c.disk_dirs,
         "token_required": c.token.is_some(),
+        "max_upload_bytes": c.max_upload,
         "server": c.extra,
+        "webcodec": webcodec,
+        "mousemode": mousemode,
+        "resolution": resolution,
+        "debug_connection": false,
+        "debug_mode_switch": false,
+        "debug_perf": false,
     }))
     .into_response()
 }
 
-/// Regular files directly inside `dir` (no recursion, no symlinks out of it), sorted by name.
-fn list_dir(dir: &FsPath) -> Vec<Value> {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return Vec::new();
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigBody {
+    mousemode: Option<String>,
+    webcodec: Option<String>,
+    resolution: Option<String>,
+}
+
+/// `POST /api/config` (v4): `{"mousemode": "absolute"|"relative", "webcodec": "h264"|"png",
+/// "resolution": "WxH"}`, any of them. Each is checked first; then the codec and mouse mode apply
+/// at once, and all are saved in the prefs file (`mousemode`, `webcodec`, `screen ipc/W/H`) when
+/// there is one.
+async fn config_post(State(st): State<Shared>, body: Bytes) -> Response {
+    let b: ConfigBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("expected {{\"mousemode\", \"webcodec\", \"resolution\"}}: {e}"),
+            )
+        }
     };
-    let mut v: Vec<(String, u64)> = rd
-        .flatten()
-        .filter_map(|e| {
-            let md = std::fs::symlink_metadata(e.path()).ok()?;
-            let name = e.file_name().into_string().ok()?;
-            (md.is_file() && !name.starts_with('.')).then_some((name, md.len()))
-        })
-        .collect();
-    v.sort();
-    v.into_iter()
-        .map(|(name, size)| json!({"name": name, "size": size}))
-        .collect()
+    let mode = match b.mousemode.as_deref() {
+        None => None,
+        Some("absolute") => Some(MouseMode::Absolute),
+        Some("relative") => Some(MouseMode::Relative),
+        Some(m) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("mousemode {m:?}: absolute or relative"),
+            )
+        }
+    };
+    if let Some(c) = b.webcodec.as_deref() {
+        if !matches!(c, "h264" | "png") {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("webcodec {c:?}: h264 or png"),
+            );
+        }
+    }
+    let res = match b.resolution.as_deref() {
+        None => None,
+        Some(r) => match parse_resolution(r) {
+            Some(wh) => Some(wh),
+            None => {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    format!("resolution {r:?}: WIDTHxHEIGHT up to 1920x1080"),
+                )
+            }
+        },
+    };
+    if mode.is_none() && b.webcodec.is_none() && res.is_none() {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "no setting given (mousemode, webcodec, resolution)",
+        );
+    }
+    let mut saved = false;
+    if let Some(p) = st.cfg.prefs_file.clone() {
+        let mut text = read_prefs(&st.cfg).await;
+        if let Some(m) = mode {
+            text = with_pref(&text, "mousemode", mouse_mode_name(m));
+        }
+        if let Some(c) = &b.webcodec {
+            text = with_pref(&text, "webcodec", c);
+        }
+        if let Some((w, h)) = res {
+            text = with_pref(&text, "screen", &format!("ipc/{w}/{h}"));
+        }
+        let write = tokio::task::spawn_blocking(move || {
+            macemu_ipc::fsutil::write_file_atomic(&p, text.as_bytes(), 0o644)
+        });
+        match write.await {
+            Ok(Ok(())) => saved = true,
+            Ok(Err(e)) => {
+                return err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("saving the prefs: {e}"),
+                )
+            }
+            Err(e) => {
+                return err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("saving the prefs: {e}"),
+                )
+            }
+        }
+    }
+    if let Some(m) = mode {
+        st.control.set_mouse_mode(m);
+    }
+    if let Some(c) = &b.webcodec {
+        if let Err(e) = st.control.set_codec(c) {
+            return err(StatusCode::BAD_REQUEST, e);
+        }
+    }
+    Json(json!({"success": true, "ok": true, "saved": saved})).into_response()
 }
 
-fn rom_checksum(path: &FsPath) -> Option<String> {
-    // The classic Mac ROM checksum is the first big-endian long of the image.
-    let mut f = std::fs::File::open(path).ok()?;
-    let mut b = [0u8; 4];
-    std::io::Read::read_exact(&mut f, &mut b).ok()?;
-    Some(format!("{:08X}", u32::from_be_bytes(b)))
+/// Folders deeper than this below a ROM or disk folder are not searched.
+const MAX_DEPTH: usize = 8;
+/// At most this many files are listed per folder tree.
+const MAX_LISTED: usize = 4096;
+
+/// Regular files under `dir`, searched recursively without following symlinks (nor listing
+/// hidden names), as `(path relative to dir with '/' separators, size)`, sorted.
+fn walk(dir: &FsPath) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), String::new(), 0usize)];
+    while let Some((d, rel, depth)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            // The entry's own type: a symlink is neither a file nor a folder here.
+            let Ok(md) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            let r = if rel.is_empty() {
+                name
+            } else {
+                format!("{rel}/{name}")
+            };
+            if md.is_dir() && depth < MAX_DEPTH {
+                stack.push((e.path(), r, depth + 1));
+            } else if md.is_file() && out.len() < MAX_LISTED {
+                out.push((r, md.len()));
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
-async fn storage(State(st): State<Shared>) -> Response {
-    let c = &st.cfg;
+fn has_extension(name: &str, exts: &[&str]) -> bool {
+    name.rsplit_once('.')
+        .is_some_and(|(_, e)| exts.iter().any(|x| x.eq_ignore_ascii_case(e)))
+}
+
+/// Disk images as `/api/storage` lists them (the v4 server's extensions, plus DiskCopy's).
+const DISK_EXTENSIONS: &[&str] = &[
+    "img", "dsk", "hfv", "toast", "image", "dc42", "diskcopy", "hda",
+];
+/// CD-ROM images.
+const CDROM_EXTENSIONS: &[&str] = &["iso", "toast"];
+
+/// A ROM file's stored checksum (the first big-endian long) and, when the contents match it and
+/// it names a known model, that model.
+fn rom_identity(path: &FsPath) -> Option<(String, Option<&'static str>)> {
+    use std::io::Read;
+    let f = std::fs::File::open(path).ok()?;
+    let mut image = Vec::new();
+    f.take(macemu_core::rom::MAX_ROM_SIZE as u64 + 1)
+        .read_to_end(&mut image)
+        .ok()?;
+    let stored = u32::from_be_bytes(image.get(..4)?.try_into().ok()?);
+    let genuine = macemu_core::rom::compute_checksum(&image) == stored;
+    let model = genuine
+        .then(|| macemu_core::rom::model_name(stored))
+        .flatten();
+    Some((format!("{stored:08x}"), model))
+}
+
+/// The v4 listing: `roms` (with `checksum`, lowercase hex as v4 prints it, and `model`), `disks`
+/// and `cdroms`, each searched recursively; `name` is the path inside its folder.
+fn storage_listing(c: &HttpConfig) -> Value {
     let mut roms = Vec::new();
     for d in &c.rom_dirs {
-        for mut r in list_dir(d) {
-            if let Some(name) = r["name"].as_str() {
-                if let Some(sum) = rom_checksum(&d.join(name)) {
-                    r["checksum"] = json!(sum);
-                }
+        for (name, size) in walk(d) {
+            let mut r = json!({"name": name, "size": size, "dir": d});
+            if let Some((checksum, model)) = rom_identity(&d.join(&name)) {
+                r["checksum"] = json!(checksum);
+                r["model"] = json!(model);
             }
-            r["dir"] = json!(d);
             roms.push(r);
         }
     }
-    let mut disks = Vec::new();
+    let (mut disks, mut cdroms) = (Vec::new(), Vec::new());
     for d in &c.disk_dirs {
-        for mut r in list_dir(d) {
-            r["dir"] = json!(d);
-            disks.push(r);
+        for (name, size) in walk(d) {
+            let r = json!({"name": name, "size": size, "dir": d});
+            if has_extension(&name, CDROM_EXTENSIONS) {
+                cdroms.push(r.clone());
+            }
+            if has_extension(&name, DISK_EXTENSIONS) {
+                disks.push(r);
+            }
         }
     }
-    Json(json!({
+    json!({
         "roms": roms,
         "disks": disks,
+        "cdroms": cdroms,
         "romsPath": c.rom_dirs.first(),
         "imagesPath": c.disk_dirs.first(),
+    })
+}
+
+async fn storage(State(st): State<Shared>) -> Response {
+    // Walking folders and reading ROMs is file system work: not on an async worker.
+    let st2 = st.clone();
+    match tokio::task::spawn_blocking(move || storage_listing(&st2.cfg)).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, format!("listing: {e}")),
+    }
+}
+
+/// One drive for the page: `{drive, empty, name, bytes, format, read_only, ejected_by_mac, error}`.
+fn drive_json(r: &DriveReport) -> Value {
+    let m = r.media.as_ref();
+    json!({
+        "drive": r.slot.map(|s| s.to_string()),
+        "empty": m.is_none(),
+        "name": m.map(|m| m.name.as_str()),
+        "bytes": m.map(|m| m.bytes),
+        "format": m.map(|m| m.format.as_str()),
+        "read_only": m.is_some_and(|m| m.read_only),
+        "ejected_by_mac": r.ejected_by_mac,
+        "error": r.error,
+    })
+}
+
+/// `GET /api/drives`: each drive of the attached emulator as it last reported it (an emulator
+/// without drive reports, such as BasiliskII, lists none).
+async fn drives(State(st): State<Shared>) -> Response {
+    let list = st.control.drives();
+    Json(json!({
+        "attached": list.is_some(),
+        "drives": list.unwrap_or_default().iter().map(drive_json).collect::<Vec<_>>(),
+        "max_upload_bytes": st.cfg.max_upload,
     }))
     .into_response()
+}
+
+/// Extensions an uploaded disk image may have (what Mac emulators' images are called).
+const IMAGE_EXTENSIONS: &[&str] = &[
+    "img", "dsk", "image", "dc42", "diskcopy", "hfv", "hda", "toast", "iso",
+];
+
+/// A name an upload may create: plain (no folders), visible, not too long, and a disk image's.
+fn upload_name_ok(name: &str) -> bool {
+    let ext_ok = name
+        .rsplit_once('.')
+        .is_some_and(|(_, e)| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)));
+    !name.starts_with('.')
+        && name.len() <= 255
+        && !name.contains(['/', '\\'])
+        && !name.chars().any(char::is_control)
+        && ext_ok
+}
+
+/// What the request task hands the writer thread.
+enum Piece {
+    Data(Bytes),
+    /// The whole body arrived: commit. Without it the file is discarded.
+    End,
+}
+
+/// `PUT /api/disks/{name}` (`Content-Type: application/octet-stream`): a disk image from the page,
+/// streamed into the first disk folder under a new name; an existing file is never replaced. At
+/// most `max_upload` bytes; the file is fsynced and visible only when complete, before the answer.
+async fn disk_upload(State(st): State<Shared>, Path(name): Path<String>, req: Request) -> Response {
+    let c = &st.cfg;
+    if c.max_upload == 0 {
+        return err(
+            StatusCode::FORBIDDEN,
+            "uploads are turned off (--max-upload-mib 0)",
+        );
+    }
+    let Some(dir) = c.disk_dirs.first() else {
+        return err(
+            StatusCode::CONFLICT,
+            "no disk folder to upload into (serve --disks DIR)",
+        );
+    };
+    if !upload_name_ok(&name) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{name:?} is not a plain disk image name (.{})",
+                IMAGE_EXTENSIONS.join(", .")
+            ),
+        );
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > c.max_upload) {
+        return err(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("disk images up to {} bytes", c.max_upload),
+        );
+    }
+    let path = dir.join(&name);
+    if disk_file(&c.disk_dirs, &name).is_some() {
+        return err(StatusCode::CONFLICT, format!("{name:?} already exists"));
+    }
+    // The file system work runs on a blocking thread, fed through a short queue.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Piece>(4);
+    let writer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+        let mut f = macemu_ipc::fsutil::NewFile::create(&path, 0o644)?;
+        let mut n = 0u64;
+        while let Some(p) = rx.blocking_recv() {
+            match p {
+                Piece::Data(b) => {
+                    f.write_all(&b)?;
+                    n += b.len() as u64;
+                }
+                Piece::End => {
+                    f.commit()?;
+                    return Ok(n);
+                }
+            }
+        }
+        Err(std::io::Error::other("upload cut off"))
+    });
+    let mut body = req.into_body().into_data_stream();
+    let mut total = 0u64;
+    let mut refusal = None;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut body).await {
+        match chunk {
+            Ok(b) => {
+                total += b.len() as u64;
+                if total > c.max_upload {
+                    refusal = Some(err(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        format!("disk images up to {} bytes", c.max_upload),
+                    ));
+                    break;
+                }
+                if tx.send(Piece::Data(b)).await.is_err() {
+                    break; // the writer failed; its error is the answer
+                }
+            }
+            Err(e) => {
+                refusal = Some(err(StatusCode::BAD_REQUEST, format!("upload cut off: {e}")));
+                break;
+            }
+        }
+    }
+    if refusal.is_none() {
+        let _ = tx.send(Piece::End).await;
+    }
+    drop(tx);
+    let written = writer.await;
+    if let Some(r) = refusal {
+        return r;
+    }
+    match written {
+        Ok(Ok(n)) => {
+            tracing::info!(file = %name, bytes = n, "disk image uploaded");
+            (
+                StatusCode::CREATED,
+                Json(json!({"ok": true, "file": name, "size": n})),
+            )
+                .into_response()
+        }
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            err(StatusCode::CONFLICT, format!("{name:?} already exists"))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(file = %name, "upload failed: {e}");
+            err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot store {name:?}: {e}"),
+            )
+        }
+        Err(e) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("upload writer: {e}"),
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -400,20 +820,27 @@ struct InsertBody {
     read_only: bool,
 }
 
-/// The image `name` names inside the configured disk folders: a plain file name (no folders, no
-/// `..`), found as a regular file in the first folder that has it. Nothing else is reachable.
+/// The image `name` names inside the configured disk folders, as `/api/storage` lists it: a path
+/// relative to a folder whose every part is a plain visible name (no `..`, no absolute path), with
+/// no symlink on the way, ending at a regular file; the first folder that has it wins. Nothing
+/// else is reachable.
 fn disk_file(dirs: &[PathBuf], name: &str) -> Option<PathBuf> {
-    let plain =
-        !name.is_empty() && !name.contains(['/', '\\', '\0']) && name != "." && name != "..";
-    if !plain {
+    let parts: Vec<&str> = name.split('/').collect();
+    let plain = |p: &&str| !p.is_empty() && !p.starts_with('.') && !p.contains(['\\', '\0']);
+    if parts.len() > MAX_DEPTH + 1 || !parts.iter().all(plain) {
         return None;
     }
     dirs.iter().find_map(|d| {
-        let p = d.join(name);
-        let meta = std::fs::symlink_metadata(&p).ok()?;
-        meta.is_file()
-            .then(|| std::path::absolute(&p).ok())
-            .flatten()
+        let mut p = d.clone();
+        for (i, part) in parts.iter().enumerate() {
+            p.push(part);
+            let md = std::fs::symlink_metadata(&p).ok()?;
+            let last = i + 1 == parts.len();
+            if (last && !md.is_file()) || (!last && !md.is_dir()) {
+                return None;
+            }
+        }
+        std::path::absolute(&p).ok()
     })
 }
 
@@ -612,6 +1039,48 @@ async fn client_log(body: Bytes) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+/// `POST /api/restart` (v4): resets the emulated Mac, as the v4 server does.
+async fn restart_v4(State(st): State<Shared>) -> Response {
+    let control = st.control.clone();
+    match tokio::task::spawn_blocking(move || control.emulator(EmulatorAction::Reset)).await {
+        Ok(Ok(message)) => {
+            Json(json!({"success": true, "ok": true, "message": message})).into_response()
+        }
+        Ok(Err(m)) => err(StatusCode::CONFLICT, m),
+        Err(e) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("restart failed: {e}"),
+        ),
+    }
+}
+
+/// `POST /api/error` (v4): a page's JavaScript error, `{message, stack, url, line, col, type}`,
+/// logged as one bounded line without control characters.
+async fn client_error(body: Bytes) -> Response {
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let field = |k: &str| -> String {
+        match &v[k] {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    };
+    let mut line = format!("{}: {}", field("type"), field("message"));
+    if !field("url").is_empty() {
+        line += &format!(" at {}:{}:{}", field("url"), field("line"), field("col"));
+    }
+    if !field("stack").is_empty() {
+        line += &format!(" | {}", field("stack").replace('\n', " | "));
+    }
+    let clean: String = line
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LOG_LINE)
+        .collect();
+    tracing::error!(target: "client", "{clean}");
+    Json(json!({"ok": true})).into_response()
+}
+
 /// Makes a random token (hex, 128 bits).
 pub fn generate_token() -> String {
     use rand::RngCore;
@@ -635,6 +1104,8 @@ mod tests {
         codec: Mutex<String>,
         actions: Mutex<Vec<EmulatorAction>>,
         drives: Mutex<Vec<DriveCommand>>,
+        reports: Mutex<Option<Vec<DriveReport>>>,
+        mouse: Mutex<Option<MouseMode>>,
     }
 
     impl Control for Fake {
@@ -661,6 +1132,15 @@ mod tests {
         fn drive(&self, cmd: DriveCommand) -> Result<(), String> {
             self.drives.lock().unwrap().push(cmd);
             Ok(())
+        }
+        fn drives(&self) -> Option<Vec<DriveReport>> {
+            self.reports.lock().unwrap().clone()
+        }
+        fn mouse_mode(&self) -> MouseMode {
+            self.mouse.lock().unwrap().unwrap_or(MouseMode::Absolute)
+        }
+        fn set_mouse_mode(&self, mode: MouseMode) {
+            *self.mouse.lock().unwrap() = Some(mode);
         }
     }
 
@@ -695,6 +1175,7 @@ mod tests {
             prefs_file: Some(dir.join("prefs")),
             rom_dirs: vec![dir.join("roms")],
             disk_dirs: vec![dir.join("disks")],
+            max_upload: 64 * 1024,
             extra: json!({}),
             policy: OriginPolicy::default(),
         };
@@ -834,6 +1315,236 @@ mod tests {
         assert_eq!(json_of(&b)["codec"], "png");
     }
 
+    #[test]
+    fn prefs_lines_are_read_and_replaced_in_place() {
+        let text = "rom /r\n# mousemode relative\nmousemode  absolute\nscreen win/640/480\nmousemode relative\n";
+        assert_eq!(pref_value(text, "mousemode"), Some("relative"));
+        assert_eq!(pref_value(text, "rom"), Some("/r"));
+        assert_eq!(pref_value(text, "webcodec"), None);
+        assert_eq!(screen_resolution("win/640/480").as_deref(), Some("640x480"));
+        assert_eq!(screen_resolution("ipc/4000/480"), None);
+        let t = with_pref(text, "mousemode", "absolute");
+        assert_eq!(
+            t,
+            "rom /r\n# mousemode relative\nmousemode absolute\nscreen win/640/480\n"
+        );
+        assert_eq!(
+            with_pref("rom /r", "webcodec", "png"),
+            "rom /r\nwebcodec png\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn v4_config_is_read_from_and_saved_to_the_prefs_file() {
+        let e = env(None);
+        let (_, b, _) = call(&e.app, "GET", "/api/config", "", None).await;
+        let v = json_of(&b);
+        assert_eq!(
+            (
+                v["webcodec"].as_str(),
+                v["mousemode"].as_str(),
+                v["resolution"].as_str()
+            ),
+            (Some("h264"), Some("absolute"), Some("512x342"))
+        );
+        assert_eq!(v["debug_perf"], false);
+        let json = Some("application/json");
+        let (s, b, _) = call(
+            &e.app,
+            "POST",
+            "/api/config",
+            r#"{"mousemode":"relative","webcodec":"png","resolution":"640x480"}"#,
+            json,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+        assert_eq!(json_of(&b)["success"], true);
+        assert_eq!(
+            std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
+            "rom /x\nmousemode relative\nwebcodec png\nscreen ipc/640/480\n"
+        );
+        // Applied at once too.
+        assert_eq!(e.fake.mouse_mode(), MouseMode::Relative);
+        assert_eq!(e.fake.codec(), "png");
+        let (_, b, _) = call(&e.app, "GET", "/api/config", "", None).await;
+        let v = json_of(&b);
+        assert_eq!(
+            (
+                v["webcodec"].as_str(),
+                v["mousemode"].as_str(),
+                v["resolution"].as_str()
+            ),
+            (Some("png"), Some("relative"), Some("640x480"))
+        );
+        // Bad values change nothing.
+        for body in [
+            r#"{"mousemode":"sideways"}"#,
+            r#"{"webcodec":"av1"}"#,
+            r#"{"resolution":"4096x4096"}"#,
+            r#"{"resolution":"640x480","mousemode":"bad"}"#,
+            r#"{"path":"/etc/passwd"}"#,
+            r#"{}"#,
+        ] {
+            let (s, _, _) = call(&e.app, "POST", "/api/config", body, json).await;
+            assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+        }
+        assert_eq!(
+            std::fs::read_to_string(e.dir.join("prefs")).unwrap(),
+            "rom /x\nmousemode relative\nwebcodec png\nscreen ipc/640/480\n"
+        );
+    }
+
+    #[tokio::test]
+    async fn v4_restart_and_error_routes() {
+        let e = env(None);
+        let json = Some("application/json");
+        let (s, b, _) = call(&e.app, "POST", "/api/restart", "{}", json).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(json_of(&b)["success"], true);
+        assert_eq!(*e.fake.actions.lock().unwrap(), [EmulatorAction::Reset]);
+        let (s, b, _) = call(
+            &e.app,
+            "POST",
+            "/api/error",
+            r#"{"message":"x is undefined","stack":"at f\nat g","url":"app.js","line":3,"col":9,"type":"TypeError"}"#,
+            json,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(json_of(&b)["ok"], true);
+        // A cross-site form cannot restart the emulator through the v4 spelling either.
+        let (s, _, _) = call(&e.app, "POST", "/api/restart", "x", Some("text/plain")).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(e.fake.actions.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn drive_states_as_the_emulator_reported_them() {
+        use macemu_ipc::drive::ReportedMedia;
+        let e = env(None);
+        let (_, b, _) = call(&e.app, "GET", "/api/drives", "", None).await;
+        let v = json_of(&b);
+        assert_eq!(v["attached"], false);
+        assert_eq!(v["drives"], json!([]));
+        assert_eq!(v["max_upload_bytes"], 64 * 1024);
+        *e.fake.reports.lock().unwrap() = Some(vec![
+            DriveReport {
+                slot: Some(WireSlot::Floppy(0)),
+                media: Some(ReportedMedia {
+                    name: "System 6.dsk".into(),
+                    bytes: 819_284,
+                    read_only: true,
+                    format: "DiskCopy 4.2".into(),
+                }),
+                ejected_by_mac: false,
+                error: None,
+            },
+            DriveReport {
+                slot: Some(WireSlot::Scsi(3)),
+                media: None,
+                ejected_by_mac: true,
+                error: Some("no such file".into()),
+            },
+        ]);
+        let (_, b, _) = call(&e.app, "GET", "/api/drives", "", None).await;
+        let v = json_of(&b);
+        assert_eq!(v["attached"], true);
+        assert_eq!(
+            v["drives"],
+            json!([
+                {"drive": "floppy0", "empty": false, "name": "System 6.dsk", "bytes": 819_284,
+                 "format": "DiskCopy 4.2", "read_only": true, "ejected_by_mac": false, "error": null},
+                {"drive": "scsi3", "empty": true, "name": null, "bytes": null, "format": null,
+                 "read_only": false, "ejected_by_mac": true, "error": "no such file"},
+            ])
+        );
+    }
+
+    #[tokio::test]
+    async fn uploads_create_new_images_in_the_disk_folder_only() {
+        let e = env(None);
+        let raw = Some("application/octet-stream");
+        let image: String = (0..40_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let (s, b, _) = call(&e.app, "PUT", "/api/disks/New%20Disk.img", &image, raw).await;
+        assert_eq!(s, StatusCode::CREATED, "{}", String::from_utf8_lossy(&b));
+        assert_eq!(json_of(&b)["size"], 40_000);
+        assert_eq!(
+            std::fs::read(e.dir.join("disks/New Disk.img")).unwrap(),
+            image.as_bytes()
+        );
+        // The page then inserts it by name.
+        let (s, _, _) = call(
+            &e.app,
+            "POST",
+            "/api/drives/floppy0/insert",
+            r#"{"file": "New Disk.img"}"#,
+            Some("application/json"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        // Never replaces a file; names are plain image names; bodies are bounded and raw.
+        let big = "x".repeat(64 * 1024 + 1);
+        for (uri, body, ctype, code) in [
+            ("/api/disks/New%20Disk.img", "other", raw, 409),
+            ("/api/disks/system.dsk", "other", raw, 409),
+            ("/api/disks/..%2Fprefs.img", "x", raw, 400),
+            ("/api/disks/.hidden.img", "x", raw, 400),
+            ("/api/disks/run.sh", "x", raw, 400),
+            ("/api/disks/noext", "x", raw, 400),
+            ("/api/disks/big.img", big.as_str(), raw, 413),
+            ("/api/disks/form.img", "x", Some("text/plain"), 415),
+            (
+                "/api/disks/form.img",
+                "x",
+                Some("multipart/form-data; boundary=x"),
+                415,
+            ),
+        ] {
+            let (s, b, _) = call(&e.app, "PUT", uri, body, ctype).await;
+            assert_eq!(s.as_u16(), code, "{uri}: {}", String::from_utf8_lossy(&b));
+        }
+        // Without a length the body is counted as it streams, and cut off at the limit.
+        let req = HttpRequest::builder()
+            .method("PUT")
+            .uri("/api/disks/liar.img")
+            .header("host", "127.0.0.1:8080")
+            .header("content-type", "application/octet-stream")
+            .body(Body::from(big.clone()))
+            .unwrap();
+        let resp = e.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // A foreign page cannot upload.
+        let (s, _, _) = call_with(
+            &e.app,
+            "PUT",
+            "/api/disks/evil.img",
+            "x",
+            &[
+                ("host", "127.0.0.1:8080"),
+                ("origin", "http://evil.example.com"),
+                ("content-type", "application/octet-stream"),
+            ],
+        )
+        .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let mut names: Vec<String> = std::fs::read_dir(e.dir.join("disks"))
+            .unwrap()
+            .map(|d| d.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["New Disk.img", "sub", "system.dsk"],
+            "no partial or temporary files"
+        );
+        assert_eq!(
+            std::fs::read(e.dir.join("disks/system.dsk")).unwrap(),
+            vec![0u8; 1024]
+        );
+    }
+
     #[tokio::test]
     async fn drive_commands_name_only_files_in_the_disk_folders() {
         let e = env(None);
@@ -873,7 +1584,7 @@ mod tests {
             ),
             (
                 "/api/drives/floppy0/insert",
-                r#"{"file": "sub/hidden.dsk"}"#,
+                r#"{"file": "sub/../prefs"}"#,
                 404,
             ),
             ("/api/drives/floppy0/insert", r#"{"file": "none.dsk"}"#, 404),
@@ -911,28 +1622,92 @@ mod tests {
         assert_eq!(s, StatusCode::FORBIDDEN);
     }
 
+    /// A ROM-sized image (not Apple's code) whose words sum to `checksum`, stored in front.
+    fn image_with_checksum(checksum: u32) -> Vec<u8> {
+        let mut image = vec![0u8; 128 * 1024];
+        let mut left = checksum;
+        for w in image[4..].chunks_exact_mut(2) {
+            let v = left.min(0xFFFF);
+            w.copy_from_slice(&(v as u16).to_be_bytes());
+            left -= v;
+        }
+        image[..4].copy_from_slice(&checksum.to_be_bytes());
+        image
+    }
+
     #[tokio::test]
-    async fn storage_lists_only_configured_folders() {
+    async fn storage_lists_the_configured_folders_recursively_as_v4_does() {
         let e = env(None);
+        std::fs::create_dir_all(e.dir.join("roms/apple")).unwrap();
+        std::fs::write(
+            e.dir.join("roms/apple/plus3.rom"),
+            image_with_checksum(0x4D1F_8172),
+        )
+        .unwrap();
+        std::fs::write(e.dir.join("roms/.hidden.rom"), b"x").unwrap();
+        std::fs::write(e.dir.join("disks/sub/cd.iso"), b"iso").unwrap();
+        std::fs::write(e.dir.join("disks/sub/both.toast"), b"toast").unwrap();
+        std::fs::write(e.dir.join("disks/notes.txt"), b"not an image").unwrap();
+        std::os::unix::fs::symlink(e.dir.join("secret.txt"), e.dir.join("disks/out.img")).unwrap();
+        std::os::unix::fs::symlink(&e.dir, e.dir.join("disks/loop")).unwrap();
         let (s, b, _) = call(&e.app, "GET", "/api/storage", "", None).await;
         assert_eq!(s, StatusCode::OK);
         let v = json_of(&b);
-        let roms: Vec<&str> = v["roms"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
-        let disks: Vec<&str> = v["disks"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(roms, ["plus.rom"]);
-        assert_eq!(v["roms"][0]["checksum"], "4D1F8172");
-        assert_eq!(disks, ["system.dsk"], "no sub-folders, nothing outside");
-        assert_eq!(v["disks"][0]["size"], 1024);
+        let names = |k: &str| -> Vec<String> {
+            v[k].as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(names("roms"), ["apple/plus3.rom", "plus.rom"]);
+        // The stored checksum as v4 prints it; the model only when the contents match it.
+        assert_eq!(v["roms"][0]["checksum"], "4d1f8172");
+        assert_eq!(v["roms"][0]["model"], "Macintosh Plus");
+        assert_eq!(v["roms"][1]["checksum"], "4d1f8172");
+        assert_eq!(v["roms"][1]["model"], Value::Null);
+        // Sub-folders are searched; symlinks, hidden and other files are not listed.
+        assert_eq!(
+            names("disks"),
+            ["sub/both.toast", "sub/hidden.dsk", "system.dsk"]
+        );
+        assert_eq!(names("cdroms"), ["sub/both.toast", "sub/cd.iso"]);
+        assert_eq!(v["disks"][2]["size"], 1024);
+        // What is listed can be inserted by that name; nothing reached through a symlink can.
+        let insert = |file: &'static str| {
+            let app = e.app.clone();
+            async move {
+                let body = format!(r#"{{"file": "{file}"}}"#);
+                call(
+                    &app,
+                    "POST",
+                    "/api/drives/scsi0/insert",
+                    &body,
+                    Some("application/json"),
+                )
+                .await
+                .0
+            }
+        };
+        assert_eq!(insert("sub/hidden.dsk").await, StatusCode::OK);
+        for bad in [
+            "out.img",
+            "loop/disks/system.dsk",
+            "sub/../system.dsk",
+            "/system.dsk",
+            "sub",
+        ] {
+            assert_eq!(insert(bad).await, StatusCode::NOT_FOUND, "{bad}");
+        }
+        let cmds = e.fake.drives.lock().unwrap().clone();
+        assert_eq!(cmds.len(), 1);
+        let DriveCommand::Insert { path, .. } = &cmds[0] else {
+            panic!("{cmds:?}")
+        };
+        assert_eq!(
+            *path,
+            std::path::absolute(e.dir.join("disks/sub/hidden.dsk")).unwrap()
+        );
     }
 
     #[tokio::test]

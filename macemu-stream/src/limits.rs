@@ -22,6 +22,8 @@ pub struct Limits {
     pub header_timeout: Duration,
     /// At most one forced keyframe per this interval, however many viewers ask (PLI/FIR, joins).
     pub keyframe_interval: Duration,
+    /// Largest disk image a browser may upload into the disk folder, in bytes (0: uploads refused).
+    pub max_upload: u64,
 }
 
 impl Default for Limits {
@@ -35,6 +37,8 @@ impl Default for Limits {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             keyframe_interval: Duration::from_millis(500),
+            // A 2 GB SCSI volume, the largest HFS the classic Mac OS of this era formats.
+            max_upload: 2 << 30,
         }
     }
 }

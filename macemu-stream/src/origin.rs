@@ -24,7 +24,8 @@ pub enum Refusal {
     ForeignHost(String),
     ForeignOrigin(String),
     CrossSite(String),
-    NotJson(String),
+    /// A body of a type a cross-site form could send without a preflight.
+    BodyType(String),
 }
 
 impl Refusal {
@@ -32,7 +33,7 @@ impl Refusal {
     pub fn status(&self) -> u16 {
         match self {
             Refusal::MissingHost => 400,
-            Refusal::NotJson(_) => 415,
+            Refusal::BodyType(_) => 415,
             _ => 403,
         }
     }
@@ -62,9 +63,10 @@ impl fmt::Display for Refusal {
                     clip(s)
                 )
             }
-            Refusal::NotJson(t) => write!(
+            Refusal::BodyType(t) => write!(
                 f,
-                "request bodies must be Content-Type: application/json (got {:?})",
+                "request bodies must be Content-Type: application/json, or \
+                 application/octet-stream for uploads (got {:?})",
                 clip(t)
             ),
         }
@@ -275,8 +277,11 @@ impl OriginPolicy {
         if h.has_body || h.content_type.is_some() {
             let ct = h.content_type.unwrap_or("");
             let essence = ct.split(';').next().unwrap_or("").trim();
-            if !essence.eq_ignore_ascii_case("application/json") {
-                return Err(Refusal::NotJson(ct.into()));
+            // Neither type is one a cross-site form may send without a CORS preflight.
+            let upload =
+                method == "PUT" && essence.eq_ignore_ascii_case("application/octet-stream");
+            if !essence.eq_ignore_ascii_case("application/json") && !upload {
+                return Err(Refusal::BodyType(ct.into()));
             }
         }
         Ok(())
@@ -486,12 +491,23 @@ mod tests {
             None,
         ] {
             let r = p.check_http("POST", &post(own, None, ct, true));
-            assert!(matches!(r, Err(Refusal::NotJson(_))), "{ct:?}");
+            assert!(matches!(r, Err(Refusal::BodyType(_))), "{ct:?}");
             assert_eq!(r.unwrap_err().status(), 415);
         }
         assert!(p
             .check_http("POST", &post(own, None, Some("text/plain"), false))
             .is_err());
+        // Raw bytes only for uploads (PUT, which no cross-site form can send unasked).
+        let raw = Some("application/octet-stream");
+        assert_eq!(p.check_http("PUT", &post(own, None, raw, true)), Ok(()));
+        assert!(matches!(
+            p.check_http("POST", &post(own, None, raw, true)),
+            Err(Refusal::BodyType(_))
+        ));
+        assert!(matches!(
+            p.check_http("PUT", &post(own, None, Some("text/plain"), true)),
+            Err(Refusal::BodyType(_))
+        ));
         // Reads only need the right Host: CORS keeps foreign pages from reading the answers.
         assert_eq!(
             p.check_http(

@@ -23,11 +23,12 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use macemu_ipc::drive::{DriveCommand, DriveReport, WireSlot};
 use macemu_ipc::{
     realtime_us, Command, EmulatorState, InputMessage, InputQueue, IpcError, MouseMode, Subscriber,
 };
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -188,6 +189,10 @@ struct EmuLink {
     width: u32,
     height: u32,
     state: Option<EmulatorState>,
+    /// The emulator's frame counter, as of the last frame read.
+    frame_count: u64,
+    /// Mouse latency the emulator measured (average in 0.1 ms, samples).
+    mouse_latency: (u32, u32),
 }
 
 #[derive(Default)]
@@ -222,6 +227,8 @@ pub struct Hub {
     process: EmulatorProcess,
     started: Instant,
     keyframe_interval: Duration,
+    /// The attached emulator's drives as it last reported them.
+    drives: Mutex<BTreeMap<WireSlot, DriveReport>>,
 }
 
 impl Hub {
@@ -239,6 +246,7 @@ impl Hub {
             process: EmulatorProcess::new(cfg.emulator_cmd.clone()),
             started: Instant::now(),
             keyframe_interval: cfg.limits.keyframe_interval,
+            drives: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -336,17 +344,19 @@ impl Hub {
         let emu = Self::lock(&self.emulator);
         let s = &self.stats;
         let viewers = Self::lock(&self.viewers);
-        json!({
+        let state_name = |st: EmulatorState| match st {
+            EmulatorState::Stopped => "stopped",
+            EmulatorState::Running => "running",
+            EmulatorState::Paused => "paused",
+        };
+        let managed = self.process.pid();
+        let mut v = json!({
             "emulator": match emu.as_ref() {
                 Some(e) => json!({
                     "connected": true, "pid": e.pid, "width": e.width, "height": e.height,
-                    "state": e.state.map(|s| match s {
-                        EmulatorState::Stopped => "stopped",
-                        EmulatorState::Running => "running",
-                        EmulatorState::Paused => "paused",
-                    }),
+                    "state": e.state.map(state_name),
                 }),
-                None => json!({"connected": false, "managed_pid": self.process.pid()}),
+                None => json!({"connected": false, "managed_pid": managed}),
             },
             "codec": self.codec().name(),
             "peers": viewers.values().filter(|v| v.connected).count(),
@@ -368,7 +378,21 @@ impl Hub {
             "latency": {"emulator_ping_us": s.ping_rtt_hint_us.load(Relaxed)},
             "mouse_mode": match *Self::lock(&self.mouse_mode) { MouseMode::Absolute => "absolute", MouseMode::Relative => "relative" },
             "uptime_s": self.started.elapsed().as_secs(),
-        })
+            // The v4 server's fields.
+            "emulator_connected": emu.is_some(),
+            "emulator_running": managed.is_some()
+                || emu.as_ref().is_some_and(|e| e.state == Some(EmulatorState::Running)),
+            "emulator_pid": emu.as_ref().map_or(0, |e| e.pid),
+        });
+        if let Some(e) = emu.as_ref() {
+            v["video"] = json!({
+                "width": e.width, "height": e.height, "frame_count": e.frame_count,
+                "state": e.state.map_or(0, |st| st as u32),
+            });
+            v["mouse_latency_ms"] = json!(f64::from(e.mouse_latency.0) / 10.0);
+            v["mouse_latency_samples"] = json!(e.mouse_latency.1);
+        }
+        v
     }
 }
 
@@ -392,7 +416,17 @@ impl Control for Hub {
         }
         Ok(())
     }
-    fn drive(&self, cmd: macemu_ipc::drive::DriveCommand) -> Result<(), String> {
+    fn drives(&self) -> Option<Vec<DriveReport>> {
+        Self::lock(&self.emulator).as_ref()?;
+        Some(Self::lock(&self.drives).values().cloned().collect())
+    }
+    fn mouse_mode(&self) -> MouseMode {
+        *Self::lock(&self.mouse_mode)
+    }
+    fn set_mouse_mode(&self, mode: MouseMode) {
+        self.send_input(&InputMessage::MouseMode(mode));
+    }
+    fn drive(&self, cmd: DriveCommand) -> Result<(), String> {
         let sender = Self::lock(&self.emulator)
             .as_ref()
             .map(|e| e.sender.clone());
@@ -534,6 +568,7 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         prefs_file: cfg.prefs_file.clone(),
         rom_dirs: cfg.rom_dirs.clone(),
         disk_dirs: cfg.disk_dirs.clone(),
+        max_upload: cfg.limits.max_upload,
         extra: json!({
             "bind": cfg.bind.to_string(),
             "http_port": http_addr.port(),
@@ -652,6 +687,9 @@ fn attach(hub: &Hub, cfg: &ServeConfig) -> Option<Subscriber> {
             };
             // The mouse mode chosen by viewers outlives emulator restarts.
             let _ = sender.send(&InputMessage::MouseMode(*Hub::lock(&hub.mouse_mode)));
+            // Our emulator answers with its drives and reports each change; a v4 one skips it.
+            Hub::lock(&hub.drives).clear();
+            let _ = sender.send_drive(&DriveCommand::Query);
             *Hub::lock(&hub.audio_source) = Some(sub.audio());
             *Hub::lock(&hub.emulator) = Some(EmuLink {
                 pid,
@@ -659,6 +697,8 @@ fn attach(hub: &Hub, cfg: &ServeConfig) -> Option<Subscriber> {
                 width: info.map_or(0, |i| i.width),
                 height: info.map_or(0, |i| i.height),
                 state: sub.state().ok(),
+                frame_count: 0,
+                mouse_latency: sub.mouse_latency(),
             });
             hub.stats.reconnects.fetch_add(1, Relaxed);
             hub.request_keyframe();
@@ -675,6 +715,24 @@ fn detach(hub: &Hub, why: &IpcError) {
     tracing::warn!("emulator detached: {why}");
     *Hub::lock(&hub.emulator) = None;
     *Hub::lock(&hub.audio_source) = None;
+    Hub::lock(&hub.drives).clear();
+}
+
+/// Keeps the newest report of each drive; a report about no drive (a command that failed before
+/// it reached one) is only logged.
+fn note_drive_reports(hub: &Hub, reports: Vec<DriveReport>) {
+    let mut drives = Hub::lock(&hub.drives);
+    for r in reports {
+        if let Some(e) = &r.error {
+            tracing::warn!(drive = ?r.slot.map(|s| s.to_string()), "drive: {e}");
+        }
+        if r.ejected_by_mac {
+            tracing::info!(drive = ?r.slot.map(|s| s.to_string()), "the Mac ejected its disk");
+        }
+        if let Some(slot) = r.slot {
+            drives.insert(slot, r);
+        }
+    }
 }
 
 /// Per-codec encoder state kept across frames.
@@ -770,6 +828,12 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                     visible: view.cursor_visible,
                 };
                 if let Some(p) = view.ping {
+                    // Server → emulator → frame → server, on the server's clock.
+                    if p.t2_server_us > 0 && t5 >= p.t2_server_us {
+                        hub.stats
+                            .ping_rtt_hint_us
+                            .store(t5 - p.t2_server_us, Relaxed);
+                    }
                     enc.ping = PingEcho {
                         sequence: p.sequence,
                         t: [
@@ -794,6 +858,7 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 if let Some(e) = Hub::lock(&hub.emulator).as_mut() {
                     e.width = view.width;
                     e.height = view.height;
+                    e.frame_count = view.frame_count;
                 }
                 if let Err(e) =
                     process_frame(&hub, &mut enc, &frame, dirty, now, (view.timestamp_us, t5))
@@ -803,6 +868,10 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
             }
             Ok(None) => idle = true,
             Err(e) => gone = Some(e),
+        }
+        let reports = s.take_drive_reports();
+        if !reports.is_empty() {
+            note_drive_reports(&hub, reports);
         }
         if let Some(e) = gone {
             detach(&hub, &e);
@@ -825,6 +894,7 @@ fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
             if let Ok(st) = s.state() {
                 if let Some(e) = Hub::lock(&hub.emulator).as_mut() {
                     e.state = Some(st);
+                    e.mouse_latency = s.mouse_latency();
                 }
             }
         }

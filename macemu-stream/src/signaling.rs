@@ -26,11 +26,25 @@ pub enum ClientMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ServerMessage {
-    Connected { peer_id: String, codec: String },
-    Offer { sdp: String },
-    Candidate { candidate: String, mid: String },
-    Reconnect,
-    Error { message: String },
+    Connected {
+        peer_id: String,
+        codec: String,
+    },
+    Offer {
+        sdp: String,
+    },
+    Candidate {
+        candidate: String,
+        mid: String,
+    },
+    /// Tear down and connect again; `reason` is `codec_change`, `codec` the new one (as v4 sends).
+    Reconnect {
+        reason: String,
+        codec: String,
+    },
+    Error {
+        message: String,
+    },
 }
 
 impl ServerMessage {
@@ -225,7 +239,10 @@ impl SignalingSession {
             },
             SignalInput::CodecChanged => {
                 if self.state != Idle {
-                    out.push(SignalAction::Send(ServerMessage::Reconnect));
+                    out.push(SignalAction::Send(ServerMessage::Reconnect {
+                        reason: "codec_change".into(),
+                        codec: self.codec.clone(),
+                    }));
                     out.push(SignalAction::ClosePeer);
                     self.state = Idle;
                 }
@@ -311,9 +328,17 @@ mod tests {
             v,
             serde_json::json!({"type":"candidate","candidate":"c","mid":"0"})
         );
+        let v: serde_json::Value = serde_json::from_str(
+            &ServerMessage::Reconnect {
+                reason: "codec_change".into(),
+                codec: "png".into(),
+            }
+            .to_json(),
+        )
+        .unwrap();
         assert_eq!(
-            ServerMessage::Reconnect.to_json(),
-            r#"{"type":"reconnect"}"#
+            v,
+            serde_json::json!({"type":"reconnect","reason":"codec_change","codec":"png"})
         );
     }
 
@@ -442,7 +467,10 @@ mod tests {
         assert_eq!(
             a,
             vec![
-                SignalAction::Send(ServerMessage::Reconnect),
+                SignalAction::Send(ServerMessage::Reconnect {
+                    reason: "codec_change".into(),
+                    codec: "png".into()
+                }),
                 SignalAction::ClosePeer
             ]
         );

@@ -6,6 +6,7 @@ import { Session } from './session.js';
 import { Display } from './display.js';
 import { Input } from './input.js';
 import { Stats } from './stats.js';
+import { Drives } from './drives.js';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -92,11 +93,35 @@ let session = null;
 const send = (buf) => (session ? session.sendInput(buf) : false);
 const input = new Input(screen, () => ({ width: display.width, height: display.height }), send);
 
+// Mouse mode, remembered by the server (POST /api/config): in relative mode a click on the screen
+// locks the pointer (browsers allow that only on a user gesture).
+let mouseMode = 'absolute';
 screen.addEventListener('click', () => {
   screen.focus();
   if (display.video.paused && display.video.srcObject) display.video.play().catch(() => {});
+  if (mouseMode === 'relative' && document.pointerLockElement !== screen) input.lockPointer();
 });
-$('relative').onclick = () => input.lockPointer();
+function applyMouseMode(mode) {
+  mouseMode = mode === 'relative' ? 'relative' : 'absolute';
+  $('mousemode').value = mouseMode;
+  if (mouseMode === 'absolute' && document.pointerLockElement === screen) document.exitPointerLock();
+}
+$('mousemode').onchange = async () => {
+  applyMouseMode($('mousemode').value);
+  if (mouseMode === 'relative') input.lockPointer();
+  try {
+    await api('/api/config', { mousemode: mouseMode });
+  } catch (e) {
+    log('warn', `mouse mode not saved: ${e.message}`);
+  }
+};
+api('/api/config').then((c) => c && applyMouseMode(c.mousemode)).catch(() => {});
+
+$('fullscreen').onclick = () => {
+  const p = screen.requestFullscreen ? screen.requestFullscreen() : null;
+  if (p && p.catch) p.catch((e) => log('warn', `fullscreen: ${e.message}`));
+  screen.focus();
+};
 
 // Audio: try to play with sound; if the autoplay policy refuses, play muted and ask for a click.
 const audio = $('audio');
@@ -186,6 +211,8 @@ async function pollStatus() {
     status.serverReachable = true;
     status.info = st;
     status.emulator = emulatorState(st);
+    stats.mouseLatency = typeof st.mouse_latency_ms === 'number'
+      ? { ms: st.mouse_latency_ms, samples: st.mouse_latency_samples || 0 } : null;
     renderEmuInfo(st);
   } catch {
     status.serverReachable = false;
@@ -274,7 +301,8 @@ function renderStorage() {
   const builtin = new Option('Built-in demo ROM', '');
   const roms = (storage.roms || []).map((r) => {
     const path = joinPath(r.dir ?? storage.romsPath, r.name);
-    return new Option(r.checksum ? `${r.name} (${r.checksum})` : r.name, path, false, path === currentRom);
+    const what = r.model || (r.checksum && r.checksum.toUpperCase());
+    return new Option(what ? `${r.name} (${what})` : r.name, path, false, path === currentRom);
   });
   romSel.replaceChildren(builtin, ...roms);
   romSel.value = currentRom;
@@ -333,6 +361,20 @@ async function savePrefs(restart) {
 $('prefs-save').onclick = () => savePrefs(false);
 $('prefs-save-restart').onclick = () => savePrefs(true);
 $('prefs').addEventListener('change', renderStorage);
+
+// ---- drives: state, insert, eject, and uploads dropped on the page ----
+
+const drives = new Drives({
+  list: $('drives'),
+  drop: $('drop'),
+  picker: $('disk-file'),
+  message: $('drives-msg'),
+  api,
+  authorize: (xhr) => { if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`); },
+  log,
+  onUploaded: loadStorage,
+  diskNames: () => (storage.disks || []).map((d) => d.name),
+});
 
 // ---- the session ----
 
@@ -404,9 +446,10 @@ async function start() {
   setInterval(pollStatus, STATUS_POLL_MS);
   pollStatus();
   loadStorage();
+  drives.start();
 }
 
 // For tests and the console: the live objects.
-window.macemu = { get session() { return session; }, display, input, stats, status };
+window.macemu = { get session() { return session; }, display, input, stats, status, drives };
 
 start();

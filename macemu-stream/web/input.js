@@ -65,13 +65,17 @@ export class Input {
     this.send(encodeMouseButton(b, down, performance.now()));
   }
 
-  // CSS position → frame pixel. The element keeps the frame's aspect ratio, so one scale per axis.
+  // CSS position → frame pixel. The picture is scaled to fit the element and centred in it (in
+  // fullscreen the element is the whole screen, so there are bars on two sides).
   framePos(e) {
     const r = this.screen.getBoundingClientRect();
     const { width, height } = this.frameSize();
     if (!width || !height || r.width <= 0 || r.height <= 0) return null;
-    const x = clamp(Math.floor(((e.clientX - r.left) * width) / r.width), 0, width - 1);
-    const y = clamp(Math.floor(((e.clientY - r.top) * height) / r.height), 0, height - 1);
+    const scale = Math.min(r.width / width, r.height / height);
+    const left = r.left + (r.width - width * scale) / 2;
+    const top = r.top + (r.height - height * scale) / 2;
+    const x = clamp(Math.floor((e.clientX - left) / scale), 0, width - 1);
+    const y = clamp(Math.floor((e.clientY - top) / scale), 0, height - 1);
     return { x, y };
   }
 

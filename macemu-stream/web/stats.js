@@ -116,6 +116,8 @@ export class Stats {
     const rtt = this.rtts.length ? median(this.rtts) : null;
     // The echo rides on the next frame the server sends, so it includes waiting for one.
     lines.push(`ping echo ${f(rtt)} ms  ICE RTT ${f(c.iceRttMs)} ms`);
+    const m = this.mouseLatency;
+    if (m && m.samples) lines.push(`mouse latency ${f(m.ms)} ms (emulator, ${m.samples} samples)`);
     const l = this.latency;
     if (l) {
       lines.push(`ping #${l.sequence} ${f(l.rttMs)} ms = network ${f(l.networkMs)} + ipc ${f(l.ipcMs)}`);
