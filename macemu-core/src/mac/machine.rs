@@ -115,6 +115,8 @@ const VSYNC_END_LINE: u64 = VBL_LINE + 4;
 
 /// End of the ROM's address window.
 const ROM_WINDOW_END: u32 = 0x44_0000;
+/// Where RAM appears while the ROM overlay is on.
+const OVERLAY_RAM_BASE: u32 = 0x60_0000;
 
 /// Everything on the bus: memory, devices and the board's clock. Implements [`Bus`].
 pub struct Board {
@@ -397,6 +399,14 @@ impl Board {
         self.schedule();
     }
 
+    /// RAM index of `addr` in the overlay's RAM window at 0x600000: the window starts at RAM
+    /// offset 0 whatever the RAM size (masking the bus address instead would start a 4 MiB
+    /// machine's window at 0x200000, where A21 lands).
+    #[inline]
+    fn overlay_ram_index(&self, addr: u32) -> usize {
+        ((addr - OVERLAY_RAM_BASE) & self.ram_mask) as usize
+    }
+
     fn read8(&mut self, addr: u32) -> u8 {
         let addr = addr & 0x00FF_FFFF;
         match addr >> 19 {
@@ -415,7 +425,7 @@ impl Board {
             // 0x580000..0x5FFFFF: NCR 5380 (register in A6-A4, A9 = DACK for pseudo-DMA).
             0x0B => self.scsi.read(addr),
             // 0x600000..0x7FFFFF: RAM while the overlay is on (the ROM sizes memory there).
-            0x0C..=0x0F if self.overlay => self.ram[(addr & self.ram_mask) as usize],
+            0x0C..=0x0F if self.overlay => self.ram[self.overlay_ram_index(addr)],
             // 0x800000..0x9FFFFF: SCC read.
             0x10..=0x13 => self.scc.read(addr),
             // 0xC00000..0xDFFFFF: IWM.
@@ -445,7 +455,7 @@ impl Board {
             }
             0x0B => self.scsi.write(addr, v),
             0x0C..=0x0F if self.overlay => {
-                let a = (addr & self.ram_mask) as usize;
+                let a = self.overlay_ram_index(addr);
                 self.ram[a] = v;
             }
             // 0xA00000..0xBFFFFF: SCC write.
@@ -829,6 +839,9 @@ impl MacPlus {
         &mut self.cpu
     }
 }
+
+#[cfg(test)]
+mod board_tests;
 
 #[cfg(test)]
 mod scsi_tests;
