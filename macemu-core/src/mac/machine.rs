@@ -41,7 +41,7 @@ use crate::floppy::FloppyImage;
 use crate::storage::{DiskError, MediaInfo};
 
 use super::iwm::Iwm;
-use super::keyboard::Keyboard;
+use super::keyboard::{self, Keyboard};
 use super::macos::AbsoluteMouse;
 use super::rtc::{Rtc, XPRAM_SIZE};
 use super::scc::{Channel, Scc};
@@ -143,6 +143,10 @@ pub struct Board {
     next_event: u64,
     next_second: u64,
     kbd_shift_started: Option<u64>,
+    /// When the VIA entered shift-in under external clock (the keyboard may send), if it is in it.
+    kbd_listening_since: Option<u64>,
+    /// The answer byte the keyboard is clocking into the VIA, and the cycle its last bit lands.
+    kbd_receiving: Option<(u8, u64)>,
 
     mouse_dx: i32,
     mouse_dy: i32,
@@ -185,6 +189,8 @@ impl Board {
             next_event: 0,
             next_second: CPU_HZ,
             kbd_shift_started: None,
+            kbd_listening_since: None,
+            kbd_receiving: None,
             mouse_dx: 0,
             mouse_dy: 0,
             mouse_stall_x: 0,
@@ -243,6 +249,19 @@ impl Board {
             (None, Some(_)) => self.kbd_shift_started = None,
             _ => {}
         }
+        // The keyboard sends its answer only into a VIA in shift-in mode; one that leaves the
+        // mode mid-byte loses it, and the keyboard sends it again once the VIA listens.
+        let listening = self.via.sr_mode() == via::SR_MODE_IN_EXTERNAL;
+        match (listening, self.kbd_listening_since) {
+            (true, None) => self.kbd_listening_since = Some(self.now),
+            (false, Some(_)) => {
+                self.kbd_listening_since = None;
+                if let Some((b, _)) = self.kbd_receiving.take() {
+                    self.keyboard.unpoll(b, self.now);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn main_screen(&self) -> bool {
@@ -274,7 +293,8 @@ impl Board {
             Some(t) => (self.via_e + u64::from(t)) * E_CLOCK_DIVIDER,
             None => u64::MAX,
         };
-        self.next_event = self.next_line.min(self.next_via);
+        let kbd = self.kbd_receiving.map_or(u64::MAX, |(_, done)| done);
+        self.next_event = self.next_line.min(self.next_via).min(kbd);
     }
 
     /// Handles everything due at or before `now`.
@@ -285,6 +305,7 @@ impl Board {
             self.next_line += CYCLES_PER_LINE;
             self.line_start(at);
         }
+        self.keyboard_byte_landed();
         self.schedule();
     }
 
@@ -332,9 +353,22 @@ impl Board {
                 }
             }
         }
-        if let Some(b) = self.keyboard.poll(now) {
-            if !self.via.shift_in_external(b) {
-                self.keyboard.unpoll(b, now);
+        if let (None, Some(since)) = (self.kbd_receiving, self.kbd_listening_since) {
+            if let Some((b, ready)) = self.keyboard.poll_at(now) {
+                // The eight bits start when the answer is ready and the VIA listens.
+                let done = ready.max(since) + keyboard::BYTE_TO_MAC_CYCLES;
+                self.kbd_receiving = Some((b, done));
+            }
+        }
+    }
+
+    /// The keyboard's last bit is in the shift register: SR interrupt.
+    fn keyboard_byte_landed(&mut self) {
+        if let Some((b, done)) = self.kbd_receiving {
+            if self.now >= done {
+                self.kbd_receiving = None;
+                let taken = self.via.shift_in_external(b);
+                debug_assert!(taken, "a byte is only clocked into a listening VIA");
             }
         }
     }

@@ -67,3 +67,82 @@ fn ram_sizes_other_than_the_plus_simm_sets_are_refused() {
         );
     }
 }
+
+/// Runs the board's events up to cycle `t` with no CPU.
+fn advance_to(b: &mut Board, t: u64) {
+    b.now = t;
+    b.process_events();
+}
+
+/// Puts the VIA's shift register into shift-in under the keyboard's clock (ACR mode 3).
+fn listen(b: &mut Board) {
+    b.write_byte(FC, via_reg(via::reg::ACR), via::SR_MODE_IN_EXTERNAL << 2)
+        .unwrap();
+}
+
+fn sr_flag(b: &Board) -> bool {
+    b.via.ifr() & via::irq::SR != 0
+}
+
+#[test]
+fn keyboard_byte_takes_eight_bits_from_when_the_via_starts_listening() {
+    let mut b = board(1 << 20);
+    b.keyboard.command(keyboard::CMD_TEST, 0);
+    // The answer is ready long before the VIA listens: the eight bits start with the mode.
+    let since = 40 * keyboard::RESPONSE_CYCLES;
+    advance_to(&mut b, since);
+    listen(&mut b);
+    advance_to(&mut b, since + keyboard::BYTE_TO_MAC_CYCLES - 1);
+    assert!(
+        !sr_flag(&b),
+        "byte arrived before its eight bits were clocked"
+    );
+    advance_to(&mut b, since + keyboard::BYTE_TO_MAC_CYCLES);
+    assert!(sr_flag(&b), "byte late");
+    assert_eq!(
+        b.read_byte(FC, via_reg(via::reg::SR)).unwrap(),
+        keyboard::ACK
+    );
+}
+
+#[test]
+fn keyboard_byte_takes_eight_bits_from_the_answer_when_the_via_already_listens() {
+    let mut b = board(1 << 20);
+    listen(&mut b);
+    let sent = 1000;
+    advance_to(&mut b, sent);
+    b.keyboard.command(keyboard::CMD_TEST, sent);
+    let done = sent + keyboard::RESPONSE_CYCLES + keyboard::BYTE_TO_MAC_CYCLES;
+    advance_to(&mut b, done - 1);
+    assert!(!sr_flag(&b));
+    advance_to(&mut b, done);
+    assert!(sr_flag(&b));
+    // Eight bits at 330 µs are 2.64 ms.
+    let ms = keyboard::BYTE_TO_MAC_CYCLES as f64 * 1000.0 / CPU_HZ as f64;
+    assert!((ms - 2.64).abs() < 0.001, "{ms}");
+}
+
+#[test]
+fn keyboard_byte_restarts_when_the_via_stops_listening_mid_byte() {
+    let mut b = board(1 << 20);
+    listen(&mut b);
+    b.keyboard.command(keyboard::CMD_TEST, 0);
+    let half = keyboard::RESPONSE_CYCLES + keyboard::BYTE_TO_MAC_CYCLES / 2;
+    advance_to(&mut b, half);
+    // Shift register off (mode 0), then listening again a little later.
+    b.write_byte(FC, via_reg(via::reg::ACR), 0).unwrap();
+    let again = half + 5000;
+    advance_to(&mut b, again);
+    listen(&mut b);
+    advance_to(&mut b, again + keyboard::BYTE_TO_MAC_CYCLES - 1);
+    assert!(
+        !sr_flag(&b),
+        "the interrupted byte must be clocked again in full"
+    );
+    advance_to(&mut b, again + keyboard::BYTE_TO_MAC_CYCLES);
+    assert!(sr_flag(&b));
+    assert_eq!(
+        b.read_byte(FC, via_reg(via::reg::SR)).unwrap(),
+        keyboard::ACK
+    );
+}
