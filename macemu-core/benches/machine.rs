@@ -1,7 +1,9 @@
-//! Criterion benchmark of the whole Mac Plus board: the demo ROM (`roms/demo.rom`) booted to its
-//! desk, then 120 frames with a key typed every frame, so it draws glyphs and scrolls without
-//! pause (CPU-bound, every access through the board's memory map). Reference in the same run: a
-//! copy of 16 MiB.
+//! Criterion benchmark of the whole Mac Plus board. Two workloads: the demo ROM
+//! (`roms/demo.rom`) booted to its desk, then 120 frames with a key typed every frame (mostly
+//! device events: the ROM sleeps in `STOP` between interrupts), and 60 frames of a CPU-bound loop
+//! in RAM (a tiny ROM turns the overlay off and copies it there) that reads, adds and writes RAM,
+//! so every bus cycle goes through the board's memory map. Reference in the same run: a copy of
+//! 16 MiB.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use macemu_core::mac::MacPlus;
@@ -15,6 +17,25 @@ fn booted(rom: &[u8]) -> MacPlus {
         mac.run_frame();
     }
     mac
+}
+
+/// Reset vectors, then: overlay off through VIA PA4, a loop written to RAM at 0x1000, a jump to it.
+/// The loop: `1000: MOVE.L (A0)+,D1; ADD.L D1,D2; MOVE.L D1,(A1)+; DBRA D0,1000;
+/// LEA $4000.W,A0; LEA $6000.W,A1; BRA.S 1000`, entered at the first LEA.
+fn ram_loop_rom() -> Vec<u8> {
+    let mut words: Vec<u16> = vec![0, 0x0800, 0x0040, 0x0008];
+    words.extend([0x13FC, 0x0010, 0x00EF, 0xE7FE]); // MOVE.B #$10,DDRA
+    words.extend([0x13FC, 0x0000, 0x00EF, 0xE3FE]); // MOVE.B #0,ORA: overlay off
+    let body = [
+        0x2218, 0xD481, 0x22C1, 0x51C8, 0xFFF8, 0x41F8, 0x4000, 0x43F8, 0x6000, 0x60EC,
+    ];
+    for (i, w) in body.iter().enumerate() {
+        words.extend([0x31FC, *w, 0x1000 + 2 * i as u16]); // MOVE.W #w,addr.W
+    }
+    words.extend([0x4EF8, 0x100A]); // JMP $100A.W
+    let mut rom: Vec<u8> = words.iter().flat_map(|w| w.to_be_bytes()).collect();
+    rom.resize(128 * 1024, 0);
+    rom
 }
 
 fn bench(c: &mut Criterion) {
@@ -32,6 +53,24 @@ fn bench(c: &mut Criterion) {
                     mac.run_frame();
                 }
                 mac.cycles()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    let loop_rom = ram_loop_rom();
+    g.bench_function("RAM loop, 60 frames", |b| {
+        b.iter_batched(
+            || {
+                let mut mac = MacPlus::new(&loop_rom, 4 << 20).expect("loop ROM");
+                mac.run_frame();
+                mac
+            },
+            |mut mac| {
+                for _ in 0..60 {
+                    mac.run_frame();
+                }
+                assert_eq!(mac.cpu().regs().pc & 0xFFFF_F000, 0x1000, "in the loop");
+                mac.cpu().instructions()
             },
             BatchSize::LargeInput,
         )
