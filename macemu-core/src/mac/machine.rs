@@ -34,6 +34,12 @@
 //! (352 clocks: sound DMA fetch, VBL edges, one-second edges, keyboard and mouse) and the next VIA
 //! timer expiry. The VIA is advanced lazily in E-clock ticks (clock / 10) and brought up to date
 //! before every register access, so timer reads and interrupt times are exact to the instruction.
+//!
+//! RAM is shared with the video circuitry (see [`super::video`]): a CPU cycle on RAM that starts
+//! while the circuitry has the RAM waits for the CPU's slot. The core reports when each bus cycle
+//! starts within its instruction (`Bus::cycle_start`) and adds the board's waits to the
+//! instruction's clocks (`Bus::take_wait_cycles`), so the 68000's own timing stays untouched and
+//! loop-timed software runs at the real machine's pace.
 
 use crate::bus::{Bus, BusError, FunctionCode, InterruptAck};
 use crate::cpu::{Cpu, CpuModel, RunState};
@@ -136,6 +142,14 @@ pub struct Board {
 
     /// CPU clocks since power-on (the start of the current instruction while one runs).
     now: u64,
+    /// Clocks the running instruction had used when its current bus cycle started.
+    bus_clk: u32,
+    /// Wait states the video circuitry imposed on the running instruction so far.
+    wait: u32,
+    /// Start of the last line handled, and whether it is a visible one: the beam position of a
+    /// RAM cycle without a division.
+    line_at: u64,
+    line_visible: bool,
     /// E-clock ticks already applied to the VIA.
     via_e: u64,
     next_line: u64,
@@ -183,6 +197,10 @@ impl Board {
             keyboard: Keyboard::new(),
             sound: SoundDma::new(),
             now: 0,
+            bus_clk: 0,
+            wait: 0,
+            line_at: 0,
+            line_visible: true,
             via_e: 0,
             next_line: 0,
             next_via: u64::MAX,
@@ -311,6 +329,8 @@ impl Board {
 
     fn line_start(&mut self, at: u64) {
         let line = Beam::at(at).line;
+        self.line_at = at;
+        self.line_visible = line < video::HEIGHT as u64;
         // Sound DMA: one word per line.
         let pa = self.via.port_a();
         let pb = self.via.port_b();
@@ -433,6 +453,30 @@ impl Board {
         self.schedule();
     }
 
+    /// A CPU cycle on RAM starts: it waits while the video circuitry has the RAM.
+    #[inline(always)]
+    fn ram_cycle(&mut self) {
+        let t = self.now + u64::from(self.bus_clk + self.wait);
+        let clock = t.wrapping_sub(self.line_at);
+        let delay = if clock < CYCLES_PER_LINE {
+            video::ram_delay(self.line_visible, clock)
+        } else {
+            // A long instruction ran into a line the board has not handled yet.
+            Beam::at(t).ram_delay()
+        };
+        self.wait += delay as u32;
+    }
+
+    /// Whether a CPU cycle at `a` (24 bits) reaches RAM.
+    #[inline(always)]
+    fn is_ram(&self, a: u32) -> bool {
+        if self.overlay {
+            a >> 21 == OVERLAY_RAM_BASE >> 21
+        } else {
+            a < 0x40_0000
+        }
+    }
+
     /// RAM index of `addr` in the overlay's RAM window at 0x600000: the window starts at RAM
     /// offset 0 whatever the RAM size (masking the bus address instead would start a 4 MiB
     /// machine's window at 0x200000, where A21 lands).
@@ -541,7 +585,11 @@ mod floppy_bus_tests;
 impl Bus for Board {
     #[inline]
     fn read_byte(&mut self, _fc: FunctionCode, addr: u32) -> Result<u8, BusError> {
-        Ok(self.read8(addr))
+        let a = addr & 0x00FF_FFFF;
+        if self.is_ram(a) {
+            self.ram_cycle();
+        }
+        Ok(self.read8(a))
     }
 
     #[inline]
@@ -552,6 +600,7 @@ impl Bus for Board {
             let (mem, mask) = if self.overlay {
                 (&self.rom, self.rom_mask)
             } else {
+                self.ram_cycle();
                 (&self.ram, self.ram_mask)
             };
             let i = (a & mask) as usize;
@@ -562,8 +611,13 @@ impl Bus for Board {
             return Ok(u16::from_be_bytes([self.rom[i], self.rom[i + 1]]));
         }
         match a >> 19 {
-            // Memory and the RAM alias: two bytes.
-            0x0C..=0x0F => Ok(u16::from_be_bytes([self.read8(a), self.read8(a + 1)])),
+            // The overlay's RAM window (open bus without the overlay): two bytes, one cycle.
+            0x0C..=0x0F => {
+                if self.overlay {
+                    self.ram_cycle();
+                }
+                Ok(u16::from_be_bytes([self.read8(a), self.read8(a + 1)]))
+            }
             // VIA and SCC read on the upper byte (even address), IWM/SCSI on the lower one.
             0x10..=0x13 | 0x1D => {
                 let v = self.read8(a);
@@ -578,7 +632,11 @@ impl Bus for Board {
 
     #[inline]
     fn write_byte(&mut self, _fc: FunctionCode, addr: u32, value: u8) -> Result<(), BusError> {
-        self.write8(addr, value);
+        let a = addr & 0x00FF_FFFF;
+        if self.is_ram(a) {
+            self.ram_cycle();
+        }
+        self.write8(a, value);
         Ok(())
     }
 
@@ -586,6 +644,7 @@ impl Bus for Board {
     fn write_word(&mut self, _fc: FunctionCode, addr: u32, value: u16) -> Result<(), BusError> {
         let a = addr & 0x00FF_FFFF;
         if a < 0x40_0000 && !self.overlay {
+            self.ram_cycle();
             let i = (a & self.ram_mask) as usize;
             self.ram[i..i + 2].copy_from_slice(&value.to_be_bytes());
             return Ok(());
@@ -593,6 +652,9 @@ impl Bus for Board {
         let [hi, lo] = value.to_be_bytes();
         match a >> 19 {
             0x00..=0x07 | 0x0C..=0x0F => {
+                if self.is_ram(a) {
+                    self.ram_cycle();
+                }
                 self.write8(a, hi);
                 self.write8(a + 1, lo);
             }
@@ -601,6 +663,16 @@ impl Bus for Board {
             _ => self.write8(a + 1, lo),
         }
         Ok(())
+    }
+
+    #[inline(always)]
+    fn cycle_start(&mut self, clk: u32) {
+        self.bus_clk = clk;
+    }
+
+    #[inline]
+    fn take_wait_cycles(&mut self) -> u32 {
+        std::mem::take(&mut self.wait)
     }
 
     #[inline]

@@ -146,3 +146,218 @@ fn keyboard_byte_restarts_when_the_via_stops_listening_mid_byte() {
         keyboard::ACK
     );
 }
+
+// ---- RAM shared with the video circuitry ---------------------------------------------------
+
+use crate::cpu::flat::FlatBus;
+use crate::cpu::{Cpu, CpuModel};
+
+const NOP: [u8; 2] = [0x4E, 0x71];
+/// Where the tests put code in RAM (below every screen and sound buffer).
+const CODE: u32 = 0x1000;
+
+/// A ROM of NOPs whose reset vector points into it (0x400100).
+fn nop_rom() -> Vec<u8> {
+    let mut rom = NOP.repeat(64 * 1024);
+    rom[..8].copy_from_slice(&[0, 0, 0x80, 0, 0, 0x40, 0x01, 0]);
+    rom
+}
+
+/// A machine with the overlay off, `code` at [`CODE`] and the CPU about to run from `pc`.
+fn running(code: &[u8], pc: u32) -> MacPlus {
+    let mut mac = MacPlus::new(&nop_rom(), 1 << 20).unwrap();
+    overlay_off(&mut mac.board);
+    let at = CODE as usize;
+    mac.board.ram[at..at + code.len()].copy_from_slice(code);
+    mac.cpu.regs_mut().pc = pc;
+    // The first step refills the prefetch queue from `pc`; measurements start after it.
+    step(&mut mac);
+    mac
+}
+
+/// One instruction with the board's events, as `MacPlus::run_until` runs it. Returns its clocks.
+fn step(mac: &mut MacPlus) -> u64 {
+    let b = &mut mac.board;
+    if b.now >= b.next_event {
+        b.process_events();
+    }
+    let c = u64::from(mac.cpu.step(b));
+    b.now += c;
+    c
+}
+
+/// Moves the machine to `cycle` (the CPU idle meanwhile) and runs `n` instructions there.
+fn clocks_of(mac: &mut MacPlus, cycle: u64, n: usize) -> u64 {
+    mac.board.now = cycle;
+    mac.board.process_events();
+    (0..n).map(|_| step(mac)).sum()
+}
+
+fn at_line(line: u64, clock: u64) -> u64 {
+    // A few frames in, so the board has handled lines before.
+    3 * CYCLES_PER_FRAME + line * CYCLES_PER_LINE + clock
+}
+
+/// The 68000's NOP: one 4-clock bus cycle (its prefetch) and nothing else.
+const NOP_CLOCKS: u64 = 4;
+const HALF_SLOT: u64 = video::RAM_SLOT_CYCLES / 2;
+
+#[test]
+fn ram_cycles_get_every_other_slot_during_the_visible_part_of_a_line() {
+    let sled = NOP.repeat(4096);
+    let mut mac = running(&sled, CODE);
+    // NOPs fetched from RAM across the 256 visible clocks of line 100: the CPU's cycles fall
+    // only in its four clocks of every eight, so each NOP takes a whole slot pair.
+    let n = (video::VISIBLE_CYCLES / video::RAM_SLOT_CYCLES) as usize;
+    assert_eq!(
+        clocks_of(&mut mac, at_line(100, 0), n),
+        n as u64 * video::RAM_SLOT_CYCLES
+    );
+    // In vertical blanking the same NOPs run at full speed.
+    let vbl = video::HEIGHT as u64 + 5;
+    assert_eq!(
+        clocks_of(&mut mac, at_line(vbl, 0), n),
+        n as u64 * NOP_CLOCKS
+    );
+    // And in the horizontal blanking of a visible line, before the sound fetch.
+    let hbl = ((video::SOUND_FETCH_CLOCK - video::VISIBLE_CYCLES) / NOP_CLOCKS) as usize;
+    assert_eq!(
+        clocks_of(&mut mac, at_line(100, video::VISIBLE_CYCLES), hbl),
+        hbl as u64 * NOP_CLOCKS
+    );
+}
+
+#[test]
+fn rom_is_not_shared_with_the_video_circuitry() {
+    let mut mac = running(&[], 0x40_0100);
+    let n = 64;
+    assert_eq!(
+        clocks_of(&mut mac, at_line(100, 0), n),
+        n as u64 * NOP_CLOCKS
+    );
+}
+
+#[test]
+fn data_writes_to_ram_wait_too() {
+    // MOVE.W D0,(A0) from RAM, writing RAM: two 4-clock RAM cycles per 8-clock instruction,
+    // so two slot pairs each on a visible line and its plain 8 clocks in vertical blanking.
+    let code = [0x30, 0x80].repeat(1024);
+    let mut mac = running(&code, CODE);
+    mac.cpu.regs_mut().a[0] = 0x8000;
+    step(&mut mac);
+    let n = 16;
+    assert_eq!(
+        clocks_of(&mut mac, at_line(20, 0), n),
+        n as u64 * 2 * video::RAM_SLOT_CYCLES
+    );
+    let vbl = video::HEIGHT as u64;
+    assert_eq!(clocks_of(&mut mac, at_line(vbl, 0), n), n as u64 * 8);
+}
+
+#[test]
+fn the_sound_fetch_takes_one_slot_at_the_end_of_every_lines_blanking() {
+    let sled = NOP.repeat(4096);
+    let mut mac = running(&sled, CODE);
+    // Vertical blanking, two NOPs before the fetch: those two run free, the third waits for
+    // the fetch's half slot, the fourth (next line, still blanking) runs free.
+    let vbl = video::HEIGHT as u64 + 10;
+    let start = video::SOUND_FETCH_CLOCK - 2 * NOP_CLOCKS;
+    assert_eq!(
+        clocks_of(&mut mac, at_line(vbl, start), 4),
+        4 * NOP_CLOCKS + HALF_SLOT
+    );
+}
+
+/// NOPs fetched from RAM in one frame, from the interleave rules: on a visible line the CPU gets
+/// one 4-clock cycle per slot pair of the visible part, then full speed in horizontal blanking
+/// but for the half slot of the sound fetch; blanking lines lose only that half slot.
+fn bus_bound_nops_per_frame() -> u64 {
+    let hblank = video::CYCLES_PER_LINE - video::VISIBLE_CYCLES;
+    let blank_line = (video::CYCLES_PER_LINE - HALF_SLOT) / NOP_CLOCKS;
+    let visible_line =
+        video::VISIBLE_CYCLES / video::RAM_SLOT_CYCLES + (hblank - HALF_SLOT) / NOP_CLOCKS;
+    let visible = video::HEIGHT as u64;
+    visible * visible_line + (video::LINES_PER_FRAME - visible) * blank_line
+}
+
+#[test]
+fn a_frame_of_bus_bound_code_loses_about_a_third_of_its_instructions() {
+    // A frame's worth of NOPs in RAM, run from the start of a frame to its end.
+    let sled = NOP.repeat((CYCLES_PER_FRAME / NOP_CLOCKS) as usize + 64);
+    let mut mac = running(&sled, CODE);
+    let start = 3 * CYCLES_PER_FRAME;
+    mac.board.now = start;
+    mac.board.process_events();
+    let mut n = 0u64;
+    while mac.board.now < start + CYCLES_PER_FRAME {
+        step(&mut mac);
+        n += 1;
+    }
+    assert_eq!(n, bus_bound_nops_per_frame());
+    // "As much as 35 %" slower than the uncontended 68000 (Macintosh 128K/512K technical
+    // details): bus-bound code is the worst case.
+    let free = CYCLES_PER_FRAME / NOP_CLOCKS;
+    let loss = 1.0 - n as f64 / free as f64;
+    assert!((0.33..=0.36).contains(&loss), "{loss}");
+}
+
+/// Instructions of the loop `code` (at [`CODE`], registers from `setup`) in one emulated second,
+/// on the Plus and on a bus without video (the bare 68000).
+fn per_second(code: &[u8], setup: fn(&mut Cpu)) -> (u64, u64) {
+    let mut mac = running(code, CODE);
+    setup(&mut mac.cpu);
+    let before = mac.cpu.instructions();
+    mac.run_cycles(CPU_HZ);
+    let plus = mac.cpu.instructions() - before;
+
+    let mut image = vec![0u8; CODE as usize + code.len()];
+    image[..8].copy_from_slice(&[0, 0, 0x80, 0, 0, 0, 0x10, 0]);
+    image[CODE as usize..].copy_from_slice(code);
+    let mut bus = FlatBus::new();
+    bus.load(&image);
+    let mut cpu = Cpu::new(CpuModel::M68000);
+    cpu.reset(&mut bus);
+    setup(&mut cpu);
+    cpu.step(&mut bus);
+    let before = cpu.instructions();
+    cpu.run(&mut bus, CPU_HZ);
+    (plus, cpu.instructions() - before)
+}
+
+#[test]
+fn effective_speed_of_fixed_loops() {
+    fn none(_: &mut Cpu) {}
+    fn pointers(cpu: &mut Cpu) {
+        let mut r = cpu.regs_mut();
+        r.a[0] = 0x8000;
+        r.a[1] = 0x9000;
+        r.d[1] = 0xFFFF;
+    }
+    let loops: [(&str, Vec<u8>, fn(&mut Cpu)); 3] = [
+        // loop: NOP; BRA.S loop
+        ("NOP; BRA.S", vec![0x4E, 0x71, 0x60, 0xFC], none),
+        // loop: MOVE.L (A0),(A1); ADDQ.W #1,D0; BRA.S loop
+        (
+            "MOVE.L (A0),(A1); ADDQ.W; BRA.S",
+            vec![0x22, 0x90, 0x52, 0x40, 0x60, 0xFA],
+            pointers,
+        ),
+        // loop: MULU D1,D0; ADD.L D0,D2; LSL.L #4,D3; BRA.S loop
+        (
+            "MULU; ADD.L; LSL.L #4; BRA.S",
+            vec![0xC0, 0xC1, 0xD4, 0x80, 0xE9, 0x8B, 0x60, 0xF8],
+            pointers,
+        ),
+    ];
+    for (name, code, setup) in loops {
+        let (plus, bare) = per_second(&code, setup);
+        let ratio = plus as f64 / bare as f64;
+        println!(
+            "{name}: {plus} instructions per emulated second on the Plus, {bare} on a bare \
+             68000 at the same clock: {ratio:.3}, {:.2} MHz effective",
+            ratio * CPU_HZ as f64 / 1e6
+        );
+        // Never faster than the bare chip; never worse than bus-bound code (about 35 % lost).
+        assert!((0.6..=1.0).contains(&ratio), "{name}: {ratio}");
+    }
+}
