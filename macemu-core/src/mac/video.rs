@@ -11,15 +11,16 @@
 //!
 //! The video circuitry reads the screen from the same RAM as the CPU, one word (16 pixels) every
 //! 8 clocks of the visible part of a line, and the two take turns every four clocks: during the
-//! 256 visible clocks of each of the 342 visible lines the CPU gets every other 4-clock RAM slot
-//! (Inside Macintosh and the Mac's designers describe the same interleave; the processor has
-//! unrestricted access during blanking). Only RAM is shared: ROM and devices answer at full
-//! speed. Once per line, at the end of horizontal blanking, the circuitry also fetches the
-//! sound/disk-speed word (per the BBU ERS timing MAME documents), which takes one more video
-//! slot on every line, blanking or not. [`ram_delay`] turns these rules into the clocks a CPU
-//! RAM cycle waits: a cycle starting in the video's half of a slot waits for the CPU's half.
-//! Bus-bound code thus loses about a third of its speed in a frame (the "as much as 35 %",
-//! "6 MHz effective" usually quoted for the 7.8336 MHz machines).
+//! 256 visible clocks of each of the 342 visible lines the CPU gets every other 4-clock RAM slot,
+//! and it has the RAM to itself during blanking (as Apple's designers described it in 1984: of
+//! each memory cycle the video takes one half and the processor the other; Snow and Clock Signal
+//! model the same slots). Only RAM is shared: ROM and devices answer at full speed. Once per
+//! line, at the end of horizontal blanking, the circuitry also fetches the sound/disk-speed word
+//! (per the BBU ERS timing MAME documents), which takes one more video slot on every line,
+//! blanking or not. [`ram_delay`] turns these rules into the clocks a CPU RAM cycle waits: a
+//! cycle starting in the video's half of a slot waits for the CPU's half. Bus-bound code thus
+//! loses about a third of its speed in a frame (the "as much as 35 %" and "6 MHz effective"
+//! usually quoted for the 7.8336 MHz machines).
 
 /// Visible pixels per line.
 pub const WIDTH: usize = 512;

@@ -333,7 +333,7 @@ fn effective_speed_of_fixed_loops() {
         r.a[1] = 0x9000;
         r.d[1] = 0xFFFF;
     }
-    let loops: [(&str, Vec<u8>, fn(&mut Cpu)); 3] = [
+    let loops: [(&str, Vec<u8>, fn(&mut Cpu)); 4] = [
         // loop: NOP; BRA.S loop
         ("NOP; BRA.S", vec![0x4E, 0x71, 0x60, 0xFC], none),
         // loop: MOVE.L (A0),(A1); ADDQ.W #1,D0; BRA.S loop
@@ -346,6 +346,18 @@ fn effective_speed_of_fixed_loops() {
         (
             "MULU; ADD.L; LSL.L #4; BRA.S",
             vec![0xC0, 0xC1, 0xD4, 0x80, 0xE9, 0x8B, 0x60, 0xF8],
+            pointers,
+        ),
+        // The board benchmark's loop: MOVE.L (A0)+,D1; ADD.L D1,D2; MOVE.L D1,(A1)+;
+        // DBRA D0,loop; LEA $4000.W,A0; LEA $6000.W,A1; BRA.S loop
+        (
+            "bench: MOVE.L (A0)+,D1; ADD.L; MOVE.L D1,(A1)+; DBRA",
+            [
+                0x2218u16, 0xD481, 0x22C1, 0x51C8, 0xFFF8, 0x41F8, 0x4000, 0x43F8, 0x6000, 0x60EC,
+            ]
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect(),
             pointers,
         ),
     ];
