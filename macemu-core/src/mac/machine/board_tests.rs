@@ -301,10 +301,24 @@ fn a_frame_of_bus_bound_code_loses_about_a_third_of_its_instructions() {
     assert!((0.33..=0.36).contains(&loss), "{loss}");
 }
 
-/// Instructions of the loop `code` (at [`CODE`], registers from `setup`) in one emulated second,
-/// on the Plus and on a bus without video (the bare 68000).
-fn per_second(code: &[u8], setup: fn(&mut Cpu)) -> (u64, u64) {
-    let mut mac = running(code, CODE);
+/// Where [`per_second`] puts a loop in ROM (ROM offset 0x100).
+const ROM_CODE: u32 = 0x40_0100;
+
+/// Instructions of the loop `code` (at [`CODE`] in RAM, or at [`ROM_CODE`] if `in_rom`, registers
+/// from `setup`) in one emulated second, on the Plus and on a bus without video (the bare 68000).
+fn per_second(code: &[u8], setup: fn(&mut Cpu), in_rom: bool) -> (u64, u64) {
+    let mut mac = if in_rom {
+        let mut rom = nop_rom();
+        let at = (ROM_CODE & 0xFFFF) as usize;
+        rom[at..at + code.len()].copy_from_slice(code);
+        let mut mac = MacPlus::new(&rom, 1 << 20).unwrap();
+        overlay_off(&mut mac.board);
+        mac.cpu.regs_mut().pc = ROM_CODE;
+        step(&mut mac);
+        mac
+    } else {
+        running(code, CODE)
+    };
     setup(&mut mac.cpu);
     let before = mac.cpu.instructions();
     mac.run_cycles(CPU_HZ);
@@ -324,6 +338,9 @@ fn per_second(code: &[u8], setup: fn(&mut Cpu)) -> (u64, u64) {
     (plus, cpu.instructions() - before)
 }
 
+/// A named loop and the register setup it needs.
+type Loop = (&'static str, Vec<u8>, fn(&mut Cpu));
+
 #[test]
 fn effective_speed_of_fixed_loops() {
     fn none(_: &mut Cpu) {}
@@ -333,7 +350,7 @@ fn effective_speed_of_fixed_loops() {
         r.a[1] = 0x9000;
         r.d[1] = 0xFFFF;
     }
-    let loops: [(&str, Vec<u8>, fn(&mut Cpu)); 4] = [
+    let loops: [Loop; 4] = [
         // loop: NOP; BRA.S loop
         ("NOP; BRA.S", vec![0x4E, 0x71, 0x60, 0xFC], none),
         // loop: MOVE.L (A0),(A1); ADDQ.W #1,D0; BRA.S loop
@@ -361,8 +378,18 @@ fn effective_speed_of_fixed_loops() {
             pointers,
         ),
     ];
-    for (name, code, setup) in loops {
-        let (plus, bare) = per_second(&code, setup);
+    // The same data loop fetched from ROM, as Toolbox code is: only its data cycles wait.
+    let rom_loop: Loop = (
+        "in ROM: MOVE.L (A0),(A1); ADDQ.W; BRA.S",
+        vec![0x22, 0x90, 0x52, 0x40, 0x60, 0xFA],
+        pointers,
+    );
+    let runs = loops
+        .into_iter()
+        .map(|l| (l, false))
+        .chain([(rom_loop, true)]);
+    for ((name, code, setup), in_rom) in runs {
+        let (plus, bare) = per_second(&code, setup, in_rom);
         let ratio = plus as f64 / bare as f64;
         println!(
             "{name}: {plus} instructions per emulated second on the Plus, {bare} on a bare \
