@@ -1,5 +1,5 @@
 //! Criterion benchmark of the whole Mac Plus board. Two workloads: the demo ROM
-//! (`roms/demo.rom`) booted to its desk, then 120 frames with a key typed every frame (mostly
+//! (`roms/demo.rom`) booted to its desk, then 120 frames with a key pressed or released every frame (mostly
 //! device events: the ROM sleeps in `STOP` between interrupts), and 60 frames of a CPU-bound loop
 //! in RAM (a tiny ROM turns the overlay off and copies it there) that reads, adds and writes RAM,
 //! so every bus cycle goes through the board's memory map. Reference in the same run: a copy of
