@@ -37,6 +37,12 @@ pub trait Bus {
     fn write_byte(&mut self, fc: FunctionCode, addr: u32, value: u8) -> Result<(), BusError>;
     fn write_word(&mut self, fc: FunctionCode, addr: u32, value: u16) -> Result<(), BusError>;
 
+    /// Called as each bus cycle starts, with the clocks the current instruction (or exception)
+    /// has used before it, wait states not included. A bus whose memory is shared by time slots
+    /// (the Mac's video circuitry) needs to know when within the instruction a cycle starts.
+    #[inline(always)]
+    fn cycle_start(&mut self, _clk: u32) {}
+
     /// Wait states (in CPU clocks) the bus inserted since the last call; the CPU adds them to
     /// its cycle count. Devices that stretch bus cycles (VIA E-clock sync) report them here.
     fn take_wait_cycles(&mut self) -> u32 {

@@ -93,6 +93,7 @@ impl Cpu {
         addr: u32,
         fc: FunctionCode,
     ) -> Res<u8> {
+        bus.cycle_start(self.clk);
         self.clk += 4;
         bus.read_byte(fc, addr & ADDR_MASK)
             .map_err(|_| self.fault(FaultKind::Bus, addr, false, fc))
@@ -105,6 +106,7 @@ impl Cpu {
         addr: u32,
         fc: FunctionCode,
     ) -> Res<u16> {
+        bus.cycle_start(self.clk);
         self.clk += 4;
         if addr & 1 != 0 {
             return Err(self.fault(FaultKind::Address, addr, false, fc));
@@ -133,6 +135,7 @@ impl Cpu {
         v: u8,
         fc: FunctionCode,
     ) -> Res<()> {
+        bus.cycle_start(self.clk);
         self.clk += 4;
         bus.write_byte(fc, addr & ADDR_MASK, v)
             .map_err(|_| self.fault(FaultKind::Bus, addr, true, fc))
@@ -146,6 +149,7 @@ impl Cpu {
         v: u16,
         fc: FunctionCode,
     ) -> Res<()> {
+        bus.cycle_start(self.clk);
         self.clk += 4;
         if addr & 1 != 0 {
             return Err(self.fault(FaultKind::Address, addr, true, fc));

@@ -25,9 +25,13 @@ use std::collections::VecDeque;
 const HZ: u64 = super::CPU_HZ;
 /// The keyboard answers Inquiry with Null after a quarter of a second without a key.
 pub const INQUIRY_TIMEOUT_CYCLES: u64 = HZ / 4;
-/// Time from the end of a command to the answer byte in the VIA: processing plus eight bits at
-/// the keyboard's clock (~330 µs a bit).
-pub const RESPONSE_CYCLES: u64 = HZ * 3 / 1000;
+/// Time from the end of a command until the keyboard has its answer ready to clock out. With
+/// the eight bits that follow ([`BYTE_TO_MAC_CYCLES`]) a prompt answer takes about 3 ms.
+pub const RESPONSE_CYCLES: u64 = HZ * 36 / 100_000;
+/// Eight bits from keyboard to Mac at the keyboard's 330 µs clock period (Inside Macintosh III,
+/// "The Keyboard"). The keyboard clocks them only into a VIA in shift-in mode, so the board
+/// starts this time when the answer is ready and the VIA listens, whichever comes last.
+pub const BYTE_TO_MAC_CYCLES: u64 = HZ * 8 * 330 / 1_000_000;
 
 /// Answers.
 pub const NULL: u8 = 0x7B;
@@ -207,6 +211,11 @@ impl Keyboard {
     /// The answer byte due by cycle `now`, if any. The caller clocks it into the VIA; if the VIA
     /// is not ready it calls [`Keyboard::unpoll`] to keep it.
     pub fn poll(&mut self, now: u64) -> Option<u8> {
+        self.poll_at(now).map(|(byte, _)| byte)
+    }
+
+    /// As [`Keyboard::poll`], with the cycle at which the answer became ready to send.
+    pub fn poll_at(&mut self, now: u64) -> Option<(u8, u64)> {
         match self.state {
             State::Inquiry { deadline } => {
                 if let Some(b) = self.next_transition() {
@@ -227,11 +236,11 @@ impl Keyboard {
         }
     }
 
-    fn poll_answer(&mut self, now: u64) -> Option<u8> {
+    fn poll_answer(&mut self, now: u64) -> Option<(u8, u64)> {
         if let State::Answer { byte, at } = self.state {
             if now >= at {
                 self.state = State::Idle;
-                return Some(byte);
+                return Some((byte, at));
             }
         }
         None
@@ -262,7 +271,11 @@ mod tests {
         k.command(CMD_INQUIRY, 0);
         assert_eq!(k.poll(10_000), None);
         assert!(k.key(0x00, true)); // 'A'
-        assert_eq!(k.poll(20_000), None, "answer takes the transfer time");
+        assert_eq!(
+            k.poll(20_000),
+            None,
+            "the keyboard takes its processing time"
+        );
         assert_eq!(k.poll(20_000 + RESPONSE_CYCLES), Some(0x01));
     }
 

@@ -34,6 +34,12 @@
 //! (352 clocks: sound DMA fetch, VBL edges, one-second edges, keyboard and mouse) and the next VIA
 //! timer expiry. The VIA is advanced lazily in E-clock ticks (clock / 10) and brought up to date
 //! before every register access, so timer reads and interrupt times are exact to the instruction.
+//!
+//! RAM is shared with the video circuitry (see [`super::video`]): a CPU cycle on RAM that starts
+//! while the circuitry has the RAM waits for the CPU's slot. The core reports when each bus cycle
+//! starts within its instruction (`Bus::cycle_start`) and adds the board's waits to the
+//! instruction's clocks (`Bus::take_wait_cycles`), so the 68000's own timing stays untouched and
+//! loop-timed software runs at the real machine's pace.
 
 use crate::bus::{Bus, BusError, FunctionCode, InterruptAck};
 use crate::cpu::{Cpu, CpuModel, RunState};
@@ -41,7 +47,7 @@ use crate::floppy::FloppyImage;
 use crate::storage::{DiskError, MediaInfo};
 
 use super::iwm::Iwm;
-use super::keyboard::Keyboard;
+use super::keyboard::{self, Keyboard};
 use super::macos::AbsoluteMouse;
 use super::rtc::{Rtc, XPRAM_SIZE};
 use super::scc::{Channel, Scc};
@@ -115,6 +121,8 @@ const VSYNC_END_LINE: u64 = VBL_LINE + 4;
 
 /// End of the ROM's address window.
 const ROM_WINDOW_END: u32 = 0x44_0000;
+/// Where RAM appears while the ROM overlay is on.
+const OVERLAY_RAM_BASE: u32 = 0x60_0000;
 
 /// Everything on the bus: memory, devices and the board's clock. Implements [`Bus`].
 pub struct Board {
@@ -134,6 +142,14 @@ pub struct Board {
 
     /// CPU clocks since power-on (the start of the current instruction while one runs).
     now: u64,
+    /// Clocks the running instruction had used when its current bus cycle started.
+    bus_clk: u32,
+    /// Wait states the video circuitry imposed on the running instruction so far.
+    wait: u32,
+    /// Start of the last line handled, and whether it is a visible one: the beam position of a
+    /// RAM cycle without a division.
+    line_at: u64,
+    line_visible: bool,
     /// E-clock ticks already applied to the VIA.
     via_e: u64,
     next_line: u64,
@@ -141,6 +157,10 @@ pub struct Board {
     next_event: u64,
     next_second: u64,
     kbd_shift_started: Option<u64>,
+    /// When the VIA entered shift-in under external clock (the keyboard may send), if it is in it.
+    kbd_listening_since: Option<u64>,
+    /// The answer byte the keyboard is clocking into the VIA, and the cycle its last bit lands.
+    kbd_receiving: Option<(u8, u64)>,
 
     mouse_dx: i32,
     mouse_dy: i32,
@@ -177,12 +197,18 @@ impl Board {
             keyboard: Keyboard::new(),
             sound: SoundDma::new(),
             now: 0,
+            bus_clk: 0,
+            wait: 0,
+            line_at: 0,
+            line_visible: true,
             via_e: 0,
             next_line: 0,
             next_via: u64::MAX,
             next_event: 0,
             next_second: CPU_HZ,
             kbd_shift_started: None,
+            kbd_listening_since: None,
+            kbd_receiving: None,
             mouse_dx: 0,
             mouse_dy: 0,
             mouse_stall_x: 0,
@@ -241,6 +267,19 @@ impl Board {
             (None, Some(_)) => self.kbd_shift_started = None,
             _ => {}
         }
+        // The keyboard sends its answer only into a VIA in shift-in mode; one that leaves the
+        // mode mid-byte loses it, and the keyboard sends it again once the VIA listens.
+        let listening = self.via.sr_mode() == via::SR_MODE_IN_EXTERNAL;
+        match (listening, self.kbd_listening_since) {
+            (true, None) => self.kbd_listening_since = Some(self.now),
+            (false, Some(_)) => {
+                self.kbd_listening_since = None;
+                if let Some((b, _)) = self.kbd_receiving.take() {
+                    self.keyboard.unpoll(b, self.now);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn main_screen(&self) -> bool {
@@ -272,7 +311,8 @@ impl Board {
             Some(t) => (self.via_e + u64::from(t)) * E_CLOCK_DIVIDER,
             None => u64::MAX,
         };
-        self.next_event = self.next_line.min(self.next_via);
+        let kbd = self.kbd_receiving.map_or(u64::MAX, |(_, done)| done);
+        self.next_event = self.next_line.min(self.next_via).min(kbd);
     }
 
     /// Handles everything due at or before `now`.
@@ -283,11 +323,14 @@ impl Board {
             self.next_line += CYCLES_PER_LINE;
             self.line_start(at);
         }
+        self.keyboard_byte_landed();
         self.schedule();
     }
 
     fn line_start(&mut self, at: u64) {
         let line = Beam::at(at).line;
+        self.line_at = at;
+        self.line_visible = line < video::HEIGHT as u64;
         // Sound DMA: one word per line.
         let pa = self.via.port_a();
         let pb = self.via.port_b();
@@ -330,9 +373,22 @@ impl Board {
                 }
             }
         }
-        if let Some(b) = self.keyboard.poll(now) {
-            if !self.via.shift_in_external(b) {
-                self.keyboard.unpoll(b, now);
+        if let (None, Some(since)) = (self.kbd_receiving, self.kbd_listening_since) {
+            if let Some((b, ready)) = self.keyboard.poll_at(now) {
+                // The eight bits start when the answer is ready and the VIA listens.
+                let done = ready.max(since) + keyboard::BYTE_TO_MAC_CYCLES;
+                self.kbd_receiving = Some((b, done));
+            }
+        }
+    }
+
+    /// The keyboard's last bit is in the shift register: SR interrupt.
+    fn keyboard_byte_landed(&mut self) {
+        if let Some((b, done)) = self.kbd_receiving {
+            if self.now >= done {
+                self.kbd_receiving = None;
+                let taken = self.via.shift_in_external(b);
+                debug_assert!(taken, "a byte is only clocked into a listening VIA");
             }
         }
     }
@@ -397,6 +453,38 @@ impl Board {
         self.schedule();
     }
 
+    /// A CPU cycle on RAM starts: it waits while the video circuitry has the RAM.
+    #[inline(always)]
+    fn ram_cycle(&mut self) {
+        let t = self.now + u64::from(self.bus_clk + self.wait);
+        let clock = t.wrapping_sub(self.line_at);
+        let delay = if clock < CYCLES_PER_LINE {
+            video::ram_delay(self.line_visible, clock)
+        } else {
+            // A long instruction ran into a line the board has not handled yet.
+            Beam::at(t).ram_delay()
+        };
+        self.wait += delay as u32;
+    }
+
+    /// Whether a CPU cycle at `a` (24 bits) reaches RAM.
+    #[inline(always)]
+    fn is_ram(&self, a: u32) -> bool {
+        if self.overlay {
+            a >> 21 == OVERLAY_RAM_BASE >> 21
+        } else {
+            a < 0x40_0000
+        }
+    }
+
+    /// RAM index of `addr` in the overlay's RAM window at 0x600000: the window starts at RAM
+    /// offset 0 whatever the RAM size (masking the bus address instead would start a 4 MiB
+    /// machine's window at 0x200000, where A21 lands).
+    #[inline]
+    fn overlay_ram_index(&self, addr: u32) -> usize {
+        ((addr - OVERLAY_RAM_BASE) & self.ram_mask) as usize
+    }
+
     fn read8(&mut self, addr: u32) -> u8 {
         let addr = addr & 0x00FF_FFFF;
         match addr >> 19 {
@@ -415,7 +503,7 @@ impl Board {
             // 0x580000..0x5FFFFF: NCR 5380 (register in A6-A4, A9 = DACK for pseudo-DMA).
             0x0B => self.scsi.read(addr),
             // 0x600000..0x7FFFFF: RAM while the overlay is on (the ROM sizes memory there).
-            0x0C..=0x0F if self.overlay => self.ram[(addr & self.ram_mask) as usize],
+            0x0C..=0x0F if self.overlay => self.ram[self.overlay_ram_index(addr)],
             // 0x800000..0x9FFFFF: SCC read.
             0x10..=0x13 => self.scc.read(addr),
             // 0xC00000..0xDFFFFF: IWM.
@@ -445,7 +533,7 @@ impl Board {
             }
             0x0B => self.scsi.write(addr, v),
             0x0C..=0x0F if self.overlay => {
-                let a = (addr & self.ram_mask) as usize;
+                let a = self.overlay_ram_index(addr);
                 self.ram[a] = v;
             }
             // 0xA00000..0xBFFFFF: SCC write.
@@ -497,7 +585,11 @@ mod floppy_bus_tests;
 impl Bus for Board {
     #[inline]
     fn read_byte(&mut self, _fc: FunctionCode, addr: u32) -> Result<u8, BusError> {
-        Ok(self.read8(addr))
+        let a = addr & 0x00FF_FFFF;
+        if self.is_ram(a) {
+            self.ram_cycle();
+        }
+        Ok(self.read8(a))
     }
 
     #[inline]
@@ -508,6 +600,7 @@ impl Bus for Board {
             let (mem, mask) = if self.overlay {
                 (&self.rom, self.rom_mask)
             } else {
+                self.ram_cycle();
                 (&self.ram, self.ram_mask)
             };
             let i = (a & mask) as usize;
@@ -518,8 +611,13 @@ impl Bus for Board {
             return Ok(u16::from_be_bytes([self.rom[i], self.rom[i + 1]]));
         }
         match a >> 19 {
-            // Memory and the RAM alias: two bytes.
-            0x0C..=0x0F => Ok(u16::from_be_bytes([self.read8(a), self.read8(a + 1)])),
+            // The overlay's RAM window (open bus without the overlay): two bytes, one cycle.
+            0x0C..=0x0F => {
+                if self.overlay {
+                    self.ram_cycle();
+                }
+                Ok(u16::from_be_bytes([self.read8(a), self.read8(a + 1)]))
+            }
             // VIA and SCC read on the upper byte (even address), IWM/SCSI on the lower one.
             0x10..=0x13 | 0x1D => {
                 let v = self.read8(a);
@@ -534,7 +632,11 @@ impl Bus for Board {
 
     #[inline]
     fn write_byte(&mut self, _fc: FunctionCode, addr: u32, value: u8) -> Result<(), BusError> {
-        self.write8(addr, value);
+        let a = addr & 0x00FF_FFFF;
+        if self.is_ram(a) {
+            self.ram_cycle();
+        }
+        self.write8(a, value);
         Ok(())
     }
 
@@ -542,6 +644,7 @@ impl Bus for Board {
     fn write_word(&mut self, _fc: FunctionCode, addr: u32, value: u16) -> Result<(), BusError> {
         let a = addr & 0x00FF_FFFF;
         if a < 0x40_0000 && !self.overlay {
+            self.ram_cycle();
             let i = (a & self.ram_mask) as usize;
             self.ram[i..i + 2].copy_from_slice(&value.to_be_bytes());
             return Ok(());
@@ -549,6 +652,9 @@ impl Bus for Board {
         let [hi, lo] = value.to_be_bytes();
         match a >> 19 {
             0x00..=0x07 | 0x0C..=0x0F => {
+                if self.is_ram(a) {
+                    self.ram_cycle();
+                }
                 self.write8(a, hi);
                 self.write8(a + 1, lo);
             }
@@ -557,6 +663,16 @@ impl Bus for Board {
             _ => self.write8(a + 1, lo),
         }
         Ok(())
+    }
+
+    #[inline(always)]
+    fn cycle_start(&mut self, clk: u32) {
+        self.bus_clk = clk;
+    }
+
+    #[inline]
+    fn take_wait_cycles(&mut self) -> u32 {
+        std::mem::take(&mut self.wait)
     }
 
     #[inline]
@@ -829,6 +945,9 @@ impl MacPlus {
         &mut self.cpu
     }
 }
+
+#[cfg(test)]
+mod board_tests;
 
 #[cfg(test)]
 mod scsi_tests;

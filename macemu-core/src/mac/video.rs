@@ -6,6 +6,21 @@
 //! 7,833,600 / 130,240 = 60.1474 Hz. The VBL interrupt (VIA CA1) comes at the start of vertical
 //! blanking. The screen is 512 x 342 at 1 bit per pixel (1 = black), 64 bytes a line, read from
 //! RAM top - 0x5900 (main buffer, VIA PA6 = 1) or RAM top - 0xD900 (alternate, PA6 = 0).
+//!
+//! # Sharing RAM with the CPU
+//!
+//! The video circuitry reads the screen from the same RAM as the CPU, one word (16 pixels) every
+//! 8 clocks of the visible part of a line, and the two take turns every four clocks: during the
+//! 256 visible clocks of each of the 342 visible lines the CPU gets every other 4-clock RAM slot,
+//! and it has the RAM to itself during blanking (as Apple's designers described it in 1984: of
+//! each memory cycle the video takes one half and the processor the other; Snow and Clock Signal
+//! model the same slots). Only RAM is shared: ROM and devices answer at full speed. Once per
+//! line, at the end of horizontal blanking, the circuitry also fetches the sound/disk-speed word
+//! (per the BBU ERS timing MAME documents), which takes one more video slot on every line,
+//! blanking or not. [`ram_delay`] turns these rules into the clocks a CPU RAM cycle waits: a
+//! cycle starting in the video's half of a slot waits for the CPU's half. Bus-bound code thus
+//! loses about a third of its speed in a frame (the "as much as 35 %" and "6 MHz effective"
+//! usually quoted for the 7.8336 MHz machines).
 
 /// Visible pixels per line.
 pub const WIDTH: usize = 512;
@@ -27,6 +42,28 @@ pub const CYCLES_PER_FRAME: u64 = CYCLES_PER_LINE * LINES_PER_FRAME;
 pub const MAIN_SCREEN_OFFSET: u32 = 0x5900;
 /// Offset of the alternate screen below the top of RAM.
 pub const ALT_SCREEN_OFFSET: u32 = 0xD900;
+
+/// CPU clocks of one RAM slot pair: four for the video circuitry, then four for the CPU.
+pub const RAM_SLOT_CYCLES: u64 = 8;
+/// Clock within a line at which the sound/disk-speed word is fetched: the video half of the
+/// last slot of horizontal blanking.
+pub const SOUND_FETCH_CLOCK: u64 = CYCLES_PER_LINE - RAM_SLOT_CYCLES;
+
+/// Clocks a CPU RAM cycle that wants to start at `clock` (0..352) of a line waits for the video
+/// circuitry; `visible_line` is false in vertical blanking. A cycle that starts in the CPU's half
+/// of a slot goes ahead; one in the video's half waits for the CPU's half.
+#[inline(always)]
+pub fn ram_delay(visible_line: bool, clock: u64) -> u64 {
+    let half = RAM_SLOT_CYCLES / 2;
+    let shared = (visible_line && clock < VISIBLE_CYCLES)
+        || (SOUND_FETCH_CLOCK..SOUND_FETCH_CLOCK + half).contains(&clock);
+    let phase = clock % RAM_SLOT_CYCLES;
+    if shared && phase < half {
+        half - phase
+    } else {
+        0
+    }
+}
 
 /// Where the beam is at a given cycle (frames start at cycle 0 with visible line 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +91,11 @@ impl Beam {
     /// Vertical blanking.
     pub fn in_vblank(self) -> bool {
         self.line >= HEIGHT as u64
+    }
+
+    /// Clocks a CPU RAM cycle starting here waits (see [`ram_delay`]).
+    pub fn ram_delay(self) -> u64 {
+        ram_delay(!self.in_vblank(), self.clock)
     }
 }
 
