@@ -3,21 +3,26 @@
 //! Split by concern: [`state`] (registers, status register), [`decode`] (a 65,536-entry table mapping
 //! every opcode to a specialised handler, built once), [`execute`] (the handlers), [`ea`] (effective
 //! addresses and sized bus access), [`exceptions`] (traps, interrupts, address/bus errors, halting),
-//! [`timing`] (internal-cycle figures).
+//! [`timing`] (internal-cycle figures); [`instruction`] and [`disasm`] turn words into a printable
+//! [`Instruction`] for debuggers and traces.
 //!
 //! The core models the 68000's two-word prefetch queue (IR/IRC) exactly as the hardware does, so
 //! the program counter, exception stack frames and the sequence of bus cycles match a real chip.
 
 mod decode;
+pub mod disasm;
 mod ea;
 mod exceptions;
 mod execute;
 pub mod flat;
+pub mod instruction;
 mod state;
 mod timing;
 #[cfg(feature = "vectors")]
 pub mod vectors;
 
+pub use disasm::{disassemble, WordSource};
+pub use instruction::{Instruction, Mnemonic, Operand, Size};
 pub use state::Registers;
 
 use std::any::Any;
