@@ -29,7 +29,8 @@ use std::any::Any;
 
 use crate::bus::{Bus, FunctionCode};
 
-/// Which member of the 680x0 family is emulated.
+/// Which member of the 680x0 family is emulated. It selects the dispatch table (see
+/// [`decode::dispatch`]) once per CPU and bus type; the instruction loop never branches on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CpuModel {
     M68000,
@@ -113,7 +114,7 @@ pub struct Cpu {
     /// Instructions completed (statistics for benchmarks and the debugger).
     pub(crate) instructions: u64,
     model: CpuModel,
-    /// The dispatch table of the bus type last run (see [`decode::dispatch`]).
+    /// The dispatch table of this model for the bus type last run (see [`decode::dispatch`]).
     dispatch: Option<&'static (dyn Any + Send + Sync)>,
 }
 
@@ -291,7 +292,8 @@ impl Cpu {
         }
     }
 
-    /// The handler table for bus type `B`: the cached one when the bus type is unchanged.
+    /// The handler table of this model for bus type `B`: the cached one when the bus type is
+    /// unchanged (the model never changes).
     #[inline(always)]
     fn dispatch<B: Bus + 'static>(&mut self) -> &'static decode::Dispatch<B> {
         if let Some(t) = self
@@ -300,7 +302,7 @@ impl Cpu {
         {
             return t;
         }
-        let t = decode::dispatch::<B>();
+        let t = decode::dispatch::<B>(self.model);
         self.dispatch = Some(t);
         t
     }
