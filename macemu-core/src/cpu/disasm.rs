@@ -1,6 +1,6 @@
 //! The disassembler: a pure decoder from a word source to an [`Instruction`].
 //!
-//! The instruction is classified by the same [`decode`] that builds the dispatch table, so what
+//! The instruction is classified by the same `decode` that builds the dispatch table, so what
 //! is shown as an instruction is what the core executes, and everything it rejects shows as
 //! `dc.w`. The operands come from the opcode's bit fields and the extension words that follow.
 

@@ -29,8 +29,8 @@ use std::any::Any;
 
 use crate::bus::{Bus, FunctionCode};
 
-/// Which member of the 680x0 family is emulated. It selects the dispatch table (see
-/// [`decode::dispatch`]) once per CPU and bus type; the instruction loop never branches on it.
+/// Which member of the 680x0 family is emulated. It selects the dispatch table (the private
+/// `decode::dispatch`) once per CPU and bus type; the instruction loop never branches on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CpuModel {
     M68000,
