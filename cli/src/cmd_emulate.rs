@@ -140,7 +140,7 @@ fn parse_model(s: &str) -> Result<&'static Model, String> {
     })
 }
 
-fn parse_size(s: &str) -> Result<usize, String> {
+pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let (num, mult) = match t.strip_suffix(['M', 'm']) {
         Some(n) => (n, 1u64 << 20),
@@ -159,7 +159,7 @@ fn parse_size(s: &str) -> Result<usize, String> {
 }
 
 /// The RAM size to build `model` with: `requested` when the model takes it, else its default.
-fn ram_for(model: &Model, requested: Option<usize>) -> Result<usize, String> {
+pub(crate) fn ram_for(model: &Model, requested: Option<usize>) -> Result<usize, String> {
     let Some(bytes) = requested else {
         return Ok(model.default_ram());
     };

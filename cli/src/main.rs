@@ -7,6 +7,7 @@ mod cmd_disk;
 mod cmd_emulate;
 mod cmd_ipc;
 mod cmd_serve;
+mod cmd_trace;
 
 #[derive(Parser)]
 #[command(
@@ -29,6 +30,8 @@ enum Command {
     CpuBench(cmd_cpu::CpuBenchArgs),
     /// Inspect v4 IPC resources: list emulators, clean leftovers of dead ones.
     Ipc(cmd_ipc::IpcArgs),
+    /// Show the first instructions of a Mac Plus ROM run (demo ROM unless --rom), disassembled.
+    Trace(cmd_trace::TraceArgs),
     /// Run the Mac Plus emulator (built-in demo ROM unless --rom) and publish it over v4 IPC.
     Emulate(cmd_emulate::EmulateArgs),
     /// Create blank SCSI disk images and describe existing ones.
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::CpuTest(args) => cmd_cpu::run_test(args),
         Command::CpuBench(args) => cmd_cpu::run_bench(args),
         Command::Ipc(args) => cmd_ipc::run(args),
+        Command::Trace(args) => cmd_trace::run(args),
         Command::Emulate(args) => cmd_emulate::run(args),
         Command::Serve(args) => cmd_serve::run(args),
         Command::Disk(args) => cmd_disk::run(args),

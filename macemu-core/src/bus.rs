@@ -61,4 +61,18 @@ pub trait Bus {
 
     /// The RESET instruction pulsed the RESET line: devices return to their power-on state.
     fn reset_devices(&mut self) {}
+
+    /// The byte at `addr` as a debugger or tracer sees it: `&self`, so no device register is
+    /// read, no clock advances and nothing changes. `None` where only a real bus cycle could
+    /// answer (device registers) or nothing answers; the default knows no memory at all.
+    fn peek_byte(&self, _addr: u32) -> Option<u8> {
+        None
+    }
+
+    /// The big-endian word at `addr`, under the rules of [`Bus::peek_byte`].
+    fn peek_word(&self, addr: u32) -> Option<u16> {
+        let hi = self.peek_byte(addr)?;
+        let lo = self.peek_byte(addr.wrapping_add(1))?;
+        Some(u16::from_be_bytes([hi, lo]))
+    }
 }

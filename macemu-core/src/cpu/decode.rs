@@ -1,18 +1,19 @@
 //! Opcode decoding. [`decode`] maps an opcode word to its instruction ([`Op`]); [`dispatch`]
-//! turns that into a 65,536-entry table of handler pointers per bus type, built once, so
-//! dispatch is one load and an indirect call. Handlers are specialised by const generics: operand
+//! turns that into a 65,536-entry table of handler pointers per CPU model and bus type, built
+//! once, so dispatch is one load and an indirect call. Handlers are specialised by const generics: operand
 //! size, operation, and for most instructions the effective-address class (see
 //! [`ea_class`](super::execute::ea_class)) and condition code, so a handler runs no mode or
 //! condition switch of its own.
 
 use std::any::Any;
+use std::marker::PhantomData;
 use std::sync::Mutex;
 
 use super::ea::{BYTE, LONG, WORD};
 use super::execute::{
     alu, bcd, bits, ea_class, flow, moves, muldiv, shift, ADD, AND, CMP, EOR, OR, SUB,
 };
-use super::{Cpu, Res};
+use super::{Cpu, CpuModel, Res};
 use crate::bus::Bus;
 
 pub(crate) type Handler<B> = fn(&mut Cpu, &mut B, u16) -> Res<()>;
@@ -162,24 +163,56 @@ handlers! {
     Trap => flow::trap; Trapv => flow::trapv; Nop => flow::nop; Reset => flow::reset; Stop => flow::stop;
 }
 
-/// Dispatch tables already built, one per bus type (each 512 KiB, kept for the process's life).
+/// An instruction set: the handler of every opcode word, for any bus. One zero-sized type per
+/// CPU model; [`dispatch`] turns it into that model's table.
+pub(crate) trait InstructionSet: 'static {
+    fn handler<B: Bus>(op: u16) -> Handler<B>;
+}
+
+/// The MC68000's instruction set ([`decode`], then the handler specialised for the opcode).
+pub(crate) struct Mc68000;
+
+impl InstructionSet for Mc68000 {
+    fn handler<B: Bus>(op: u16) -> Handler<B> {
+        select::<B>(decode(op), op)
+    }
+}
+
+/// The table of instruction set `I` on bus `B`; the type pair is the key of [`TABLES`].
+struct Table<B: Bus, I> {
+    handlers: Box<Dispatch<B>>,
+    _set: PhantomData<fn() -> I>,
+}
+
+/// Dispatch tables already built, one per model and bus type (each 512 KiB, kept for the
+/// process's life).
 static TABLES: Mutex<Vec<&'static (dyn Any + Send + Sync)>> = Mutex::new(Vec::new());
 
-/// The dispatch table for bus type `B`, built on first use.
-pub(crate) fn dispatch<B: Bus + 'static>() -> &'static Dispatch<B> {
-    let mut tables = TABLES.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(t) = tables.iter().find_map(|t| t.downcast_ref::<Dispatch<B>>()) {
-        return t;
+/// The dispatch table of `model` for bus type `B`, built on first use. The only place that
+/// looks at the model: the CPU caches the table, so its hot loop never does.
+pub(crate) fn dispatch<B: Bus + 'static>(model: CpuModel) -> &'static Dispatch<B> {
+    match model {
+        CpuModel::M68000 => table::<B, Mc68000>(),
     }
-    let table: Box<Dispatch<B>> = (0..=u16::MAX)
-        .map(|op| select::<B>(decode(op), op))
+}
+
+fn table<B: Bus + 'static, I: InstructionSet>() -> &'static Dispatch<B> {
+    let mut tables = TABLES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(t) = tables.iter().find_map(|t| t.downcast_ref::<Table<B, I>>()) {
+        return &t.handlers;
+    }
+    let handlers: Box<Dispatch<B>> = (0..=u16::MAX)
+        .map(I::handler::<B>)
         .collect::<Vec<_>>()
         .into_boxed_slice()
         .try_into()
         .unwrap_or_else(|_| unreachable!("65,536 opcodes"));
-    let table: &'static Dispatch<B> = Box::leak(table);
+    let table: &'static Table<B, I> = Box::leak(Box::new(Table {
+        handlers,
+        _set: PhantomData,
+    }));
     tables.push(table);
-    table
+    &table.handlers
 }
 
 /// Addressing-mode classes; `r` matters only for mode 7.
@@ -600,5 +633,39 @@ fn decode_misc(op: u16, m: u16, r: u16, size: u16) -> Op {
         0x4600 if ok => sized(size, Op::NotB, Op::NotW, Op::NotL),
         0x4A00 if ok => sized(size, Op::TstB, Op::TstW, Op::TstL),
         _ => Op::Illegal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::{BusError, FunctionCode};
+    use crate::cpu::flat::FlatBus;
+
+    /// A second bus type, to get a second table.
+    struct NoBus;
+
+    impl Bus for NoBus {
+        fn read_byte(&mut self, _: FunctionCode, _: u32) -> Result<u8, BusError> {
+            Err(BusError)
+        }
+        fn read_word(&mut self, _: FunctionCode, _: u32) -> Result<u16, BusError> {
+            Err(BusError)
+        }
+        fn write_byte(&mut self, _: FunctionCode, _: u32, _: u8) -> Result<(), BusError> {
+            Err(BusError)
+        }
+        fn write_word(&mut self, _: FunctionCode, _: u32, _: u16) -> Result<(), BusError> {
+            Err(BusError)
+        }
+    }
+
+    #[test]
+    fn one_table_per_model_and_bus_type_built_once() {
+        let flat = dispatch::<FlatBus>(CpuModel::M68000);
+        assert!(std::ptr::eq(flat, dispatch::<FlatBus>(CpuModel::M68000)));
+        let other = dispatch::<NoBus>(CpuModel::M68000);
+        assert!(std::ptr::eq(other, dispatch::<NoBus>(CpuModel::M68000)));
+        assert_ne!(flat.as_ptr().cast::<u8>(), other.as_ptr().cast::<u8>());
     }
 }

@@ -59,6 +59,9 @@ impl Bus for FlatBus {
         self.mem[a..a + 2].copy_from_slice(&value.to_be_bytes());
         Ok(())
     }
+    fn peek_byte(&self, addr: u32) -> Option<u8> {
+        Some(self.mem[addr as usize & (SIZE - 1)])
+    }
 }
 
 /// Result of running a program until `STOP`.

@@ -3,28 +3,34 @@
 //! Split by concern: [`state`] (registers, status register), [`decode`] (a 65,536-entry table mapping
 //! every opcode to a specialised handler, built once), [`execute`] (the handlers), [`ea`] (effective
 //! addresses and sized bus access), [`exceptions`] (traps, interrupts, address/bus errors, halting),
-//! [`timing`] (internal-cycle figures).
+//! [`timing`] (internal-cycle figures); [`instruction`] and [`disasm`] turn words into a printable
+//! [`Instruction`] for debuggers and traces.
 //!
 //! The core models the 68000's two-word prefetch queue (IR/IRC) exactly as the hardware does, so
 //! the program counter, exception stack frames and the sequence of bus cycles match a real chip.
 
 mod decode;
+pub mod disasm;
 mod ea;
 mod exceptions;
 mod execute;
 pub mod flat;
+pub mod instruction;
 mod state;
 mod timing;
 #[cfg(feature = "vectors")]
 pub mod vectors;
 
+pub use disasm::{disassemble, WordSource};
+pub use instruction::{Instruction, Mnemonic, Operand, Size};
 pub use state::Registers;
 
 use std::any::Any;
 
 use crate::bus::{Bus, FunctionCode};
 
-/// Which member of the 680x0 family is emulated.
+/// Which member of the 680x0 family is emulated. It selects the dispatch table (the private
+/// `decode::dispatch`) once per CPU and bus type; the instruction loop never branches on it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CpuModel {
     M68000,
@@ -108,7 +114,7 @@ pub struct Cpu {
     /// Instructions completed (statistics for benchmarks and the debugger).
     pub(crate) instructions: u64,
     model: CpuModel,
-    /// The dispatch table of the bus type last run (see [`decode::dispatch`]).
+    /// The dispatch table of this model for the bus type last run (see [`decode::dispatch`]).
     dispatch: Option<&'static (dyn Any + Send + Sync)>,
 }
 
@@ -286,7 +292,8 @@ impl Cpu {
         }
     }
 
-    /// The handler table for bus type `B`: the cached one when the bus type is unchanged.
+    /// The handler table of this model for bus type `B`: the cached one when the bus type is
+    /// unchanged (the model never changes).
     #[inline(always)]
     fn dispatch<B: Bus + 'static>(&mut self) -> &'static decode::Dispatch<B> {
         if let Some(t) = self
@@ -295,7 +302,7 @@ impl Cpu {
         {
             return t;
         }
-        let t = decode::dispatch::<B>();
+        let t = decode::dispatch::<B>(self.model);
         self.dispatch = Some(t);
         t
     }

@@ -42,7 +42,7 @@
 //! loop-timed software runs at the real machine's pace.
 
 use crate::bus::{Bus, BusError, FunctionCode, InterruptAck};
-use crate::cpu::{Cpu, CpuModel, RunState};
+use crate::cpu::{disassemble, Cpu, CpuModel, Instruction, RunState};
 use crate::floppy::FloppyImage;
 use crate::storage::{DiskError, MediaInfo};
 
@@ -554,6 +554,20 @@ impl Board {
         }
     }
 
+    /// `read8` without its side effects: RAM and ROM as the CPU would see them now (overlay
+    /// included); `None` for the devices, whose reads move their state (the VIA's interrupt
+    /// flags, the SCC's register pointer, the IWM's and SCSI's latches), and for open bus.
+    fn peek8(&self, addr: u32) -> Option<u8> {
+        let addr = addr & 0x00FF_FFFF;
+        match addr >> 19 {
+            0x00..=0x07 if self.overlay => Some(self.rom[(addr & self.rom_mask) as usize]),
+            0x00..=0x07 => Some(self.ram[(addr & self.ram_mask) as usize]),
+            0x08 if addr < ROM_WINDOW_END => Some(self.rom[(addr & self.rom_mask) as usize]),
+            0x0C..=0x0F if self.overlay => Some(self.ram[(addr & self.ram_mask) as usize]),
+            _ => None,
+        }
+    }
+
     fn interrupt_level_now(&self) -> u8 {
         if self.interrupt_switch {
             4
@@ -687,6 +701,10 @@ impl Bus for Board {
 
     fn reset_devices(&mut self) {
         self.reset_devices_now();
+    }
+
+    fn peek_byte(&self, addr: u32) -> Option<u8> {
+        self.peek8(addr)
     }
 }
 
@@ -933,6 +951,35 @@ impl MacPlus {
     /// What the SCSI disk at `id` holds, `None` for an empty ID.
     pub fn scsi_info(&self, id: u8) -> Option<MediaInfo> {
         self.board.scsi.info(id)
+    }
+
+    /// The byte at `addr` without a bus cycle: RAM and ROM as the CPU sees them now, `None`
+    /// for device registers and open bus (see [`Bus::peek_byte`]).
+    pub fn peek_byte(&self, addr: u32) -> Option<u8> {
+        self.board.peek_byte(addr)
+    }
+
+    /// The word at `addr` without a bus cycle (see [`MacPlus::peek_byte`]).
+    pub fn peek_word(&self, addr: u32) -> Option<u16> {
+        self.board.peek_word(addr)
+    }
+
+    /// The instruction at `addr`, read without bus cycles; `None` when a word of it is not in
+    /// RAM or ROM.
+    pub fn disassemble(&self, addr: u32) -> Option<Instruction> {
+        disassemble(&mut |a| self.board.peek_word(a), addr)
+    }
+
+    /// One CPU step (an instruction, an exception or interrupt entry, or a stopped or halted
+    /// CPU's 4 idle clocks), after the device events due by now. Returns the clocks used.
+    pub fn step(&mut self) -> u64 {
+        let b = &mut self.board;
+        if b.now >= b.next_event {
+            b.process_events();
+        }
+        let c = u64::from(self.cpu.step(b));
+        b.now += c;
+        c
     }
 
     /// The CPU (registers, run state).
