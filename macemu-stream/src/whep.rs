@@ -60,6 +60,9 @@ struct Section {
     ufrag: Option<String>,
     pwd: Option<String>,
     port_zero: bool,
+    /// Payload types of H.264, and those whose fmtp allows packetization-mode 1.
+    h264_pts: Vec<String>,
+    mode1_pts: Vec<String>,
 }
 
 /// SDP lines (CRLF or LF) as `(type, value)`; every line must be `x=…` and of bounded length.
@@ -131,9 +134,26 @@ pub fn parse_offer(text: &str) -> Result<Offer, WhepError> {
             }
             "rtpmap" => {
                 // a=rtpmap:<pt> <encoding>/<clock>[/<channels>]
-                if let Some(enc) = value.split(' ').nth(1) {
-                    if let Some(name) = enc.split('/').next() {
-                        cur.codecs.push(name.to_ascii_uppercase());
+                let mut f = value.split(' ');
+                let pt = f.next().unwrap_or("");
+                if let Some(name) = f.next().and_then(|enc| enc.split('/').next()) {
+                    let name = name.to_ascii_uppercase();
+                    if name == "H264" {
+                        cur.h264_pts.push(pt.to_owned());
+                    }
+                    cur.codecs.push(name);
+                }
+            }
+            "fmtp" => {
+                // a=fmtp:<pt> k=v;k=v (RFC 6184: packetization-mode absent means 0)
+                if let Some((pt, params)) = value.split_once(' ') {
+                    let mode1 = params.split(';').any(|p| {
+                        p.trim().split_once('=').is_some_and(|(k, v)| {
+                            k.trim() == "packetization-mode" && v.trim() == "1"
+                        })
+                    });
+                    if mode1 {
+                        cur.mode1_pts.push(pt.to_owned());
                     }
                 }
             }
@@ -153,9 +173,19 @@ pub fn parse_offer(text: &str) -> Result<Offer, WhepError> {
                 None | Some("sendrecv") | Some("recvonly")
             )
     };
+    let h264 = |s: &&Section| s.kind == "video" && receives(s) && !s.h264_pts.is_empty();
+    // Our packetizer sends FU-A fragments, which only packetization-mode 1 allows (RFC 6184).
     let video = sections
         .iter()
-        .any(|s| s.kind == "video" && receives(s) && s.codecs.iter().any(|c| c == "H264"));
+        .filter(h264)
+        .any(|s| s.h264_pts.iter().any(|pt| s.mode1_pts.contains(pt)));
+    if !video && sections.iter().any(|s| h264(&s)) {
+        return Err(WhepError::Unacceptable(
+            "H.264 is sent fragmented (FU-A), which needs packetization-mode=1; the offer's \
+             H.264 does not allow it"
+                .into(),
+        ));
+    }
     let audio = sections
         .iter()
         .any(|s| s.kind == "audio" && receives(s) && s.codecs.iter().any(|c| c == "OPUS"));
@@ -631,6 +661,21 @@ a=mid:1\r\na=recvonly\r\na=rtpmap:111 opus/48000/2\r\n";
             parse_offer(&vp8_only),
             Err(WhepError::Unacceptable(_))
         ));
+        // H.264 only in packetization mode 0 (no fmtp, or mode 0): our FU-A fragments would break it.
+        for fmtp in [
+            "",
+            "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42e01f\r\n",
+            "a=fmtp:103 packetization-mode=1\r\n",
+        ] {
+            let mode0 = CHROMIUM_OFFER.replace(
+                "a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n",
+                fmtp,
+            );
+            assert!(
+                matches!(parse_offer(&mode0), Err(WhepError::Unacceptable(ref m)) if m.contains("packetization-mode")),
+                "{fmtp:?}"
+            );
+        }
         // A player that only sends is not a viewer.
         let sendonly = CHROMIUM_OFFER.replace("a=recvonly", "a=sendonly");
         assert!(matches!(
