@@ -81,6 +81,9 @@ pub struct OriginPolicy {
     /// Any `Host` is accepted (bound to every address, token required).
     any_host: bool,
     http_port: u16,
+    /// The server's other ports (signaling): they serve no page, so an origin naming one of
+    /// them on an allowed host can only be a client speaking for this server itself.
+    other_ports: Vec<u16>,
     /// `--allow-origin` values, normalized (lower case, no trailing slash).
     origins: Vec<String>,
 }
@@ -211,8 +214,17 @@ impl OriginPolicy {
             hosts,
             any_host: bind.is_unspecified() && token_required,
             http_port,
+            other_ports: Vec::new(),
             origins: allow_origins.iter().map(|o| normalize_origin(o)).collect(),
         }
+    }
+
+    /// Also takes the server's own `port` (its signaling listener) in an origin.
+    pub fn with_own_port(mut self, port: u16) -> Self {
+        if port != self.http_port && !self.other_ports.contains(&port) {
+            self.other_ports.push(port);
+        }
+        self
     }
 
     /// Whether `Host` (as sent, `name[:port]`) names this server.
@@ -235,7 +247,7 @@ impl OriginPolicy {
         let Some((_, host, port)) = split_origin(origin) else {
             return false; // "null", file://, chrome-extension://…
         };
-        if port != self.http_port {
+        if port != self.http_port && !self.other_ports.contains(&port) {
             return false;
         }
         if self.hosts.contains(&host) {
@@ -399,6 +411,15 @@ mod tests {
             );
         }
         assert_eq!(p.check_websocket(&ws("127.0.0.1:8090", None)), Ok(()));
+        // The signaling port is the server's own too (it serves no page): a client that names it
+        // as its origin is accepted once the server says so, and only on an allowed host.
+        let own = "http://127.0.0.1:8090";
+        assert!(p.check_websocket(&ws("127.0.0.1:8090", Some(own))).is_err());
+        let p = p.with_own_port(8090);
+        assert_eq!(p.check_websocket(&ws("127.0.0.1:8090", Some(own))), Ok(()));
+        assert!(p
+            .check_websocket(&ws("127.0.0.1:8090", Some("http://evil.example.com:8090")))
+            .is_err());
         for o in [
             "http://evil.example.com",
             "http://127.0.0.1:8081",

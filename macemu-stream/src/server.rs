@@ -554,13 +554,16 @@ pub async fn start(mut cfg: ServeConfig) -> Result<ServerHandle, ServeError> {
         source,
     })?;
 
-    let policy = Arc::new(OriginPolicy::new(
-        cfg.bind,
-        http_addr.port(),
-        &cfg.allow_hosts,
-        &cfg.allow_origins,
-        cfg.token.is_some(),
-    ));
+    let policy = Arc::new(
+        OriginPolicy::new(
+            cfg.bind,
+            http_addr.port(),
+            &cfg.allow_hosts,
+            &cfg.allow_origins,
+            cfg.token.is_some(),
+        )
+        .with_own_port(signaling_addr.port()),
+    );
     let http_cfg = HttpConfig {
         policy: (*policy).clone(),
         token: cfg.token.clone(),
