@@ -6,14 +6,9 @@ use rustix::io::Errno;
 use std::io::{self, Write};
 use std::path::Path;
 
-/// Replaces `path` with `data` atomically and durably, never through a symlink:
-///
-/// - a symlink (or anything but a regular file) at `path` is refused, not followed;
-/// - the data goes to a new temporary file beside it, created exclusively (`O_EXCL`,
-///   `O_NOFOLLOW`) under an unpredictable name, so nobody can pre-plant that name;
-/// - the file keeps its mode (and, where permitted, owner); a new file gets `new_mode`;
-/// - the file is fsynced before the rename and the directory after it.
-pub fn write_file_atomic(path: &Path, data: &[u8], new_mode: u32) -> io::Result<()> {
+/// The folder of `path`, opened (the name is then looked up in it, never through a path again),
+/// and the file's name in it.
+fn open_parent(path: &Path) -> io::Result<(rustix::fd::OwnedFd, &std::ffi::OsStr)> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -29,6 +24,18 @@ pub fn write_file_atomic(path: &Path, data: &[u8], new_mode: u32) -> io::Result<
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
+    Ok((dirfd, name))
+}
+
+/// Replaces `path` with `data` atomically and durably, never through a symlink:
+///
+/// - a symlink (or anything but a regular file) at `path` is refused, not followed;
+/// - the data goes to a new temporary file beside it, created exclusively (`O_EXCL`,
+///   `O_NOFOLLOW`) under an unpredictable name, so nobody can pre-plant that name;
+/// - the file keeps its mode (and, where permitted, owner); a new file gets `new_mode`;
+/// - the file is fsynced before the rename and the directory after it.
+pub fn write_file_atomic(path: &Path, data: &[u8], new_mode: u32) -> io::Result<()> {
+    let (dirfd, name) = open_parent(path)?;
     let existing = match rustix::fs::statat(&dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => match FileType::from_raw_mode(st.st_mode) {
             FileType::RegularFile => Some(st),
@@ -95,21 +102,7 @@ pub struct NewFile {
 impl NewFile {
     /// Starts `path`, which must not exist yet (`AlreadyExists` otherwise, also at the commit).
     pub fn create(path: &Path, mode: u32) -> io::Result<NewFile> {
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path.file_name().ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{} names no file", path.display()),
-            )
-        })?;
-        let dirfd = rustix::fs::open(
-            dir,
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )?;
+        let (dirfd, name) = open_parent(path)?;
         match rustix::fs::statat(&dirfd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(_) => {
                 return Err(io::Error::new(
