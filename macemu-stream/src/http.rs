@@ -369,7 +369,7 @@ fn with_pref(text: &str, key: &str, value: &str) -> String {
     out
 }
 
-fn mouse_mode_name(m: MouseMode) -> &'static str {
+pub(crate) fn mouse_mode_name(m: MouseMode) -> &'static str {
     match m {
         MouseMode::Absolute => "absolute",
         MouseMode::Relative => "relative",
@@ -671,21 +671,14 @@ async fn drives(State(st): State<Shared>) -> Response {
     .into_response()
 }
 
-/// Extensions an uploaded disk image may have (what Mac emulators' images are called).
-const IMAGE_EXTENSIONS: &[&str] = &[
-    "img", "dsk", "image", "dc42", "diskcopy", "hfv", "hda", "toast", "iso",
-];
-
-/// A name an upload may create: plain (no folders), visible, not too long, and a disk image's.
+/// A name an upload may create: plain (no folders), visible, not too long, and a disk or CD-ROM
+/// image's, as `/api/storage` lists them.
 fn upload_name_ok(name: &str) -> bool {
-    let ext_ok = name
-        .rsplit_once('.')
-        .is_some_and(|(_, e)| IMAGE_EXTENSIONS.iter().any(|x| x.eq_ignore_ascii_case(e)));
     !name.starts_with('.')
         && name.len() <= 255
         && !name.contains(['/', '\\'])
         && !name.chars().any(char::is_control)
-        && ext_ok
+        && (has_extension(name, DISK_EXTENSIONS) || has_extension(name, CDROM_EXTENSIONS))
 }
 
 /// What the request task hands the writer thread.
@@ -716,8 +709,9 @@ async fn disk_upload(State(st): State<Shared>, Path(name): Path<String>, req: Re
         return err(
             StatusCode::BAD_REQUEST,
             format!(
-                "{name:?} is not a plain disk image name (.{})",
-                IMAGE_EXTENSIONS.join(", .")
+                "{name:?} is not a plain disk image name (.{}; CD-ROM .{})",
+                DISK_EXTENSIONS.join(", ."),
+                CDROM_EXTENSIONS.join(", .")
             ),
         );
     }
@@ -1013,6 +1007,14 @@ async fn emulator(State(st): State<Shared>, Path(action): Path<String>) -> Respo
     }
 }
 
+/// Client text as it goes to our log: no control characters, bounded in length.
+fn log_line(text: &str) -> String {
+    text.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_LOG_LINE)
+        .collect()
+}
+
 async fn client_log(body: Bytes) -> Response {
     let text = String::from_utf8_lossy(&body);
     let (level, message) = match serde_json::from_str::<Value>(&text) {
@@ -1025,12 +1027,7 @@ async fn client_log(body: Bytes) -> Response {
         ),
         Err(_) => ("info".to_owned(), text.into_owned()),
     };
-    // Client text goes to our log: strip control characters and bound its length.
-    let clean: String = message
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_LOG_LINE)
-        .collect();
+    let clean = log_line(&message);
     match level.as_str() {
         "error" => tracing::error!(target: "client", "{clean}"),
         "warn" => tracing::warn!(target: "client", "{clean}"),
@@ -1072,11 +1069,7 @@ async fn client_error(body: Bytes) -> Response {
     if !field("stack").is_empty() {
         line += &format!(" | {}", field("stack").replace('\n', " | "));
     }
-    let clean: String = line
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_LOG_LINE)
-        .collect();
+    let clean = log_line(&line);
     tracing::error!(target: "client", "{clean}");
     Json(json!({"ok": true})).into_response()
 }

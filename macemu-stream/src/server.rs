@@ -376,7 +376,7 @@ impl Hub {
             },
             "emulator_reconnects": s.reconnects.load(Relaxed),
             "latency": {"emulator_ping_us": s.ping_rtt_hint_us.load(Relaxed)},
-            "mouse_mode": match *Self::lock(&self.mouse_mode) { MouseMode::Absolute => "absolute", MouseMode::Relative => "relative" },
+            "mouse_mode": http::mouse_mode_name(*Self::lock(&self.mouse_mode)),
             "uptime_s": self.started.elapsed().as_secs(),
             // The v4 server's fields.
             "emulator_connected": emu.is_some(),

@@ -28,27 +28,6 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/whep_gstreamer.py")
 }
 
-/// Why this test cannot run here, if it cannot.
-fn unavailable_here() -> Option<String> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let root = status
-        .lines()
-        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
-    if !root {
-        return Some("needs root for a network namespace".into());
-    }
-    for tool in ["ip", "curl"] {
-        let on_path = std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
-        if !on_path {
-            return Some(format!(
-                "`{tool}` is not installed (scripts/setup.sh installs it)"
-            ));
-        }
-    }
-    None
-}
-
 /// A Python that has GStreamer's GI bindings and every element the player needs, or why there is none.
 /// `/usr/bin/python3` is tried too: Debian's `python3-gi` is only there, and a `python3` of pyenv or a
 /// virtualenv may come first on PATH.
@@ -223,7 +202,7 @@ fn run(cli: &Path, python: &str) -> Result<()> {
 #[test]
 fn gstreamer_webrtcbin_plays_over_whep() {
     let _g = exclusive();
-    if let Some(why) = unavailable_here() {
+    if let Some(why) = unavailable_without(&["ip", "curl"]) {
         skip(&why);
         return;
     }

@@ -52,6 +52,11 @@ pub fn no_chromium() -> Option<String> {
 
 /// Why the e2e tests cannot run here, if they cannot (they need root, `ip` and Chromium).
 pub fn unavailable() -> Option<String> {
+    unavailable_without(&["ip", "chromium", "curl"])
+}
+
+/// Why a test that needs root (for a network namespace) and these programs cannot run here.
+pub fn unavailable_without(tools: &[&str]) -> Option<String> {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let root = status
         .lines()
@@ -59,7 +64,7 @@ pub fn unavailable() -> Option<String> {
     if !root {
         return Some("needs root for a network namespace".into());
     }
-    for tool in ["ip", "chromium", "curl"] {
+    for tool in tools {
         if which(tool).is_none() {
             return Some(format!(
                 "`{tool}` is not installed (scripts/setup.sh installs it)"
