@@ -9,7 +9,7 @@
 //! inside `run_frame`, monomorphic.
 
 use crate::mac::machine::{FrameReport, MacPlus, MachineError};
-use crate::storage::{Backing, DiskError, DriveInfo, DriveSlot};
+use crate::storage::{Backing, DiskError, DriveEvent, DriveInfo, DriveSlot};
 use std::fmt;
 
 /// Pixel layout of a source framebuffer.
@@ -187,9 +187,9 @@ pub trait Machine: Send {
     fn eject_disk(&mut self, slot: DriveSlot) -> Result<(), DiskError>;
     /// Every drive of the machine and what it holds.
     fn drives(&self) -> Vec<DriveInfo>;
-    /// Drives whose contents changed from inside the Mac (the system ejected a disk) since the
-    /// last call, with what they hold now.
-    fn take_drive_events(&mut self) -> Vec<DriveInfo>;
+    /// What happened in the drives from inside the Mac since the last call (the system ejected
+    /// a disk, a write failed to reach its image), each with what the drive holds now.
+    fn take_drive_events(&mut self) -> Vec<DriveEvent>;
 }
 
 /// Builds a powered-on machine from a ROM image and a RAM size.

@@ -254,6 +254,24 @@ pub struct DriveInfo {
     pub media: Option<MediaInfo>,
 }
 
+/// Something that happened in a drive from inside the machine, for the host's user to see.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriveEvent {
+    /// The drive and what it holds now.
+    pub info: DriveInfo,
+    pub kind: DriveEventKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriveEventKind {
+    /// The Mac ejected the disk (Finder, Cmd-E, drag to Trash); the image is closed.
+    EjectedByMac,
+    /// A write by the Mac did not reach the image; the message says which block and why. The
+    /// Mac was told too where its hardware can say so (a SCSI CHECK CONDITION); a floppy has no
+    /// way to report it, so the host's user is the only one who learns of it.
+    WriteFailed(String),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MediaInfo {
     pub name: String,

@@ -6,7 +6,9 @@
 //! system to open an image.
 
 use macemu_core::machine::Machine;
-use macemu_core::storage::{Backing, DiskError, DriveInfo, DriveSlot, FileBacking, OpenError};
+use macemu_core::storage::{
+    Backing, DiskError, DriveEvent, DriveEventKind, DriveInfo, DriveSlot, FileBacking, OpenError,
+};
 use macemu_ipc::drive::{DriveCommand, DriveReport, ReportedMedia, WireSlot};
 use std::path::{Path, PathBuf};
 
@@ -149,6 +151,22 @@ pub fn report(info: &DriveInfo, ejected_by_mac: bool, error: Option<String>) -> 
     }
 }
 
+/// The report of something the Mac did to a drive, logged here too.
+pub fn event_report(event: DriveEvent) -> DriveReport {
+    let slot = event.info.slot;
+    match event.kind {
+        DriveEventKind::EjectedByMac => {
+            tracing::info!(drive = %slot, "the Mac ejected its disk");
+            report(&event.info, true, None)
+        }
+        DriveEventKind::WriteFailed(why) => {
+            tracing::error!(drive = %slot, "a write by the Mac did not reach the image: {why}");
+            let error = format!("a write did not reach the image: {why}");
+            report(&event.info, false, Some(error))
+        }
+    }
+}
+
 /// A report for a command on `slot` that failed.
 pub fn failure(mac: &dyn Machine, slot: DriveSlot, error: String) -> DriveReport {
     let info = mac
@@ -210,6 +228,47 @@ mod tests {
         }
         assert_eq!(slot_to_wire(DriveSlot::Floppy(2)), None);
         assert_eq!(slot_to_wire(DriveSlot::Scsi(7)), None);
+    }
+
+    #[test]
+    fn the_macs_drive_events_become_reports_the_page_shows() {
+        use macemu_core::storage::MediaInfo;
+        let media = MediaInfo {
+            name: "hd.img".into(),
+            bytes: 1 << 20,
+            read_only: false,
+            format: "raw".into(),
+        };
+        let failed = event_report(DriveEvent {
+            info: DriveInfo {
+                slot: DriveSlot::Scsi(2),
+                media: Some(media),
+            },
+            kind: DriveEventKind::WriteFailed("block 7: no space left on device".into()),
+        });
+        assert_eq!(failed.slot, Some(WireSlot::Scsi(2)));
+        assert!(!failed.ejected_by_mac);
+        assert_eq!(
+            failed.media.as_ref().map(|m| m.name.as_str()),
+            Some("hd.img")
+        );
+        let why = failed.error.as_deref().unwrap_or_default();
+        assert!(why.contains("block 7: no space left on device"), "{why}");
+
+        let ejected = event_report(DriveEvent {
+            info: DriveInfo {
+                slot: DriveSlot::Floppy(1),
+                media: None,
+            },
+            kind: DriveEventKind::EjectedByMac,
+        });
+        assert!(ejected.ejected_by_mac && ejected.error.is_none() && ejected.media.is_none());
+        // Both survive the socket's encoding.
+        for r in [failed, ejected] {
+            let bytes = r.encode();
+            let (op, payload) = macemu_ipc::drive::decode_ext(&bytes).unwrap();
+            assert_eq!(DriveReport::decode(op, &payload).unwrap(), r);
+        }
     }
 
     #[test]

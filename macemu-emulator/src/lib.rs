@@ -544,9 +544,8 @@ fn cpu_thread(
             }
         }
         let report = mac.run_frame();
-        for info in mac.take_drive_events() {
-            tracing::info!(drive = %info.slot, "the Mac ejected its disk");
-            let _ = reports.send(drives::report(&info, true, None));
+        for event in mac.take_drive_events() {
+            let _ = reports.send(drives::event_report(event));
         }
         shared
             .snapshot

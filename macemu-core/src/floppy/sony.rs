@@ -99,7 +99,8 @@ pub struct SonyDrive {
     /// Built tracks for the current head position, one per side.
     cache: [Option<Track>; 2],
     writer: WriteDecoder,
-    /// Sectors the Mac wrote that reached the image, and the last write that did not.
+    /// Sectors the Mac wrote that reached the image, and the last write that did not (until
+    /// [`SonyDrive::take_write_error`] reports it).
     pub sectors_written: u64,
     pub last_write_error: Option<String>,
 }
@@ -125,6 +126,12 @@ impl SonyDrive {
             sectors_written: 0,
             last_write_error: None,
         }
+    }
+
+    /// The last write that did not reach the image, once: the drive cannot tell the Mac, so
+    /// the host's user is told instead.
+    pub fn take_write_error(&mut self) -> Option<String> {
+        self.last_write_error.take()
     }
 
     pub fn disk(&self) -> Option<&FloppyImage> {

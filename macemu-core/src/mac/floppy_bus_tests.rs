@@ -6,7 +6,8 @@
 
 use super::*;
 use crate::floppy::gcr::{self, RAW_SECTOR};
-use crate::storage::{Backing, FileBacking, MemBacking};
+use crate::machine::Machine;
+use crate::storage::{Backing, DriveEventKind, DriveSlot, FileBacking, MemBacking};
 
 const IWM: u32 = 0xDFE1FF;
 const VIA_DDRA: u32 = 0xEFE7FE;
@@ -330,20 +331,30 @@ fn a_write_to_a_read_only_image_changes_nothing() {
     let mut m = MemBacking::new(pattern(409_600, 5));
     m.read_only = true;
     let img = FloppyImage::open(Box::new(m.clone())).unwrap();
-    let mut b = board();
-    b.iwm.insert(0, img, 0).unwrap();
-    let mut d = Driver::new(&mut b);
+    let mut mac = MacPlus::new(&vec![0u8; 128 * 1024], 1 << 20).unwrap();
+    mac.insert_floppy(0, img).unwrap();
+    let mut d = Driver::new(&mut mac.board);
     d.start(0);
     d.read_mode(0);
     d.find_address(2);
     d.write_data(2, &[0x77; RAW_SECTOR]);
-    let drive = b.iwm.drive(0).unwrap();
+    let drive = mac.board.iwm.drive(0).unwrap();
     assert_eq!(drive.sectors_written, 0);
-    assert!(drive.last_write_error.is_some());
     let disk = drive.disk().unwrap();
     let mut orig = [0u8; 512];
     m.read_at(2 * 512, &mut orig).unwrap();
     assert_eq!(disk.block_data(2), &orig[..]);
+
+    // The floppy cannot tell the Mac, so the host's user is told, once, with the drive's state.
+    let events = Machine::take_drive_events(&mut mac);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].info.slot, DriveSlot::Floppy(0));
+    assert!(events[0].info.media.as_ref().is_some_and(|m| m.read_only));
+    match &events[0].kind {
+        DriveEventKind::WriteFailed(why) => assert!(why.starts_with("block 2:"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(Machine::take_drive_events(&mut mac).is_empty());
 }
 
 /// Timing as the Mac sees it: a sector's address field comes round once a revolution at the

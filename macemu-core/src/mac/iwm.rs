@@ -128,6 +128,14 @@ impl Iwm {
         std::mem::take(&mut self.ejects)
     }
 
+    /// Writes that did not reach a drive's image since the last call, by drive.
+    pub fn take_write_errors(&mut self) -> Vec<(u8, String)> {
+        (0u8..)
+            .zip(self.drives.iter_mut())
+            .filter_map(|(n, d)| d.take_write_error().map(|e| (n, e)))
+            .collect()
+    }
+
     fn selected(&self) -> usize {
         usize::from(self.lines & SELECT != 0)
     }

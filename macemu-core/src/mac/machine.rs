@@ -877,6 +877,15 @@ impl MacPlus {
         self.board.iwm.take_ejects()
     }
 
+    /// Writes by the Mac that did not reach an image since the last call: floppy drives, then
+    /// SCSI IDs, each with the reason.
+    pub fn take_write_errors(&mut self) -> (Vec<(u8, String)>, Vec<(u8, String)>) {
+        (
+            self.board.iwm.take_write_errors(),
+            self.board.scsi.take_write_errors(),
+        )
+    }
+
     /// The cursor position the system keeps in RawMouse (x, y), for the driver's cursor metadata;
     /// `None` unless the OS helpers are on.
     pub fn cursor_position(&self) -> Option<(i16, i16)> {

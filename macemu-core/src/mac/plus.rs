@@ -10,7 +10,7 @@ use crate::machine::{
     AudioFormat, Machine, Model, NvramSizeError, Palette, Screen, SourceFormat, PLUS,
 };
 use crate::scsi::ScsiDisk;
-use crate::storage::{Backing, DiskError, DriveInfo, DriveSlot};
+use crate::storage::{Backing, DiskError, DriveEvent, DriveEventKind, DriveInfo, DriveSlot};
 
 /// 1 = black, as the Plus's video circuitry inverts nothing.
 static MONO: Palette = Palette::MONO;
@@ -120,8 +120,7 @@ impl Machine for MacPlus {
         MacPlus::set_rtc_seconds(self, seconds)
     }
 
-    // The Plus's drives are modelled by the IWM floppy controller and the 5380 SCSI bus; until
-    // their media plug in here, every slot is refused as absent.
+    // The Plus's drives: two floppies on the IWM, SCSI IDs 0-6 on the 5380 (7 is the Mac).
     fn insert_disk(&mut self, slot: DriveSlot, media: Box<dyn Backing>) -> Result<(), DiskError> {
         match slot {
             DriveSlot::Floppy(n @ 0..=1) => self.insert_floppy(n, FloppyImage::open(media)?),
@@ -155,12 +154,32 @@ impl Machine for MacPlus {
         floppies.chain(scsi).collect()
     }
 
-    fn take_drive_events(&mut self) -> Vec<DriveInfo> {
-        self.take_floppy_ejects()
+    fn take_drive_events(&mut self) -> Vec<DriveEvent> {
+        let (floppy_errors, scsi_errors) = self.take_write_errors();
+        let failed = floppy_errors
             .into_iter()
-            .map(|n| DriveInfo {
-                slot: DriveSlot::Floppy(n),
-                media: self.floppy_info(n),
+            .map(|(n, e)| (DriveSlot::Floppy(n), DriveEventKind::WriteFailed(e)))
+            .chain(
+                scsi_errors
+                    .into_iter()
+                    .map(|(id, e)| (DriveSlot::Scsi(id), DriveEventKind::WriteFailed(e))),
+            );
+        let ejected = self
+            .take_floppy_ejects()
+            .into_iter()
+            .map(|n| (DriveSlot::Floppy(n), DriveEventKind::EjectedByMac));
+        let happened: Vec<_> = failed.chain(ejected).collect();
+        happened
+            .into_iter()
+            .map(|(slot, kind)| {
+                let media = match slot {
+                    DriveSlot::Floppy(n) => self.floppy_info(n),
+                    DriveSlot::Scsi(id) => self.scsi_info(id),
+                };
+                DriveEvent {
+                    info: DriveInfo { slot, media },
+                    kind,
+                }
             })
             .collect()
     }

@@ -202,6 +202,14 @@ impl Scsi {
             .map(|t| t.info())
     }
 
+    /// Writes that failed to reach a target's medium since the last call, by ID.
+    pub fn take_write_errors(&mut self) -> Vec<(u8, String)> {
+        (0u8..)
+            .zip(self.targets.iter_mut())
+            .filter_map(|(id, t)| t.as_mut()?.take_write_error().map(|e| (id, e)))
+            .collect()
+    }
+
     fn slot(&mut self, id: u8) -> Result<&mut Option<Box<dyn ScsiTarget>>, DiskError> {
         self.targets
             .get_mut(usize::from(id))

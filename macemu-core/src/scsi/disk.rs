@@ -36,6 +36,8 @@ pub struct ScsiDisk {
     vendor: String,
     product: String,
     revision: String,
+    /// The last write that failed, until the host's user has been told.
+    write_failure: Option<String>,
 }
 
 impl std::fmt::Debug for ScsiDisk {
@@ -68,6 +70,7 @@ impl ScsiDisk {
             format,
             vendor: String::from("MACEMU"),
             product: String::from("SCSI DISK"),
+            write_failure: None,
             revision: String::from("1.0"),
         })
     }
@@ -124,6 +127,7 @@ impl ScsiDisk {
     }
 
     fn write_error(&mut self, lba: u64, e: &io::Error) -> Action {
+        self.write_failure = Some(format!("block {lba}: {e}"));
         let sense = if e.kind() == io::ErrorKind::PermissionDenied {
             Sense::new(key::DATA_PROTECT, asc::WRITE_PROTECTED)
         } else {
@@ -341,6 +345,10 @@ impl ScsiTarget for ScsiDisk {
 
     fn info(&self) -> MediaInfo {
         ScsiDisk::info(self)
+    }
+
+    fn take_write_error(&mut self) -> Option<String> {
+        self.write_failure.take()
     }
 }
 

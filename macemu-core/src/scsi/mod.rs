@@ -54,6 +54,11 @@ pub trait ScsiTarget: Send {
     fn abort(&mut self);
     /// What the target holds, for status displays.
     fn info(&self) -> MediaInfo;
+    /// The last write that failed to reach the medium, once, for the host's user (the
+    /// initiator already got CHECK CONDITION).
+    fn take_write_error(&mut self) -> Option<String> {
+        None
+    }
 }
 
 /// CDB length by the opcode's group code (SCSI-2 §7.2.1): group 0 six bytes, 1 and 2 ten, 4

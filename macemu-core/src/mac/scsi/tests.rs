@@ -489,6 +489,12 @@ fn a_failed_write_ends_in_check_condition_and_the_rom_does_not_hang() {
     assert_eq!(st, 0);
     assert_eq!(sense[2] & 0x0F, 0x03, "MEDIUM ERROR");
     assert_eq!(sense[3..7], [0, 0, 0, 1], "the failing LBA");
+    // The host's user hears of it once, with the block and the host's reason.
+    assert_eq!(
+        s.take_write_errors(),
+        [(0, "block 1: no space left on device".to_string())]
+    );
+    assert!(s.take_write_errors().is_empty());
 }
 
 #[test]
