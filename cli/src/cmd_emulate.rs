@@ -21,7 +21,7 @@ pub struct EmulateArgs {
     /// ROM image of the model (a Mac Plus's is 128 KiB). Without it the built-in demo ROM runs.
     #[arg(long, value_name = "PATH")]
     rom: Option<PathBuf>,
-    /// RAM size the model takes: 1M, 2M or 4M on a Plus (bytes are accepted too); default the
+    /// RAM size the model takes: 1M, 2M, 2.5M or 4M on a Plus (bytes are accepted too); default the
     /// model's largest.
     #[arg(long, value_parser = parse_size)]
     ram: Option<usize>,
@@ -166,12 +166,12 @@ pub(crate) fn ram_for(model: &Model, requested: Option<usize>) -> Result<usize, 
     if model.ram_sizes.contains(&bytes) {
         return Ok(bytes);
     }
-    let mut sizes: Vec<String> = model
-        .ram_sizes
+    let mut sorted = model.ram_sizes.to_vec();
+    sorted.sort();
+    let sizes: Vec<String> = sorted
         .iter()
-        .map(|b| format!("{}M", b >> 20))
+        .map(|&b| format!("{}M", b as f64 / f64::from(1 << 20)))
         .collect();
-    sizes.sort();
     Err(format!(
         "the {} takes {} of RAM, not {} bytes",
         model.description,
@@ -285,9 +285,9 @@ mod tests {
         let ram = |s: &str| parse_size(s).and_then(|b| ram_for(plus, Some(b)));
         assert_eq!(ram("4M"), Ok(4 << 20));
         assert_eq!(ram("2M"), Ok(2 << 20));
-        assert!(ram("2.5M").is_err());
+        assert_eq!(ram("2.5M"), Ok(5 << 19));
         assert_eq!(ram("1048576"), Ok(1 << 20));
-        assert!(ram("3M").unwrap_err().contains("1M, 2M, 4M"));
+        assert!(ram("3M").unwrap_err().contains("1M, 2M, 2.5M, 4M"));
         assert!(parse_size("lots").is_err());
         assert!(parse_size("-1M").is_err());
         assert_eq!(ram_for(plus, None), Ok(4 << 20));

@@ -20,7 +20,7 @@ pub struct TraceArgs {
     /// Steps to show.
     #[arg(short = 'n', long = "count", default_value_t = 32)]
     count: u64,
-    /// RAM size: 1M, 2M or 4M.
+    /// RAM size: 1M, 2M, 2.5M or 4M.
     #[arg(long, value_parser = parse_size)]
     ram: Option<usize>,
 }

@@ -241,7 +241,7 @@ impl Model {
 pub static PLUS: Model = Model {
     name: "plus",
     description: "Macintosh Plus (68000, 512x342 mono, 22,254.5 Hz sound)",
-    ram_sizes: &[4 << 20, 2 << 20, 1 << 20],
+    ram_sizes: &[4 << 20, 5 << 19, 2 << 20, 1 << 20],
     build: |rom, ram| Ok(Box::new(MacPlus::new(rom, ram)?)),
 };
 

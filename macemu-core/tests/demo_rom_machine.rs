@@ -127,7 +127,7 @@ fn assert_text(
 
 #[test]
 fn boots_on_every_plus_ram_size_and_keeps_the_globals() {
-    for ram in [MIB, 2 * MIB, 4 * MIB] {
+    for ram in [MIB, 2 * MIB, 5 * MIB / 2, 4 * MIB] {
         let mut mac = booted(ram);
         assert!(!mac.overlay(), "the ROM clears the overlay");
         assert_eq!(g32(&mac, MEM_TOP) as usize, ram, "MemTop");

@@ -226,7 +226,7 @@ fn bad_sizes_are_errors() {
     assert!(MacPlus::new(&rom, 3 * MIB).is_err());
     assert!(MacPlus::new(&rom[..1000], 4 * MIB).is_err());
     let e = MacPlus::new(&rom, 512 * 1024).err().unwrap();
-    assert!(e.to_string().contains("1, 2 or 4 MiB"));
+    assert!(e.to_string().contains("1, 2, 2.5 or 4 MiB"));
 }
 
 #[test]

@@ -81,7 +81,7 @@ pub struct EmulatorConfig {
     pub model: &'static Model,
     /// The ROM image (the demo ROM when none is given).
     pub rom: Vec<u8>,
-    /// RAM in bytes: 1, 2 or 4 MiB.
+    /// RAM in bytes: 1, 2, 2.5 or 4 MiB.
     pub ram_size: usize,
     /// Where parameter RAM is kept between runs; `None` keeps it in memory only.
     pub xpram_path: Option<PathBuf>,

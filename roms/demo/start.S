@@ -39,7 +39,9 @@ _start:
         move.b  #0x87,vDirB(%a0)
 
         /* RAM is now at 0. It repeats every <size> bytes up to 0x3FFFFF, so the first
-         * power of two whose write shows up at address 0 is the size (128 KiB .. 4 MiB). */
+         * power of two whose write shows up at address 0 is the size (128 KiB .. 4 MiB).
+         * A 2.5 MiB Plus decodes all 4 MiB, but its bank B (256 KiB SIMMs) repeats every
+         * 512 KiB from 0x200000: checked below. */
         clr.l   0.w
         move.l  #0x20000,%d1
 1:      movea.l %d1,%a1
@@ -49,7 +51,16 @@ _start:
         add.l   %d1,%d1
         cmp.l   #0x400000,%d1
         bcs.s   1b
-2:      move.l  %d1,MemTop.w
+2:      cmp.l   #0x400000,%d1
+        bne.s   8f
+        movea.l #0x200000,%a1
+        clr.l   (%a1)
+        movea.l #0x280000,%a2
+        move.l  %a2,(%a2)
+        cmpa.l  (%a1),%a2
+        bne.s   8f
+        move.l  %a2,%d1
+8:      move.l  %d1,MemTop.w
         movea.l %d1,%sp
         suba.l  #0xD900,%sp             /* stack grows down below the alternate screen */
 

@@ -63,7 +63,7 @@ use std::fmt;
 /// Why a machine cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MachineError {
-    /// RAM must be 1, 2 or 4 MiB (the Plus's SIMM configurations without the 2.5 MiB one).
+    /// RAM must be 1, 2, 2.5 or 4 MiB (the Plus's SIMM configurations).
     RamSize { bytes: usize },
     /// The ROM image must be a power of two from 4 KiB to 128 KiB (it is mirrored).
     RomSize { bytes: usize },
@@ -73,7 +73,10 @@ impl fmt::Display for MachineError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MachineError::RamSize { bytes } => {
-                write!(f, "RAM size {bytes} bytes: a Mac Plus takes 1, 2 or 4 MiB")
+                write!(
+                    f,
+                    "RAM size {bytes} bytes: a Mac Plus takes 1, 2, 2.5 or 4 MiB"
+                )
             }
             MachineError::RomSize { bytes } => write!(
                 f,
@@ -123,6 +126,12 @@ const VSYNC_END_LINE: u64 = VBL_LINE + 4;
 const ROM_WINDOW_END: u32 = 0x44_0000;
 /// Where RAM appears while the ROM overlay is on.
 const OVERLAY_RAM_BASE: u32 = 0x60_0000;
+/// The 2.5 MiB configuration: 1 MiB SIMMs in bank A (the first 2 MiB) and 256 KiB SIMMs in
+/// bank B, which decode only 19 address bits and so repeat every 512 KiB from 0x200000.
+const BANK_B: u32 = 0x20_0000;
+const BANK_B_256K_MASK: u32 = 0x7_FFFF;
+/// RAM sizes the board's SIMM sockets can hold.
+pub const RAM_SIZES: [usize; 4] = [1 << 20, 2 << 20, 5 << 19, 4 << 20];
 
 /// Everything on the bus: memory, devices and the board's clock. Implements [`Bus`].
 pub struct Board {
@@ -177,7 +186,7 @@ pub struct Board {
 
 impl Board {
     fn new(rom: &[u8], ram_size: usize) -> Result<Board, MachineError> {
-        if ![1usize << 20, 2 << 20, 4 << 20].contains(&ram_size) {
+        if !RAM_SIZES.contains(&ram_size) {
             return Err(MachineError::RamSize { bytes: ram_size });
         }
         if !rom.len().is_power_of_two() || !(4096..=128 * 1024).contains(&rom.len()) {
@@ -185,7 +194,8 @@ impl Board {
         }
         let mut b = Board {
             ram: vec![0; ram_size],
-            ram_mask: (ram_size - 1) as u32,
+            // Every address bit up to the installed size decodes; 2.5 MiB decodes all 22.
+            ram_mask: (ram_size.next_power_of_two() - 1) as u32,
             rom: rom.to_vec(),
             rom_mask: (rom.len() - 1) as u32,
             overlay: true,
@@ -225,7 +235,19 @@ impl Board {
     }
 
     fn ram_size(&self) -> u32 {
-        self.ram_mask + 1
+        self.ram.len() as u32
+    }
+
+    /// RAM index of bus address `a`: RAM repeats through the 4 MiB window, and a 2.5 MiB
+    /// machine's bank B repeats every 512 KiB (only there is the masked address past the end).
+    #[inline(always)]
+    fn ram_index(&self, a: u32) -> usize {
+        let i = a & self.ram_mask;
+        if (i as usize) < self.ram.len() {
+            i as usize
+        } else {
+            (BANK_B | (i & BANK_B_256K_MASK)) as usize
+        }
     }
 
     // ---- wiring ----------------------------------------------------------------------------
@@ -335,7 +357,7 @@ impl Board {
         let pa = self.via.port_a();
         let pb = self.via.port_b();
         let addr = sound::sound_base(self.ram_size(), pa & 0x08 != 0) + 2 * line as u32;
-        let byte = self.ram[(addr & self.ram_mask) as usize];
+        let byte = self.ram[self.ram_index(addr)];
         self.sound
             .fetch(line as usize, byte, pa & 0x07, pb & 0x80 == 0);
         // Each line's horizontal blanking is one PB6 pulse (T2 pulse-counting mode).
@@ -482,7 +504,7 @@ impl Board {
     /// machine's window at 0x200000, where A21 lands).
     #[inline]
     fn overlay_ram_index(&self, addr: u32) -> usize {
-        ((addr - OVERLAY_RAM_BASE) & self.ram_mask) as usize
+        self.ram_index(addr - OVERLAY_RAM_BASE)
     }
 
     fn read8(&mut self, addr: u32) -> u8 {
@@ -493,7 +515,7 @@ impl Board {
                 if self.overlay {
                     self.rom[(addr & self.rom_mask) as usize]
                 } else {
-                    self.ram[(addr & self.ram_mask) as usize]
+                    self.ram[self.ram_index(addr)]
                 }
             }
             // 0x400000..0x43FFFF: ROM, repeated in the 256 KiB its sockets decode. Above that
@@ -528,7 +550,7 @@ impl Board {
         match addr >> 19 {
             // Writes under the overlay hit ROM and are lost.
             0x00..=0x07 if !self.overlay => {
-                let a = (addr & self.ram_mask) as usize;
+                let a = self.ram_index(addr);
                 self.ram[a] = v;
             }
             0x0B => self.scsi.write(addr, v),
@@ -561,9 +583,9 @@ impl Board {
         let addr = addr & 0x00FF_FFFF;
         match addr >> 19 {
             0x00..=0x07 if self.overlay => Some(self.rom[(addr & self.rom_mask) as usize]),
-            0x00..=0x07 => Some(self.ram[(addr & self.ram_mask) as usize]),
+            0x00..=0x07 => Some(self.ram[self.ram_index(addr)]),
             0x08 if addr < ROM_WINDOW_END => Some(self.rom[(addr & self.rom_mask) as usize]),
-            0x0C..=0x0F if self.overlay => Some(self.ram[(addr & self.ram_mask) as usize]),
+            0x0C..=0x0F if self.overlay => Some(self.ram[self.overlay_ram_index(addr)]),
             _ => None,
         }
     }
@@ -611,13 +633,12 @@ impl Bus for Board {
         let a = addr & 0x00FF_FFFF;
         // Fast paths for memory; devices answer on one byte lane, mirrored on the other.
         if a < 0x40_0000 {
-            let (mem, mask) = if self.overlay {
-                (&self.rom, self.rom_mask)
+            let (mem, i) = if self.overlay {
+                (&self.rom, (a & self.rom_mask) as usize)
             } else {
                 self.ram_cycle();
-                (&self.ram, self.ram_mask)
+                (&self.ram, self.ram_index(a))
             };
-            let i = (a & mask) as usize;
             return Ok(u16::from_be_bytes([mem[i], mem[i + 1]]));
         }
         if (0x40_0000..ROM_WINDOW_END).contains(&a) {
@@ -659,7 +680,7 @@ impl Bus for Board {
         let a = addr & 0x00FF_FFFF;
         if a < 0x40_0000 && !self.overlay {
             self.ram_cycle();
-            let i = (a & self.ram_mask) as usize;
+            let i = self.ram_index(a);
             self.ram[i..i + 2].copy_from_slice(&value.to_be_bytes());
             return Ok(());
         }

@@ -24,7 +24,7 @@ fn board(ram: usize) -> Board {
 
 #[test]
 fn overlay_ram_window_starts_at_ram_offset_0_for_every_ram_size() {
-    for ram in [1usize << 20, 2 << 20, 4 << 20] {
+    for ram in RAM_SIZES {
         let mut b = board(ram);
         assert!(b.overlay, "overlay is on after power-on");
         b.write_word(FC, 0x60_0000, 0x1234).unwrap();
@@ -49,23 +49,65 @@ fn overlay_ram_window_starts_at_ram_offset_0_for_every_ram_size() {
 
 #[test]
 fn overlay_ram_window_mirrors_with_the_ram_size() {
-    for ram in [1usize << 20, 2 << 20, 4 << 20] {
+    for ram in RAM_SIZES {
         let mut b = board(ram);
         // The last byte of the 2 MiB window is RAM offset 0x1FFFFF, mirrored into smaller RAM.
         b.write_byte(FC, 0x7F_FFFF, 0xA5).unwrap();
         overlay_off(&mut b);
-        assert_eq!(b.ram[0x1F_FFFF & (ram - 1)], 0xA5, "{ram:#x}");
+        // 2 MiB and more (2.5 MiB's bank A too) hold the whole window.
+        let at = if ram >= 2 << 20 {
+            0x1F_FFFF
+        } else {
+            0x1F_FFFF & (ram - 1)
+        };
+        assert_eq!(b.ram[at], 0xA5, "{ram:#x}");
     }
 }
 
 #[test]
 fn ram_sizes_other_than_the_plus_simm_sets_are_refused() {
-    for ram in [128usize << 10, 512 << 10, 5 << 19] {
+    for ram in [128usize << 10, 512 << 10, 3 << 20, 8 << 20] {
         assert_eq!(
             Board::new(&[0u8; 128 * 1024], ram).err(),
             Some(MachineError::RamSize { bytes: ram })
         );
     }
+}
+
+/// 2.5 MiB: bank A (1 MiB SIMMs) holds 0x000000-0x1FFFFF; bank B's 256 KiB SIMMs decode 19
+/// address bits, so its 512 KiB answer at 0x200000 and repeat every 512 KiB up to 0x3FFFFF.
+#[test]
+fn two_and_a_half_mib_repeat_bank_b_every_512_kib() {
+    let mut b = board(5 << 19);
+    overlay_off(&mut b);
+    assert_eq!(b.ram.len(), 0x28_0000);
+    b.write_word(FC, 0x1F_FFFE, 0xA1A2).unwrap();
+    for (i, base) in [0x20_0000u32, 0x28_0000, 0x30_0000, 0x38_0000]
+        .into_iter()
+        .enumerate()
+    {
+        let v = 0x1000 + i as u16;
+        b.write_word(FC, base + 0x100, v).unwrap();
+        b.write_byte(FC, base + 0x7_FFFF, i as u8).unwrap();
+        // Every repeat reads what was written through any of them: one bank B.
+        for other in [0x20_0000u32, 0x28_0000, 0x30_0000, 0x38_0000] {
+            assert_eq!(b.read_word(FC, other + 0x100).unwrap(), v, "{base:#x}");
+            assert_eq!(b.read_byte(FC, other + 0x7_FFFF).unwrap(), i as u8);
+            assert_eq!(b.peek8(other + 0x100), Some((v >> 8) as u8));
+        }
+        assert_eq!(b.ram[0x20_0100..0x20_0102], v.to_be_bytes());
+    }
+    // Bank A is untouched by bank B's repeats.
+    assert_eq!(b.read_word(FC, 0x1F_FFFE).unwrap(), 0xA1A2);
+    assert_eq!(b.ram[0x1F_FFFE..0x20_0000], [0xA1, 0xA2]);
+
+    // The screen the video circuit shows sits at the top of the 4 MiB window (0x3FA700),
+    // which is RAM offset 0x27A700: MemTop 0x280000 - 0x5900, as the ROM computes ScrnBase.
+    b.write_word(FC, 0x3F_A700, 0xF00F).unwrap();
+    assert_eq!(b.ram_size() - 0x5900, 0x27_A700);
+    let base = video::screen_base(b.ram_size(), true) as usize;
+    assert_eq!(b.ram[base..base + 2], [0xF0, 0x0F]);
+    assert_eq!(b.read_word(FC, 0x27_A700).unwrap(), 0xF00F);
 }
 
 /// Runs the board's events up to cycle `t` with no CPU.
