@@ -37,26 +37,13 @@ const MAX_SIZE: u64 = 512 << 32;
 
 /// "40M", "512K", "1G", "20971520": bytes, a positive multiple of 512.
 fn parse_size(s: &str) -> Result<u64, String> {
-    let t = s.trim();
-    let (digits, mult) = match t.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let mult = match c.to_ascii_uppercase() {
-                'K' => 1u64 << 10,
-                'M' => 1 << 20,
-                'G' => 1 << 30,
-                _ => return Err(format!("{s}: unknown size suffix (use K, M or G)")),
-            };
-            (&t[..i], mult)
-        }
-        _ => (t, 1),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s}: not a size (e.g. 40M, 512K, 1G, or bytes)"))?;
-    let bytes = n
-        .checked_mul(mult)
-        .filter(|&b| b <= MAX_SIZE)
-        .ok_or_else(|| format!("{s}: larger than the 2 TiB a SCSI disk can address"))?;
+    let bytes = macemu::emulator::prefs::parse_size(s)
+        .ok_or_else(|| format!("{s}: not a size (e.g. 40M, 512K, 1G, or bytes)"))?;
+    if bytes > MAX_SIZE {
+        return Err(format!(
+            "{s}: larger than the 2 TiB a SCSI disk can address"
+        ));
+    }
     if bytes == 0 || bytes % 512 != 0 {
         return Err(format!(
             "{s}: a SCSI disk holds whole 512-byte blocks; {bytes} bytes is not a positive \

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 use macemu::emulator::drives::{place_disks, DiskSpec};
-use macemu::emulator::prefs::Prefs;
+use macemu::emulator::prefs::{self, Prefs};
 use macemu::emulator::{mac_time_now, read_rom_file, Emulator, EmulatorConfig, Speed, DEMO_ROM};
 use macemu_core::machine::{Model, MODELS};
 use macemu_core::rom::RomKind;
@@ -141,21 +141,10 @@ fn parse_model(s: &str) -> Result<&'static Model, String> {
 }
 
 pub(crate) fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let (num, mult) = match t.strip_suffix(['M', 'm']) {
-        Some(n) => (n, 1u64 << 20),
-        None => match t.strip_suffix(['K', 'k']) {
-            Some(n) => (n, 1u64 << 10),
-            None => (t, 1),
-        },
-    };
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("not a size: {s:?} (try 4M)"))?;
-    if !(v.is_finite() && v > 0.0) {
-        return Err(format!("not a size: {s:?} (try 4M)"));
-    }
-    Ok((v * mult as f64) as usize)
+    prefs::parse_size(s)
+        .filter(|&b| b > 0)
+        .and_then(|b| usize::try_from(b).ok())
+        .ok_or_else(|| format!("not a size: {s:?} (try 4M, 2.5M or bytes)"))
 }
 
 /// The RAM size to build `model` with: `requested` when the model takes it, else its default.

@@ -49,16 +49,34 @@ fn disk(value: &str) -> PrefDisk {
     }
 }
 
-/// Parses a byte count: plain bytes as BasiliskII writes them, or with a K/M/G suffix.
+/// Parses a byte count: plain bytes as BasiliskII writes them, or with a K/M/G suffix and an
+/// optional decimal fraction that comes to whole bytes ("2.5M"). The one size syntax of the
+/// prefs file and the command line.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
-    let (num, mul) = match s.char_indices().last()? {
+    let (num, mul): (&str, u64) = match s.char_indices().last()? {
         (i, 'k' | 'K') => (&s[..i], 1 << 10),
         (i, 'm' | 'M') => (&s[..i], 1 << 20),
         (i, 'g' | 'G') => (&s[..i], 1 << 30),
         _ => (s, 1),
     };
-    num.trim().parse::<u64>().ok()?.checked_mul(mul)
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let (whole, frac) = match num.trim().split_once('.') {
+        Some((w, f)) if digits(f) && f.len() <= 9 => (w, f),
+        Some(_) => return None,
+        None => (num.trim(), ""),
+    };
+    if !digits(whole) {
+        return None;
+    }
+    let bytes = whole.parse::<u64>().ok()?.checked_mul(mul)?;
+    if frac.is_empty() {
+        return Some(bytes);
+    }
+    let scale = 10u64.pow(frac.len() as u32);
+    let part = frac.parse::<u64>().ok()?.checked_mul(mul)?;
+    // A fraction must come to whole bytes: "2.5M" does, "1.1K" does not.
+    (part % scale == 0).then(|| bytes.checked_add(part / scale))?
 }
 
 impl Prefs {
@@ -170,7 +188,15 @@ mod tests {
         assert_eq!(parse_size("800k"), Some(800 << 10));
         assert_eq!(parse_size("1G"), Some(1 << 30));
         assert_eq!(parse_size("512"), Some(512));
-        assert_eq!(parse_size("M"), None);
+        assert_eq!(parse_size("2.5M"), Some(5 << 19));
+        assert_eq!(parse_size("0.5k"), Some(512));
+        assert_eq!(parse_size("1.1K"), None, "not whole bytes");
+        assert_eq!(parse_size("1.5"), None, "bytes have no fraction");
+        for bad in [
+            "M", "-1M", "+1M", "1..5M", ".5M", "5.M", "1e3", "4 MB", "lots",
+        ] {
+            assert_eq!(parse_size(bad), None, "{bad}");
+        }
         assert_eq!(parse_size("99999999999999G"), None);
         assert_eq!(parse_size(""), None);
     }
