@@ -4,6 +4,8 @@
 const DRIVES_POLL_MS = 2000;
 // Larger files go to SCSI: the biggest floppy image the Plus takes is an 800K DiskCopy 4.2 file.
 const FLOPPY_MAX_BYTES = 1024 * 1024;
+// How long an insert waits for the emulator's report before saying it has none yet.
+const INSERT_WAIT_MS = 5000;
 
 const LABELS = {
   floppy0: 'Internal floppy',
@@ -58,10 +60,10 @@ export class Drives {
   render(r, error) {
     if (!r || !r.attached) {
       this.list.replaceChildren();
-      this.message.textContent = error ? `Drives unavailable: ${error}` : 'No emulator attached.';
+      this.note(error ? `Drives unavailable: ${error}` : 'No emulator attached.');
       return;
     }
-    if (!this.uploading) this.message.textContent = r.drives.length ? '' : 'Waiting for the emulator to report its drives…';
+    this.note(r.drives.length ? '' : 'Waiting for the emulator to report its drives…');
     const items = r.drives.map((d) => {
       const li = document.createElement('li');
       li.dataset.drive = d.drive;
@@ -87,6 +89,15 @@ export class Drives {
     this.list.replaceChildren(...items);
   }
 
+  // A state note from polling replaces only an earlier note, never the outcome of an action,
+  // which stays until the next action.
+  note(text) {
+    if (this.message.textContent === (this.noted || '') || !this.message.textContent) {
+      this.message.textContent = text;
+    }
+    this.noted = text;
+  }
+
   insertControls(drive) {
     const span = document.createElement('span');
     const names = this.diskNames();
@@ -97,7 +108,9 @@ export class Drives {
     const b = document.createElement('button');
     b.type = 'button';
     b.textContent = 'Insert';
-    b.onclick = () => this.command(drive, 'insert', { file: sel.value, read_only: false });
+    b.onclick = async () => {
+      this.message.textContent = await this.insertAndWait(drive, sel.value);
+    };
     span.append(' ', sel, ' ', b);
     return span;
   }
@@ -111,6 +124,30 @@ export class Drives {
       this.message.textContent = `${label(drive)}: ${e.message}`;
       this.log('error', `${action} ${drive}: ${e.message}`);
     }
+  }
+
+  // Inserts image `name` and waits for the emulator's next word on that drive: the disk in place,
+  // or why it was refused (the report carries the reason; the API call only queues the command).
+  async insertAndWait(drive, name) {
+    const before = this.state.get(drive);
+    try {
+      await this.api(`/api/drives/${drive}/insert`, { file: name, read_only: false });
+    } catch (e) {
+      this.log('error', `insert ${drive}: ${e.message}`);
+      return `${label(drive)}: ${e.message}`;
+    }
+    const start = Date.now();
+    while (Date.now() - start < INSERT_WAIT_MS) {
+      await new Promise((r) => setTimeout(r, 200));
+      await this.poll();
+      const d = this.state.get(drive);
+      if (!d) continue;
+      if (!d.empty && d.name === name) return `${name} inserted in the ${label(drive).toLowerCase()}.`;
+      // A new reason, or the same one again once the emulator has had time to answer.
+      const fresh = d.error && (!before || d.error !== before.error || Date.now() - start > 1500);
+      if (d.empty && fresh) return `${name} was not inserted: ${d.error}`;
+    }
+    return `${name}: the emulator has not reported the ${label(drive).toLowerCase()} yet.`;
   }
 
   // The first empty drive fit for a file of `bytes`: a floppy for floppy-sized images, else SCSI.
@@ -155,8 +192,7 @@ export class Drives {
       this.onUploaded();
       const drive = this.freeDrive(file.size);
       if (drive) {
-        await this.command(drive, 'insert', { file: file.name, read_only: false });
-        this.message.textContent = `${file.name} inserted in the ${label(drive).toLowerCase()}.`;
+        this.message.textContent = await this.insertAndWait(drive, file.name);
       } else {
         this.message.textContent = `${file.name} uploaded; no free drive for it (eject one, then insert it).`;
       }
