@@ -44,7 +44,7 @@
 use crate::bus::{Bus, BusError, FunctionCode, InterruptAck};
 use crate::cpu::{disassemble, Cpu, CpuModel, Instruction, RunState};
 use crate::floppy::FloppyImage;
-use crate::storage::{DiskError, MediaInfo};
+use crate::storage::{DiskError, DriveSlot, MediaInfo};
 
 use super::iwm::Iwm;
 use super::keyboard::{self, Keyboard};
@@ -898,13 +898,15 @@ impl MacPlus {
         self.board.iwm.take_ejects()
     }
 
-    /// Writes by the Mac that did not reach an image since the last call: floppy drives, then
-    /// SCSI IDs, each with the reason.
-    pub fn take_write_errors(&mut self) -> (Vec<(u8, String)>, Vec<(u8, String)>) {
-        (
-            self.board.iwm.take_write_errors(),
-            self.board.scsi.take_write_errors(),
-        )
+    /// Writes by the Mac that did not reach an image since the last call, by drive, each with
+    /// the reason.
+    pub fn take_write_errors(&mut self) -> Vec<(DriveSlot, String)> {
+        let floppies = self.board.iwm.take_write_errors().into_iter();
+        let scsi = self.board.scsi.take_write_errors().into_iter();
+        floppies
+            .map(|(n, e)| (DriveSlot::Floppy(n), e))
+            .chain(scsi.map(|(id, e)| (DriveSlot::Scsi(id), e)))
+            .collect()
     }
 
     /// The cursor position the system keeps in RawMouse (x, y), for the driver's cursor metadata;

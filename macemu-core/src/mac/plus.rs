@@ -155,15 +155,10 @@ impl Machine for MacPlus {
     }
 
     fn take_drive_events(&mut self) -> Vec<DriveEvent> {
-        let (floppy_errors, scsi_errors) = self.take_write_errors();
-        let failed = floppy_errors
+        let failed = self
+            .take_write_errors()
             .into_iter()
-            .map(|(n, e)| (DriveSlot::Floppy(n), DriveEventKind::WriteFailed(e)))
-            .chain(
-                scsi_errors
-                    .into_iter()
-                    .map(|(id, e)| (DriveSlot::Scsi(id), DriveEventKind::WriteFailed(e))),
-            );
+            .map(|(slot, e)| (slot, DriveEventKind::WriteFailed(e)));
         let ejected = self
             .take_floppy_ejects()
             .into_iter()
