@@ -10,7 +10,7 @@
 //! Run: `cargo bench -p macemu-emulator --bench emulator`.
 
 use macemu_core::mac::MacPlus;
-use macemu_emulator::video::{Converter, Palette, PixelOrder, Scope, Source};
+use macemu_emulator::video::{Converter, Palette, PixelFormat, Scope, Source};
 use macemu_emulator::{Emulator, EmulatorConfig, Speed, DEMO_ROM};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -76,7 +76,7 @@ fn main() {
             conv.convert(
                 &Source::mac_plus(&s),
                 &Palette::mono(),
-                PixelOrder::Bgra,
+                PixelFormat::Bgra,
                 &mut out,
                 7680,
                 Scope::Full,

@@ -5,7 +5,7 @@
 //! unchanged frame (the steady state: compare, find nothing, convert the whole frame for a
 //! rotating shm buffer) and of a conversion where every row changed (compare, keep a copy, convert).
 
-use macemu_emulator::video::{Converter, Palette, PixelOrder, Scope, Source, SourceFormat};
+use macemu_emulator::video::{Converter, Palette, PixelFormat, Scope, Source, SourceFormat};
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -59,7 +59,7 @@ fn case(name: &str, w: usize, h: usize, format: SourceFormat) {
     conv.convert(
         &src(0),
         &palette,
-        PixelOrder::Bgra,
+        PixelFormat::Bgra,
         &mut dst,
         STRIDE,
         Scope::Full,
@@ -80,7 +80,7 @@ fn case(name: &str, w: usize, h: usize, format: SourceFormat) {
                 .convert(
                     &src(0),
                     &palette,
-                    PixelOrder::Bgra,
+                    PixelFormat::Bgra,
                     &mut dst,
                     STRIDE,
                     Scope::Full,
@@ -93,7 +93,7 @@ fn case(name: &str, w: usize, h: usize, format: SourceFormat) {
                 .convert(
                     &src(i + 1),
                     &palette,
-                    PixelOrder::Bgra,
+                    PixelFormat::Bgra,
                     &mut dst,
                     STRIDE,
                     Scope::Full,

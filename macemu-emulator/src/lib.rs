@@ -24,13 +24,12 @@ pub mod resample;
 pub mod video;
 pub mod xpram;
 
-use crate::video::{Converter, PixelOrder, Scope, Source};
+use crate::video::{Converter, Scope, Source};
 use control::{ControlEvent, MouseState};
 use macemu_core::machine::{Machine, Model, Palette, Screen, SourceFormat};
 use macemu_core::rom::{self, RomError, RomKind};
 use macemu_ipc::{
-    AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, PixelFormat,
-    Publisher, Rect,
+    AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, PixelFormat, Publisher,
 };
 use resample::Resampler;
 use std::io::Read;
@@ -648,17 +647,12 @@ fn video_thread(
                 match converter.convert(
                     &source,
                     &palette,
-                    PixelOrder::Bgra,
+                    PixelFormat::Bgra,
                     out.data,
                     stride,
                     Scope::Full,
                 ) {
-                    Ok(d) => Rect {
-                        x: d.x,
-                        y: d.y,
-                        width: d.width,
-                        height: d.height,
-                    },
+                    Ok(dirty) => dirty,
                     Err(e) => {
                         tracing::error!("video: cannot convert the screen: {e}");
                         continue;

@@ -3,7 +3,7 @@
 //! frames out of the ring.
 
 use macemu_core::mac::MacPlus;
-use macemu_emulator::video::{Converter, Palette, PixelOrder, Scope, Source};
+use macemu_emulator::video::{Converter, Palette, PixelFormat, Scope, Source};
 use macemu_emulator::{
     Emulator, EmulatorConfig, Speed, DEMO_ROM, MAC_SOUND_HZ, PUBLISHED_SOUND_HZ,
 };
@@ -222,7 +222,7 @@ fn boot_picture_matches_the_golden_image() {
         .convert(
             &Source::mac_plus(mac.screen()),
             &Palette::mono(),
-            PixelOrder::Bgra,
+            PixelFormat::Bgra,
             &mut out,
             7680,
             Scope::Full,

@@ -85,6 +85,18 @@ pub struct Rect {
 }
 
 impl Rect {
+    /// Nothing changed.
+    pub const NONE: Rect = Rect {
+        x: 0,
+        y: 0,
+        width: 0,
+        height: 0,
+    };
+
+    pub fn is_empty(&self) -> bool {
+        self.width == 0
+    }
+
     /// The whole `width`×`height` frame.
     pub fn full(width: u32, height: u32) -> Rect {
         Rect {

@@ -19,22 +19,14 @@ use std::fmt;
 pub const MAX_WIDTH: usize = 1920;
 pub const MAX_HEIGHT: usize = 1080;
 
-/// Byte order of the 32-bit output pixels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum PixelOrder {
-    /// Bytes A, R, G, B (the Mac's native 32-bit layout).
-    Argb,
-    /// Bytes B, G, R, A.
-    Bgra,
-}
+/// The output pixels' byte order and the changed region are the shared-memory protocol's own.
+pub use macemu_ipc::{PixelFormat, Rect};
 
-impl PixelOrder {
-    fn encode(self, rgb: u32) -> [u8; 4] {
-        let [_, r, g, b] = rgb.to_be_bytes();
-        match self {
-            PixelOrder::Argb => [0xFF, r, g, b],
-            PixelOrder::Bgra => [b, g, r, 0xFF],
-        }
+fn encode(order: PixelFormat, rgb: u32) -> [u8; 4] {
+    let [_, r, g, b] = rgb.to_be_bytes();
+    match order {
+        PixelFormat::Argb => [0xFF, r, g, b],
+        PixelFormat::Bgra => [b, g, r, 0xFF],
     }
 }
 
@@ -59,28 +51,6 @@ impl<'a> Source<'a> {
             stride: 64,
             format: SourceFormat::Indexed1,
         }
-    }
-}
-
-/// A changed region in pixels; `width == 0` means nothing changed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct DirtyRect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-impl DirtyRect {
-    pub const NONE: DirtyRect = DirtyRect {
-        x: 0,
-        y: 0,
-        width: 0,
-        height: 0,
-    };
-
-    pub fn is_empty(&self) -> bool {
-        self.width == 0
     }
 }
 
@@ -159,13 +129,13 @@ impl DirtyAcc {
     }
 
     /// Byte columns to pixel columns.
-    fn rect(&self, bpp: usize, width: usize) -> DirtyRect {
+    fn rect(&self, bpp: usize, width: usize) -> Rect {
         if self.y0 == usize::MAX {
-            return DirtyRect::NONE;
+            return Rect::NONE;
         }
         let x0 = self.b0 * 8 / bpp;
         let x1 = ((self.b1 + 1) * 8).div_ceil(bpp).min(width);
-        DirtyRect {
+        Rect {
             x: x0 as u32,
             y: self.y0 as u32,
             width: (x1 - x0) as u32,
@@ -210,7 +180,7 @@ struct Setup {
     width: usize,
     height: usize,
     format: SourceFormat,
-    order: PixelOrder,
+    order: PixelFormat,
     palette: Palette,
 }
 
@@ -253,11 +223,11 @@ impl Converter {
         &mut self,
         src: &Source<'_>,
         palette: &Palette,
-        order: PixelOrder,
+        order: PixelFormat,
         dst: &mut [u8],
         dst_stride: usize,
         scope: Scope,
-    ) -> Result<DirtyRect, VideoError> {
+    ) -> Result<Rect, VideoError> {
         let (w, h) = (src.width, src.height);
         if w == 0 || h == 0 || w > MAX_WIDTH || h > MAX_HEIGHT {
             return Err(VideoError::BadSize {
@@ -339,7 +309,7 @@ impl Converter {
 
     fn prepare(&mut self, setup: &Setup) {
         for (c, &rgb) in self.colours.iter_mut().zip(setup.palette.0.iter()) {
-            *c = setup.order.encode(rgb);
+            *c = encode(setup.order, rgb);
         }
         self.lut = match setup.format {
             SourceFormat::Indexed1 => Lut::B1(build_lut(&self.colours, 1)),
@@ -408,7 +378,7 @@ impl Converter {
             }
             return;
         }
-        let order = self.setup.as_ref().map_or(PixelOrder::Bgra, |s| s.order);
+        let order = self.setup.as_ref().map_or(PixelFormat::Bgra, |s| s.order);
         let out = &mut d[x0 * 4..x1 * 4];
         match format {
             SourceFormat::Indexed8 => {
@@ -420,15 +390,15 @@ impl Converter {
             SourceFormat::Rgb555 => {
                 let src = &s[x0 * 2..x1 * 2];
                 match order {
-                    PixelOrder::Bgra => convert_555::<true>(src, out),
-                    PixelOrder::Argb => convert_555::<false>(src, out),
+                    PixelFormat::Bgra => convert_555::<true>(src, out),
+                    PixelFormat::Argb => convert_555::<false>(src, out),
                 }
             }
             _ => {
                 let src = &s[x0 * 4..x1 * 4];
                 match order {
-                    PixelOrder::Bgra => convert_8888::<true>(src, out),
-                    PixelOrder::Argb => convert_8888::<false>(src, out),
+                    PixelFormat::Bgra => convert_8888::<true>(src, out),
+                    PixelFormat::Argb => convert_8888::<false>(src, out),
                 }
             }
         }

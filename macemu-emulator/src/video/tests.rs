@@ -27,11 +27,11 @@ fn reference_rgb(src: &Source<'_>, palette: &Palette, x: usize, y: usize) -> u32
     }
 }
 
-fn pixel(dst: &[u8], stride: usize, x: usize, y: usize, order: PixelOrder) -> u32 {
+fn pixel(dst: &[u8], stride: usize, x: usize, y: usize, order: PixelFormat) -> u32 {
     let p = &dst[y * stride + x * 4..y * stride + x * 4 + 4];
     let (a, r, g, b) = match order {
-        PixelOrder::Argb => (p[0], p[1], p[2], p[3]),
-        PixelOrder::Bgra => (p[3], p[2], p[1], p[0]),
+        PixelFormat::Argb => (p[0], p[1], p[2], p[3]),
+        PixelFormat::Bgra => (p[3], p[2], p[1], p[0]),
     };
     assert_eq!(a, 0xFF, "alpha at {x},{y}");
     (u32::from(r) << 16) | (u32::from(g) << 8) | u32::from(b)
@@ -83,7 +83,7 @@ fn every_depth_and_order_matches_the_reference() {
                 stride,
                 format,
             };
-            for order in [PixelOrder::Bgra, PixelOrder::Argb] {
+            for order in [PixelFormat::Bgra, PixelFormat::Argb] {
                 let dst_stride = 7680;
                 let mut dst = vec![0u8; dst_stride * h];
                 let mut conv = Converter::new();
@@ -92,7 +92,7 @@ fn every_depth_and_order_matches_the_reference() {
                     .unwrap();
                 assert_eq!(
                     dirty,
-                    DirtyRect {
+                    Rect {
                         x: 0,
                         y: 0,
                         width: w as u32,
@@ -127,7 +127,7 @@ fn mac_plus_mono_bits() {
     conv.convert(
         &Source::mac_plus(&screen),
         &Palette::mono(),
-        PixelOrder::Bgra,
+        PixelFormat::Bgra,
         &mut dst,
         7680,
         Scope::Full,
@@ -149,7 +149,7 @@ fn dirty_rect_tracks_changes() {
         conv.convert(
             &Source::mac_plus(screen),
             &pal,
-            PixelOrder::Bgra,
+            PixelFormat::Bgra,
             &mut dst,
             7680,
             Scope::Full,
@@ -161,14 +161,14 @@ fn dirty_rect_tracks_changes() {
         512,
         "first frame is all dirty"
     );
-    assert_eq!(run(&screen, &mut conv), DirtyRect::NONE);
+    assert_eq!(run(&screen, &mut conv), Rect::NONE);
     // Change pixel (100, 50) and (300, 60): bytes 12 and 37 of rows 50 and 60.
     screen[50 * 64 + 12] ^= 0x08;
     screen[60 * 64 + 37] ^= 0x80;
     let d = run(&screen, &mut conv);
     assert_eq!(
         d,
-        DirtyRect {
+        Rect {
             x: 96,
             y: 50,
             width: 304 - 96,
@@ -179,12 +179,12 @@ fn dirty_rect_tracks_changes() {
     for (x, y) in [(100u32, 50u32), (300, 60)] {
         assert!(x >= d.x && x < d.x + d.width && y >= d.y && y < d.y + d.height);
     }
-    assert_eq!(run(&screen, &mut conv), DirtyRect::NONE);
+    assert_eq!(run(&screen, &mut conv), Rect::NONE);
     // Changing back is a change too.
     screen[60 * 64 + 37] ^= 0x80;
     assert_eq!(
         run(&screen, &mut conv),
-        DirtyRect {
+        Rect {
             x: 296,
             y: 60,
             width: 8,
@@ -210,7 +210,7 @@ fn dirty_rect_in_every_depth_covers_the_changed_pixel() {
                 stride,
                 format,
             };
-            conv.convert(&src, &palette, PixelOrder::Argb, dst, w * 4, Scope::Full)
+            conv.convert(&src, &palette, PixelFormat::Argb, dst, w * 4, Scope::Full)
                 .unwrap()
         };
         conv_fn(&data, &mut conv, &mut dst);
@@ -240,7 +240,7 @@ fn palette_or_order_change_makes_everything_dirty() {
     conv.convert(
         &src,
         &Palette::mono(),
-        PixelOrder::Bgra,
+        PixelFormat::Bgra,
         &mut dst,
         7680,
         Scope::Full,
@@ -253,7 +253,7 @@ fn palette_or_order_change_makes_everything_dirty() {
         .convert(
             &src,
             &inverted,
-            PixelOrder::Bgra,
+            PixelFormat::Bgra,
             &mut dst,
             7680,
             Scope::Full,
@@ -265,7 +265,7 @@ fn palette_or_order_change_makes_everything_dirty() {
         .convert(
             &src,
             &Palette::grey(1),
-            PixelOrder::Argb,
+            PixelFormat::Argb,
             &mut dst,
             7680,
             Scope::Full,
@@ -277,7 +277,7 @@ fn palette_or_order_change_makes_everything_dirty() {
         .convert(
             &src,
             &Palette::grey(1),
-            PixelOrder::Argb,
+            PixelFormat::Argb,
             &mut dst,
             7680,
             Scope::Full,
@@ -295,7 +295,7 @@ fn dirty_only_scope_leaves_the_rest_alone() {
     conv.convert(
         &Source::mac_plus(&screen),
         &pal,
-        PixelOrder::Bgra,
+        PixelFormat::Bgra,
         &mut dst,
         7680,
         Scope::Full,
@@ -307,7 +307,7 @@ fn dirty_only_scope_leaves_the_rest_alone() {
         .convert(
             &Source::mac_plus(&screen),
             &pal,
-            PixelOrder::Bgra,
+            PixelFormat::Bgra,
             &mut dst,
             7680,
             Scope::DirtyOnly,
@@ -372,14 +372,14 @@ fn bad_geometry_is_an_error_not_a_panic() {
     ];
     for (src, stride) in cases {
         assert!(conv
-            .convert(&src, &pal, PixelOrder::Bgra, &mut dst, stride, Scope::Full)
+            .convert(&src, &pal, PixelFormat::Bgra, &mut dst, stride, Scope::Full)
             .is_err());
     }
     let err = conv
         .convert(
             &Source::mac_plus(&small),
             &pal,
-            PixelOrder::Bgra,
+            PixelFormat::Bgra,
             &mut dst,
             7680,
             Scope::Full,
