@@ -11,7 +11,7 @@
 //! This is an FFI layer: raw pointers come from C, and each dereference says why it is sound.
 
 use ipc::abi::*;
-use ipc::video::{claimed_index, pick_next_write};
+use ipc::header::{self, FrameCursor, HeaderWords};
 use ipc::{
     AudioPublisher, FrameMeta, FramePublisher, InputListener, IpcError, PixelFormat, Publisher,
     Rect,
@@ -43,6 +43,32 @@ unsafe fn a32<'a>(p: *const u32) -> &'a AtomicU32 {
 unsafe fn a64<'a>(p: *const u64) -> &'a AtomicU64 {
     // SAFETY: guaranteed by the caller.
     unsafe { AtomicU64::from_ptr(p.cast_mut()) }
+}
+
+/// The header of a caller's buffer, word by word, for the shared header writer.
+struct RawHeader(*mut MacEmuIPCBuffer);
+
+impl RawHeader {
+    /// # Safety
+    /// `buf` must point to a whole `MacEmuIPCBuffer` that stays mapped while this lives.
+    unsafe fn new(buf: *mut MacEmuIPCBuffer) -> RawHeader {
+        RawHeader(buf)
+    }
+}
+
+impl HeaderWords for RawHeader {
+    fn u32(&self, offset: usize) -> &AtomicU32 {
+        assert!(offset.is_multiple_of(4) && offset + 4 <= MACEMU_HEADER_SIZE);
+        // SAFETY: in bounds of the header of a whole buffer (`new`'s contract) and 4-aligned
+        // (the buffer is 8-aligned); another process may change it, which an atomic tolerates.
+        unsafe { a32(self.0.cast::<u8>().add(offset).cast()) }
+    }
+
+    fn u64(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset.is_multiple_of(8) && offset + 8 <= MACEMU_HEADER_SIZE);
+        // SAFETY: as `u32`, 8-aligned.
+        unsafe { a64(self.0.cast::<u8>().add(offset).cast()) }
+    }
 }
 
 /// Pointer to frame buffer `index`, or NULL when `buf` is NULL or `index` ≥ 3 (v4 did not check;
@@ -129,25 +155,13 @@ pub unsafe extern "C" fn macemu_frame_complete(buf: *mut MacEmuIPCBuffer, timest
     if buf.is_null() {
         return;
     }
-    // SAFETY: `buf` points to a whole buffer (caller) and every field used below is naturally
-    // aligned in the asserted layout; the seqlock word is the 4-aligned padding at
-    // MACEMU_SEQLOCK_OFFSET. The eventfd number is the emulator's own, as in v4.
+    // SAFETY: `buf` points to a whole buffer (caller).
+    let h = unsafe { RawHeader::new(buf) };
+    let mut cursor = FrameCursor::load(&h);
+    header::complete_frame(&h, &mut cursor, timestamp_us, |_| {});
+    // SAFETY: the eventfd field is naturally aligned in the asserted layout; the fd number is
+    // the emulator's own, as in v4.
     unsafe {
-        let seq = a32(buf.cast::<u8>().add(MACEMU_SEQLOCK_OFFSET).cast());
-        let s = seq.load(SeqCst);
-        seq.store(s.wrapping_add(1) | 1, SeqCst);
-        let current = a32(addr_of!((*buf).write_index)).load(SeqCst) as usize;
-        let current = if current < MACEMU_NUM_BUFFERS {
-            current
-        } else {
-            0
-        };
-        a64(addr_of!((*buf).timestamp_us)).store(timestamp_us, SeqCst);
-        a32(addr_of!((*buf).ready_index)).store(current as u32, SeqCst);
-        let claimed = claimed_index(a32(addr_of!((*buf)._reserved)).load(SeqCst));
-        a32(addr_of!((*buf).write_index)).store(pick_next_write(current, claimed) as u32, SeqCst);
-        a64(addr_of!((*buf).frame_count)).fetch_add(1, SeqCst);
-        seq.store((s.wrapping_add(1) | 1).wrapping_add(1), SeqCst);
         let efd = AtomicI32::from_ptr(addr_of_mut!((*buf).frame_ready_eventfd)).load(SeqCst);
         // The fd number is read from memory the server can write: signal it only if it is
         // an eventfd of this process, never an arbitrary file the number may now name.
@@ -181,51 +195,11 @@ pub unsafe extern "C" fn macemu_init_ipc_buffer(
         eventfd(0, EventfdFlags::NONBLOCK | EventfdFlags::SEMAPHORE)
             .map_or(-1, |fd| fd.into_raw_fd())
     };
-    // SAFETY: `buf` points to a whole writable buffer (caller); header fields are written
-    // through aligned raw pointers and atomics, never through a reference to the whole buffer
-    // (which may be shared memory another process already maps).
-    unsafe {
-        a32(addr_of!((*buf).version)).store(MACEMU_IPC_VERSION, SeqCst);
-        a32(addr_of!((*buf).pid)).store(pid, SeqCst);
-        a32(addr_of!((*buf).state)).store(MACEMU_STATE_STOPPED, SeqCst);
-        a32(addr_of!((*buf).width)).store(width, SeqCst);
-        a32(addr_of!((*buf).height)).store(height, SeqCst);
-        a32(addr_of!((*buf).pixel_format)).store(MACEMU_PIXFMT_BGRA, SeqCst);
-        a32(addr_of!((*buf)._reserved)).store(0, SeqCst);
-        a32(addr_of!((*buf).write_index)).store(0, SeqCst);
-        a32(addr_of!((*buf).ready_index)).store(0, SeqCst);
-        a32(addr_of!((*buf).dirty_x)).store(0, SeqCst);
-        a32(addr_of!((*buf).dirty_y)).store(0, SeqCst);
-        a32(addr_of!((*buf).dirty_width)).store(width, SeqCst);
-        a32(addr_of!((*buf).dirty_height)).store(height, SeqCst);
-        a64(addr_of!((*buf).frame_count)).store(0, SeqCst);
-        a64(addr_of!((*buf).timestamp_us)).store(0, SeqCst);
-        a32(addr_of!((*buf).mouse_latency_avg_ms).cast()).store(0, SeqCst);
-        a32(addr_of!((*buf).mouse_latency_samples).cast()).store(0, SeqCst);
-        addr_of_mut!((*buf).ping_timestamps).write(MacEmuPingTimestamps::default());
-        a32(addr_of!((*buf).ping_sequence).cast()).store(0, SeqCst);
-        a32(buf.cast::<u8>().add(MACEMU_SEQLOCK_OFFSET).cast()).store(0, SeqCst);
-        AtomicI32::from_ptr(addr_of_mut!((*buf).frame_ready_eventfd)).store(new_efd(), SeqCst);
-        a32(addr_of!((*buf).audio_sample_rate)).store(0, SeqCst);
-        a32(addr_of!((*buf).audio_channels)).store(0, SeqCst);
-        a32(addr_of!((*buf).audio_format)).store(MACEMU_AUDIO_FORMAT_NONE, SeqCst);
-        a32(addr_of!((*buf).audio_samples_in_frame)).store(0, SeqCst);
-        a32(addr_of!((*buf).audio_write_index)).store(0, SeqCst);
-        a32(addr_of!((*buf).audio_ready_index)).store(0, SeqCst);
-        a64(addr_of!((*buf).audio_frame_count)).store(0, SeqCst);
-        a64(addr_of!((*buf).audio_timestamp_us)).store(0, SeqCst);
-        AtomicI32::from_ptr(addr_of_mut!((*buf).audio_ready_eventfd)).store(new_efd(), SeqCst);
-        a32(addr_of!((*buf).audio_frame_write_idx).cast()).store(0, SeqCst);
-        a32(addr_of!((*buf).audio_frame_read_idx).cast()).store(0, SeqCst);
-        addr_of_mut!((*buf).audio_frame_ring).write_bytes(0, 1);
-        let mut silence = <MacEmuAudioFrame as bytemuck::Zeroable>::zeroed();
-        silence.sample_rate = 48_000;
-        silence.channels = 2;
-        silence.samples = 960;
-        silence.format = MACEMU_AUDIO_FORMAT_PCM_S16;
-        addr_of_mut!((*buf).audio_silence_frame).write(silence);
-        a32(addr_of!((*buf).magic)).store(MACEMU_VIDEO_MAGIC, SeqCst);
-    }
+    // SAFETY: `buf` points to a whole writable buffer (caller); the header is written through
+    // atomics, never through a reference to the whole buffer (which may be shared memory another
+    // process already maps).
+    let h = unsafe { RawHeader::new(buf) };
+    header::init(&h, pid, width, height, new_efd(), new_efd());
 }
 
 /// Server: v4 validation. 0 ok, -1 bad magic, -2 bad version, -3 pid mismatch, -4 size over

@@ -330,6 +330,8 @@ pub(crate) mod off {
     pub(crate) const AUDIO_FORMAT: usize = offset_of!(MacEmuIPCBuffer, audio_format);
     pub(crate) const AUDIO_SAMPLES_IN_FRAME: usize =
         offset_of!(MacEmuIPCBuffer, audio_samples_in_frame);
+    pub(crate) const AUDIO_WRITE_INDEX: usize = offset_of!(MacEmuIPCBuffer, audio_write_index);
+    pub(crate) const AUDIO_READY_INDEX: usize = offset_of!(MacEmuIPCBuffer, audio_ready_index);
     pub(crate) const AUDIO_FRAME_COUNT: usize = offset_of!(MacEmuIPCBuffer, audio_frame_count);
     pub(crate) const AUDIO_TIMESTAMP_US: usize = offset_of!(MacEmuIPCBuffer, audio_timestamp_us);
     pub(crate) const AUDIO_EVENTFD: usize = offset_of!(MacEmuIPCBuffer, audio_ready_eventfd);

@@ -184,15 +184,6 @@ pub(crate) fn pop(map: &ShmMap) -> Result<AudioFrame, IpcError> {
 }
 
 /// Writes the v4 silence frame (48 kHz, stereo, 960 zero samples).
-pub(crate) fn init_silence(map: &ShmMap) {
-    let mut f = MacEmuAudioFrame::zeroed();
-    f.sample_rate = 48_000;
-    f.channels = 2;
-    f.samples = 960;
-    f.format = MACEMU_AUDIO_FORMAT_PCM_S16;
-    map.write_bytes(off::AUDIO_SILENCE, bytemuck::bytes_of(&f));
-}
-
 use bytemuck::Zeroable;
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ mod error;
 pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod header;
 pub mod input;
 mod publisher;
 mod shm;
@@ -85,14 +86,6 @@ pub struct Rect {
 }
 
 impl Rect {
-    /// Nothing changed.
-    pub const NONE: Rect = Rect {
-        x: 0,
-        y: 0,
-        width: 0,
-        height: 0,
-    };
-
     pub fn is_empty(&self) -> bool {
         self.width == 0
     }

@@ -4,10 +4,10 @@ use crate::abi::*;
 use crate::discovery::{control_socket_path, shm_name};
 use crate::drive::{DriveCommand, DriveReport};
 use crate::error::IpcError;
+use crate::header::{self, FrameCursor};
 use crate::input::{InputDecoder, InputMessage};
 use crate::shm::{FrameWriter, MapError, ShmMap};
 use crate::sys::{self, PeerState};
-use crate::video::{claimed_index, pick_next_write};
 use crate::{audio, realtime_us, EmulatorState, PixelFormat, Rect, STRIDE};
 use rustix::fd::{AsFd, OwnedFd};
 use rustix::io::Errno;
@@ -156,10 +156,8 @@ impl Publisher {
             frames: FramePublisher {
                 shared: shared.clone(),
                 writer,
-                write_idx: 0,
+                cursor: FrameCursor::default(),
                 pending: None,
-                seq: 0,
-                frame_count: 0,
             },
             audio: AudioPublisher {
                 shared: shared.clone(),
@@ -197,25 +195,16 @@ impl Publisher {
     }
 }
 
-/// v4 `macemu_init_ipc_buffer` on a fresh (zeroed) object; the magic goes last so a scanner never
-/// sees a valid magic on a half-initialised header.
 fn init_header(s: &Shared, width: u32, height: u32) {
     use rustix::fd::AsRawFd;
-    let m = &s.map;
-    m.u32(off::VERSION).store(MACEMU_IPC_VERSION, SeqCst);
-    m.u32(off::PID).store(s.pid, SeqCst);
-    m.u32(off::STATE).store(MACEMU_STATE_STOPPED, SeqCst);
-    m.u32(off::WIDTH).store(width, SeqCst);
-    m.u32(off::HEIGHT).store(height, SeqCst);
-    m.u32(off::PIXEL_FORMAT).store(MACEMU_PIXFMT_BGRA, SeqCst);
-    m.u32(off::DIRTY_W).store(width, SeqCst);
-    m.u32(off::DIRTY_H).store(height, SeqCst);
-    m.u32(off::FRAME_EVENTFD)
-        .store(s.frame_efd.as_raw_fd() as u32, SeqCst);
-    m.u32(off::AUDIO_EVENTFD)
-        .store(s.audio_efd.as_raw_fd() as u32, SeqCst);
-    audio::init_silence(m);
-    m.u32(off::MAGIC).store(MACEMU_VIDEO_MAGIC, SeqCst);
+    header::init(
+        &*s.map,
+        s.pid,
+        width,
+        height,
+        s.frame_efd.as_raw_fd(),
+        s.audio_efd.as_raw_fd(),
+    );
 }
 
 /// Binds the control socket race-free with mode 0600: bind inside a private 0700 directory,
@@ -276,11 +265,10 @@ impl FrameMut<'_> {
 pub struct FramePublisher {
     shared: Arc<Shared>,
     writer: FrameWriter,
-    /// The buffer being written: our own state, never re-read from shared memory.
-    write_idx: usize,
+    /// The buffer being written and the sequence: our own state, never re-read from shared
+    /// memory.
+    cursor: FrameCursor,
     pending: Option<(u32, u32, PixelFormat)>,
-    seq: u32,
-    frame_count: u64,
 }
 
 impl FramePublisher {
@@ -298,7 +286,7 @@ impl FramePublisher {
         self.pending = Some((width, height, format));
         let data = self
             .writer
-            .frame_mut(self.write_idx, STRIDE * height as usize);
+            .frame_mut(self.cursor.write_index, STRIDE * height as usize);
         Ok(FrameMut {
             data,
             stride: STRIDE,
@@ -329,45 +317,32 @@ impl FramePublisher {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let m = &self.shared.map;
-        // Sequence lock: odd while the metadata of this frame is being written.
-        self.seq = self.seq.wrapping_add(1) | 1;
-        m.u32(off::SEQLOCK).store(self.seq, SeqCst);
-        m.u32(off::WIDTH).store(width, SeqCst);
-        m.u32(off::HEIGHT).store(height, SeqCst);
-        m.u32(off::PIXEL_FORMAT).store(format as u32, SeqCst);
-        m.u32(off::DIRTY_X).store(d.x, SeqCst);
-        m.u32(off::DIRTY_Y).store(d.y, SeqCst);
-        m.u32(off::DIRTY_W).store(d.width, SeqCst);
-        m.u32(off::DIRTY_H).store(d.height, SeqCst);
-        let cursor = u32::from_ne_bytes({
-            let [a, b] = meta.cursor_x.to_ne_bytes();
-            let [c, e] = meta.cursor_y.to_ne_bytes();
-            [a, b, c, e]
+        header::complete_frame(&*self.shared.map, &mut self.cursor, now, |m| {
+            m.u32(off::WIDTH).store(width, SeqCst);
+            m.u32(off::HEIGHT).store(height, SeqCst);
+            m.u32(off::PIXEL_FORMAT).store(format as u32, SeqCst);
+            m.u32(off::DIRTY_X).store(d.x, SeqCst);
+            m.u32(off::DIRTY_Y).store(d.y, SeqCst);
+            m.u32(off::DIRTY_W).store(d.width, SeqCst);
+            m.u32(off::DIRTY_H).store(d.height, SeqCst);
+            let cursor = u32::from_ne_bytes({
+                let [a, b] = meta.cursor_x.to_ne_bytes();
+                let [c, e] = meta.cursor_y.to_ne_bytes();
+                [a, b, c, e]
+            });
+            m.u32(off::CURSOR_XY).store(cursor, SeqCst);
+            m.u32(off::CURSOR_VIS).store(
+                u32::from_ne_bytes([meta.cursor_visible as u8, 0, 0, 0]),
+                SeqCst,
+            );
+            if let Some(p) = ping {
+                m.u64(off::PING_T1).store(p.t1, SeqCst);
+                m.u64(off::PING_T2).store(p.t2, SeqCst);
+                m.u64(off::PING_T3).store(p.t3, SeqCst);
+                m.u64(off::PING_T4).store(now, SeqCst);
+                m.u32(off::PING_SEQUENCE).store(p.sequence, SeqCst);
+            }
         });
-        m.u32(off::CURSOR_XY).store(cursor, SeqCst);
-        m.u32(off::CURSOR_VIS).store(
-            u32::from_ne_bytes([meta.cursor_visible as u8, 0, 0, 0]),
-            SeqCst,
-        );
-        if let Some(p) = ping {
-            m.u64(off::PING_T1).store(p.t1, SeqCst);
-            m.u64(off::PING_T2).store(p.t2, SeqCst);
-            m.u64(off::PING_T3).store(p.t3, SeqCst);
-            m.u64(off::PING_T4).store(now, SeqCst);
-            m.u32(off::PING_SEQUENCE).store(p.sequence, SeqCst);
-        }
-        let current = self.write_idx;
-        m.u64(off::TIMESTAMP_US).store(now, SeqCst);
-        m.u32(off::READY_INDEX).store(current as u32, SeqCst);
-        // Must follow the ready_index store (see `video` for the argument).
-        let claimed = claimed_index(m.u32(off::CLAIM).load(SeqCst));
-        self.write_idx = pick_next_write(current, claimed);
-        m.u32(off::WRITE_INDEX).store(self.write_idx as u32, SeqCst);
-        self.frame_count += 1;
-        m.u64(off::FRAME_COUNT).store(self.frame_count, SeqCst);
-        self.seq = self.seq.wrapping_add(1);
-        m.u32(off::SEQLOCK).store(self.seq, SeqCst);
         sys::signal(self.shared.frame_efd.as_fd())?;
         Ok(())
     }
@@ -396,7 +371,7 @@ impl FramePublisher {
 
     /// Frames published so far.
     pub fn frame_count(&self) -> u64 {
-        self.frame_count
+        self.cursor.frame_count
     }
 }
 

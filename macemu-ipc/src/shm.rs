@@ -310,3 +310,13 @@ pub(crate) fn async_readable(fd: OwnedFd) -> std::io::Result<tokio::io::unix::As
         tokio::io::unix::AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE)
     }?)
 }
+
+impl crate::header::HeaderWords for ShmMap {
+    fn u32(&self, offset: usize) -> &AtomicU32 {
+        ShmMap::u32(self, offset)
+    }
+
+    fn u64(&self, offset: usize) -> &AtomicU64 {
+        ShmMap::u64(self, offset)
+    }
+}

@@ -131,7 +131,7 @@ impl DirtyAcc {
     /// Byte columns to pixel columns.
     fn rect(&self, bpp: usize, width: usize) -> Rect {
         if self.y0 == usize::MAX {
-            return Rect::NONE;
+            return Rect::default();
         }
         let x0 = self.b0 * 8 / bpp;
         let x1 = ((self.b1 + 1) * 8).div_ceil(bpp).min(width);

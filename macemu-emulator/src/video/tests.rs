@@ -161,7 +161,7 @@ fn dirty_rect_tracks_changes() {
         512,
         "first frame is all dirty"
     );
-    assert_eq!(run(&screen, &mut conv), Rect::NONE);
+    assert_eq!(run(&screen, &mut conv), Rect::default());
     // Change pixel (100, 50) and (300, 60): bytes 12 and 37 of rows 50 and 60.
     screen[50 * 64 + 12] ^= 0x08;
     screen[60 * 64 + 37] ^= 0x80;
@@ -179,7 +179,7 @@ fn dirty_rect_tracks_changes() {
     for (x, y) in [(100u32, 50u32), (300, 60)] {
         assert!(x >= d.x && x < d.x + d.width && y >= d.y && y < d.y + d.height);
     }
-    assert_eq!(run(&screen, &mut conv), Rect::NONE);
+    assert_eq!(run(&screen, &mut conv), Rect::default());
     // Changing back is a change too.
     screen[60 * 64 + 37] ^= 0x80;
     assert_eq!(
