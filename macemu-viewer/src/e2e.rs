@@ -6,7 +6,6 @@
 //! namespace with one veth pair and a default route (see `docs/e2e-chromium.md`). The DevTools
 //! connection is a pipe (`--remote-debugging-pipe`), so the test itself needs no network access into
 //! the namespace; HTTP requests to the server are made by the page (`fetch`).
-#![allow(dead_code)] // each e2e test binary uses a different part of the harness
 
 use serde_json::{json, Value};
 use std::fs::File;
@@ -90,8 +89,8 @@ pub fn target_dir() -> PathBuf {
 }
 
 /// `macemu-cli` of the same profile as this test, built (or brought up to date) first: cargo builds a
-/// package's binaries only for that package's own integration tests, and this one lives in
-/// macemu-stream. `MACEMU_CLI` names a ready binary instead.
+/// package's binaries only for that package's own integration tests, and the tests using this live
+/// in macemu-stream. `MACEMU_CLI` names a ready binary instead.
 pub fn cli_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("MACEMU_CLI") {
         return Ok(PathBuf::from(p));
