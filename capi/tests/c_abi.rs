@@ -37,9 +37,20 @@ fn static_lib() -> &'static Path {
             .and_then(|s| s.to_str())
             .expect("profile name");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.args(["build", "-q", "-p", "macemu-capi", "--lib"])
-            .env("CARGO_TARGET_DIR", target)
-            .current_dir(repo_root());
+        // `-p macemu-cli` only joins the feature resolution: with it (and its workspace-hack
+        // dependency) the library's dependencies get the features `cargo test --workspace` gave
+        // them, so they are the ones already built instead of a second build of each.
+        cmd.args([
+            "build",
+            "-q",
+            "-p",
+            "macemu-capi",
+            "-p",
+            "macemu-cli",
+            "--lib",
+        ])
+        .env("CARGO_TARGET_DIR", target)
+        .current_dir(repo_root());
         match profile {
             "debug" => {}
             "release" => {
