@@ -1,6 +1,6 @@
 //! `serve` figures from the outside, as an operator would see them: `macemu-cli emulate` (demo ROM,
 //! default settings) and `macemu-cli serve --target-pid` run as separate processes on free loopback
-//! ports, and the headless viewer (`macemu_stream::viewer`) watches like a browser.
+//! ports, and the headless viewer (`macemu_viewer::viewer`) watches like a browser.
 //!
 //! * `static` (default, 30 s): nobody types, the screen stays still. CPU use of the serve and
 //!   emulator processes (utime + stime from /proc over the window ÷ wall time, in % of one core) and
@@ -16,7 +16,7 @@
 //! stopped on every way out, Ctrl-C included.
 
 use macemu_stream::datachannel::ClientEvent;
-use macemu_stream::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions, ViewerStats};
+use macemu_viewer::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions, ViewerStats};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};

@@ -14,11 +14,8 @@
 //! - **DataChannel round trip**: the page's pings (one a second): the whole echo through the emulator,
 //!   and its network share (the round trip less the time the ping spent in server and emulator).
 
-#[path = "../tests/e2e_common/mod.rs"]
-mod e2e_common;
-
-use e2e_common::*;
 use macemu_ipc::{FrameMeta, PixelFormat, Publisher, Rect};
+use macemu_viewer::e2e::*;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

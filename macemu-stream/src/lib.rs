@@ -12,5 +12,4 @@ pub mod server;
 pub mod signaling;
 pub mod supervisor;
 pub mod video;
-pub mod viewer;
 pub mod whep;

@@ -7,9 +7,7 @@
 //!
 //! Needs root (network namespace), `ip`, `curl` and `chromium`; elsewhere it says why and passes.
 
-mod e2e_common;
-
-use e2e_common::*;
+use macemu_viewer::e2e::*;
 use std::process::Command;
 use std::time::{Duration, Instant};
 

@@ -11,9 +11,7 @@
 //! installs them); elsewhere it says why and passes, unless MACEMU_REQUIRE_BROWSER/MACEMU_REQUIRE_ALL
 //! is set.
 
-mod e2e_common;
-
-use e2e_common::*;
+use macemu_viewer::e2e::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,14 +2,12 @@
 //! (`macemu_stream::datachannel`, `keymap`): what the page encodes the server decodes to the same
 //! events, and what the server encodes the page reads field for field. Needs only Chromium.
 
-mod e2e_common;
-
-use e2e_common::*;
 use macemu_stream::datachannel::{
     encode_h264_meta, parse_client_message, ClientEvent, Cursor, PingEcho, PngHeader,
     PNG_HEADER_LEN,
 };
 use macemu_stream::keymap::browser_to_mac;
+use macemu_viewer::e2e::*;
 use serde_json::{json, Value};
 
 const PROTOCOL_JS: &str = include_str!("../web/protocol.js");

@@ -7,13 +7,12 @@
 //! level, and stream again once the header is sane. An emulator that shrinks its shared memory
 //! must not kill the server with SIGBUS: the server detaches and keeps answering.
 
-mod common;
-
 use macemu_ipc::abi::{MacEmuAudioFrame, MacEmuIPCBuffer, MACEMU_AUDIO_FRAME_RING_SIZE};
 use macemu_ipc::{shm_name, FrameMeta, PixelFormat, Publisher, Rect};
 use macemu_stream::datachannel::PNG_HEADER_LEN;
 use macemu_stream::server::Codec;
-use macemu_stream::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions};
+use macemu_viewer::harness as common;
+use macemu_viewer::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions};
 use rand::Rng;
 use serde_json::Value;
 use std::mem::offset_of;

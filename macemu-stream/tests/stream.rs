@@ -1,18 +1,16 @@
 //! End to end without a browser: a test emulator publishes frames, audio and records input through
-//! the real v4 IPC; `serve` attaches to it; the headless viewer (`macemu_stream::viewer`, webrtc-rs)
+//! the real v4 IPC; `serve` attaches to it; the headless viewer (`macemu_viewer::viewer`, webrtc-rs)
 //! connects through our signaling like a browser, decodes the H.264 with openh264 and the Opus with
 //! libopus, and sends input on the DataChannel. Everything stays on 127.0.0.1.
 
-mod common;
-
-use common::{
-    best_psnr, connect_viewer, pixel, start_server, wait_for, TestEmulator, H, SERIAL, TONE_HZ, W,
-};
 use futures_util::{SinkExt, StreamExt};
 use macemu_ipc::{InputMessage, PixelFormat};
 use macemu_stream::datachannel::{ClientEvent, PNG_HEADER_LEN};
 use macemu_stream::peer::PeerOptions;
 use macemu_stream::server::{self, Codec, ServeConfig};
+use macemu_viewer::harness::{
+    best_psnr, connect_viewer, pixel, start_server, wait_for, TestEmulator, H, SERIAL, TONE_HZ, W,
+};
 use serde_json::Value;
 use std::process::Command;
 use std::sync::atomic::Ordering;

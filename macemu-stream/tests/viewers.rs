@@ -1,13 +1,11 @@
-//! Several viewers on one server, with the headless viewer (`macemu_stream::viewer`): every viewer
+//! Several viewers on one server, with the headless viewer (`macemu_viewer::viewer`): every viewer
 //! gets the stream at the source's frame rate from a single encode, and a viewer that stops reading
 //! neither slows the others nor the server, and recovers when it reads again. Loopback only.
 
-mod common;
-
-use common::{best_psnr, start_server, wait_for, TestEmulator, SERIAL};
 use macemu_ipc::PixelFormat;
 use macemu_stream::server::Codec;
-use macemu_stream::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions, ViewerStats};
+use macemu_viewer::harness::{best_psnr, start_server, wait_for, TestEmulator, SERIAL};
+use macemu_viewer::viewer::{fetch_status, VideoDecode, Viewer, ViewerOptions, ViewerStats};
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

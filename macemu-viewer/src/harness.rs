@@ -1,12 +1,11 @@
 //! What the in-process streaming tests share: a test emulator that publishes a known, moving picture
 //! (and a tone) through the real v4 IPC, a server started on free loopback ports, the headless viewer
 //! set up as those tests use it, and the picture-quality check against the published frames.
-#![allow(dead_code)] // each test binary uses a different part
 
+use crate::viewer::{Received, VideoDecode, Viewer, ViewerOptions};
 use macemu_ipc::{FrameMeta, InputMessage, PixelFormat, Publisher, Rect};
 use macemu_stream::peer::PeerOptions;
 use macemu_stream::server::{self, Codec, ServeConfig, ServerHandle};
-use macemu_stream::viewer::{Received, VideoDecode, Viewer, ViewerOptions};
 use std::process::{Child, Command};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -6,7 +6,6 @@
 //! namespace with one veth pair and a default route (see `docs/e2e-chromium.md`). The DevTools
 //! connection is a pipe (`--remote-debugging-pipe`), so the test itself needs no network access into
 //! the namespace; HTTP requests to the server are made by the page (`fetch`).
-#![allow(dead_code)] // each e2e test binary uses a different part of the harness
 
 use serde_json::{json, Value};
 use std::fs::File;
@@ -89,9 +88,35 @@ pub fn target_dir() -> PathBuf {
     exe.ancestors().nth(3).expect("target dir").to_path_buf()
 }
 
+/// `cargo`, without the variables cargo set for this test process. Build scripts that watch them
+/// (ring's `rerun-if-env-changed=CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...) would see them change,
+/// run again and rebuild everything above them: here, and again at the next build from a shell.
+pub fn cargo_command() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_MANIFEST_"]
+            .iter()
+            .any(|p| k.starts_with(p))
+            || [
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&&*k)
+        {
+            cmd.env_remove(&*k);
+        }
+    }
+    cmd
+}
+
 /// `macemu-cli` of the same profile as this test, built (or brought up to date) first: cargo builds a
-/// package's binaries only for that package's own integration tests, and this one lives in
-/// macemu-stream. `MACEMU_CLI` names a ready binary instead.
+/// package's binaries only for that package's own integration tests, and the tests using this live
+/// in macemu-stream. `MACEMU_CLI` names a ready binary instead.
 pub fn cli_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("MACEMU_CLI") {
         return Ok(PathBuf::from(p));
@@ -106,9 +131,8 @@ pub fn cli_path() -> Result<PathBuf> {
         Some(other) => other,
         None => return Err("no profile name".into()),
     };
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.toml");
-    let out = Command::new(cargo)
+    let out = cargo_command()
         .args([
             "build",
             "-q",

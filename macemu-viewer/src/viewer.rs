@@ -13,9 +13,9 @@
 //! recover as above. The DataChannel keeps being read (a paused SCTP reader would only throttle the
 //! server's sends for this one viewer after megabytes of backlog).
 
-use crate::datachannel::{encode_client_event, ClientEvent, H264_META_LEN, PNG_HEADER_LEN};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
+use macemu_stream::datachannel::{encode_client_event, ClientEvent, H264_META_LEN, PNG_HEADER_LEN};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
