@@ -2,7 +2,8 @@
 //! with a task that turns its events into hub actions until the player leaves, the connection fails,
 //! DELETE arrives, or the codec changes to one WHEP players cannot show.
 
-use super::{Codec, Hub, ViewerSlot};
+use super::hub::{Hub, ViewerSlot};
+use super::Codec;
 use crate::datachannel;
 use crate::input::InputTranslator;
 use crate::peer::{self, PeerEvent, PeerOptions};
