@@ -5,13 +5,10 @@ use super::config::{Codec, ServeConfig};
 use super::hub::{EmuLink, Hub};
 use crate::audio::{AudioEncoder, AudioPacket, PACKET_FRAMES};
 use crate::datachannel::{self, Cursor, PingEcho, PngHeader};
-use crate::limits::KeyframeGate;
 use crate::peer::VideoOut;
 use crate::supervisor;
-use crate::video::convert::Converter;
-use crate::video::h264::{EncodedFrame, H264Encoder, PictureEncoder};
-use crate::video::png::{PngBander, PngPlanner, MAX_PNG_MESSAGE};
-use crate::video::policy::{Decision, EncodePolicy};
+use crate::video::h264::H264Encoder;
+use crate::video::pipeline::{Frame, VideoOutput, VideoPipeline};
 use crate::video::repeat::Repeater;
 use crate::video::rtp::MediaClock;
 use crate::video::{FrameRef, PixelFormat, Rect};
@@ -21,10 +18,6 @@ use macemu_ipc::{realtime_us, InputMessage, IpcError, Subscriber};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Encoder refreshes of an unchanged picture before repeats take over: rate control may have coded a
-/// change coarsely, and one more pass lets the encoder sharpen it.
-const ENCODED_REFRESHES: u32 = 1;
 
 /// Input messages waiting for a stuck emulator, at most; further ones are dropped.
 const INPUT_QUEUE: usize = 256;
@@ -104,60 +97,36 @@ fn note_drive_reports(hub: &Hub, reports: Vec<DriveReport>) {
     }
 }
 
-/// Per-codec encoder state kept across frames.
-struct Encoders {
-    conv: Converter,
-    h264: H264Encoder,
-    policy: EncodePolicy,
-    png: PngPlanner,
-    bander: PngBander,
-    /// RTP timestamps of the H.264 track.
-    clock: MediaClock,
-    /// Refreshes of an unchanged picture without the encoder.
-    repeat: Repeater,
-    /// Encoder pictures of the current content (1 = just the change itself).
-    encodes_of_picture: u32,
-    /// Dirty area not yet converted (frames skipped while nobody watched).
-    pending: Rect,
-    last_ping_sent: u32,
-    cursor: Cursor,
-    ping: PingEcho,
-    codec: Codec,
-    fps_window: (Instant, u64, u64),
-}
-
-impl Encoders {
-    fn new(cfg: &ServeConfig, codec: Codec) -> Self {
-        Self {
-            conv: Converter::new(),
-            h264: H264Encoder::new(cfg.h264),
-            policy: EncodePolicy::new(cfg.refresh),
-            png: PngPlanner::new(4, cfg.png_refresh),
-            bander: PngBander::new(MAX_PNG_MESSAGE),
-            clock: MediaClock::new(),
-            repeat: Repeater::new(),
-            encodes_of_picture: 0,
-            pending: Rect::default(),
-            last_ping_sent: 0,
-            cursor: Cursor::default(),
-            ping: PingEcho::default(),
-            codec,
-            fps_window: (Instant::now(), 0, 0),
-        }
+/// The pipeline for `codec`, as configured.
+fn new_pipeline(cfg: &ServeConfig, codec: Codec, keyframe_interval: Duration) -> VideoPipeline {
+    match codec {
+        Codec::H264 => VideoPipeline::encoded(
+            Box::new(H264Encoder::new(cfg.h264)),
+            Some(Repeater::new()),
+            MediaClock::new(),
+            cfg.refresh,
+            keyframe_interval,
+        ),
+        Codec::Png => VideoPipeline::png(cfg.png_refresh, keyframe_interval),
     }
 }
 
+/// The video driver: waits for the emulator's frames, hands them to the pipeline with the time, and
+/// fans out what it returns.
 pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
     let mut sub: Option<Subscriber> = None;
-    let mut enc = Encoders::new(&cfg, hub.codec());
-    let mut keyframe_gate = KeyframeGate::new(hub.keyframe_interval);
+    let mut codec = hub.codec();
+    let mut pipeline = new_pipeline(&cfg, codec, hub.keyframe_interval);
+    // Encoded frames and bytes as of the start of the rate window.
+    let mut fps_window = (Instant::now(), 0, 0);
     let mut next_scan = Instant::now();
     while !hub.shutdown.load(Relaxed) {
         let Some(s) = sub.as_mut() else {
             if Instant::now() >= next_scan {
                 sub = attach(&hub, &cfg);
                 if sub.is_some() {
-                    enc = Encoders::new(&cfg, hub.codec());
+                    pipeline.restart(new_pipeline(&cfg, codec, hub.keyframe_interval));
+                    fps_window = (Instant::now(), 0, 0);
                 }
                 next_scan = Instant::now() + supervisor::SCAN_PERIOD;
             } else {
@@ -173,17 +142,15 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
             }
             continue;
         };
-        let codec = hub.codec();
-        if codec != enc.codec {
-            enc = Encoders::new(&cfg, codec);
+        if hub.codec() != codec {
+            codec = hub.codec();
+            pipeline.restart(new_pipeline(&cfg, codec, hub.keyframe_interval));
+            fps_window = (Instant::now(), 0, 0);
         }
-        // Requests wait for the gate, so a PLI flood from one viewer cannot make every picture a
-        // keyframe; those made meanwhile are served by the next one.
-        if hub.keyframe.load(Relaxed) && keyframe_gate.try_pass(Instant::now()) {
-            hub.keyframe.store(false, Relaxed);
-            enc.policy.request_keyframe();
-            enc.png.force_full();
+        if hub.keyframe.swap(false, Relaxed) {
+            pipeline.request_keyframe();
         }
+        let png = codec == Codec::Png;
         let mut idle = false;
         let mut gone = None;
         match s.wait_frame(Duration::from_millis(100)) {
@@ -191,19 +158,14 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 let now = Instant::now();
                 let t5 = realtime_us();
                 hub.stats.frames_in.fetch_add(1, Relaxed);
-                enc.cursor = Cursor {
-                    x: view.cursor_x,
-                    y: view.cursor_y,
-                    visible: view.cursor_visible,
-                };
-                if let Some(p) = view.ping {
+                let ping = view.ping.map(|p| {
                     // Server → emulator → frame → server, on the server's clock.
                     if p.t2_server_us > 0 && t5 >= p.t2_server_us {
                         hub.stats
                             .ping_rtt_hint_us
                             .store(t5 - p.t2_server_us, Relaxed);
                     }
-                    enc.ping = PingEcho {
+                    PingEcho {
                         sequence: p.sequence,
                         t: [
                             p.t1_browser_ms,
@@ -214,25 +176,35 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                             0,
                             0,
                         ],
-                    };
-                }
-                let frame = FrameRef {
-                    data: view.data,
-                    width: view.width,
-                    height: view.height,
-                    stride: view.stride,
-                    format: pixel_format(view.pixel_format),
+                    }
+                });
+                let frame = Frame {
+                    frame: FrameRef {
+                        data: view.data,
+                        width: view.width,
+                        height: view.height,
+                        stride: view.stride,
+                        format: pixel_format(view.pixel_format),
+                    },
+                    dirty: rect(view.dirty),
+                    capture_us: view.timestamp_us,
+                    cursor: Cursor {
+                        x: view.cursor_x,
+                        y: view.cursor_y,
+                        visible: view.cursor_visible,
+                    },
+                    ping,
                 };
-                let dirty = rect(view.dirty);
                 if let Some(e) = Hub::lock(&hub.emulator).as_mut() {
                     e.width = view.width;
                     e.height = view.height;
                     e.frame_count = view.frame_count;
                 }
-                if let Err(e) =
-                    process_frame(&hub, &mut enc, &frame, dirty, now, (view.timestamp_us, t5))
-                {
-                    tracing::warn!("frame dropped: {e}");
+                let viewers = hub.connected_viewers(png);
+                match pipeline.on_frame(&frame, now, t5, viewers) {
+                    Ok(Some(out)) => send(&hub, out, t5),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!("frame dropped: {e}"),
                 }
             }
             Ok(None) => idle = true,
@@ -249,16 +221,12 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
             continue;
         }
         if idle {
-            let now = Instant::now();
-            if enc.codec == Codec::H264 {
-                let viewers = hub.connected_viewers(false);
-                let have = enc.conv.picture().is_some();
-                if let Decision::Encode { keyframe } = enc.policy.on_idle(now, viewers, have) {
-                    let t5 = realtime_us();
-                    if let Err(e) = encode_h264(&hub, &mut enc, keyframe, false, (None, t5)) {
-                        tracing::warn!("refresh failed: {e}");
-                    }
-                }
+            let t5 = realtime_us();
+            let viewers = hub.connected_viewers(png);
+            match pipeline.on_idle(Instant::now(), t5, viewers) {
+                Ok(Some(out)) => send(&hub, out, t5),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("refresh failed: {e}"),
             }
             if let Ok(st) = s.state() {
                 if let Some(e) = Hub::lock(&hub.emulator).as_mut() {
@@ -267,12 +235,12 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                 }
             }
         }
-        update_rates(&hub, &mut enc);
+        update_rates(&hub, &mut fps_window);
     }
 }
 
-fn update_rates(hub: &Hub, enc: &mut Encoders) {
-    let (t0, f0, b0) = enc.fps_window;
+fn update_rates(hub: &Hub, fps_window: &mut (Instant, u64, u64)) {
+    let (t0, f0, b0) = *fps_window;
     let el = t0.elapsed();
     if el >= Duration::from_secs(1) {
         let f = hub.stats.frames_encoded.load(Relaxed);
@@ -285,63 +253,57 @@ fn update_rates(hub: &Hub, enc: &mut Encoders) {
             ((b - b0) as f64 * 8.0 / 1000.0 / el.as_secs_f64()) as u64,
             Relaxed,
         );
-        enc.fps_window = (Instant::now(), f, b);
+        *fps_window = (Instant::now(), f, b);
     }
 }
 
-fn process_frame(
-    hub: &Hub,
-    enc: &mut Encoders,
-    frame: &FrameRef<'_>,
-    dirty: Rect,
-    now: Instant,
-    (capture_us, t5): (u64, u64),
-) -> Result<(), crate::video::VideoError> {
-    frame.validate()?;
-    match enc.codec {
-        Codec::H264 => {
-            let viewers = hub.connected_viewers(false);
-            enc.pending = enc
-                .pending
-                .union(&dirty.clamp_to(frame.width, frame.height));
-            let decision = enc.policy.on_frame(now, !dirty.is_empty(), viewers);
-            if let Decision::Encode { keyframe } = decision {
-                let changed = !enc.pending.is_empty();
-                enc.conv.update(frame, enc.pending, false)?;
-                enc.pending = Rect::default();
-                encode_h264(hub, enc, keyframe, changed, (Some(capture_us), t5))?;
-            } else if viewers && enc.ping.sequence != enc.last_ping_sent {
-                // A static screen sends no frame to carry the echo: it goes alone.
-                enc.last_ping_sent = enc.ping.sequence;
-                let mut ping = enc.ping;
-                let t = realtime_us();
-                ping.t[5] = t;
-                ping.t[6] = t;
-                let meta = datachannel::encode_h264_meta(&enc.cursor, &ping);
-                hub.broadcast_video(&VideoOut::Meta(Bytes::copy_from_slice(&meta)));
-            }
-        }
-        Codec::Png => {
-            if !hub.connected_viewers(true) {
-                return Ok(());
-            }
-            let planned = enc.png.plan(now, dirty, frame.width, frame.height);
-            // A new ping echo goes out even on a static screen, on a 1×1 rectangle.
-            let rect = planned.or_else(|| {
-                (enc.ping.sequence != enc.last_ping_sent).then(|| Rect::new(0, 0, 1, 1))
-            });
-            let Some(r) = rect else { return Ok(()) };
-            let bands = enc.bander.encode(frame, r)?;
+/// Stamps a pipeline output with the send-side times, counts it and hands it to the viewers; `t5` is
+/// when its frame arrived (or the refresh began).
+fn send(hub: &Hub, out: VideoOutput, t5: u64) {
+    match out {
+        VideoOutput::Picture(p) => {
             let t6 = realtime_us();
             hub.stats
                 .encode_us_last
                 .store(t6.saturating_sub(t5), Relaxed);
             hub.stats.frames_encoded.fetch_add(1, Relaxed);
-            enc.last_ping_sent = enc.ping.sequence;
-            let mut msgs = Vec::with_capacity(bands.len());
-            for (b, png) in bands {
+            hub.stats.bytes_out.fetch_add(p.data.len() as u64, Relaxed);
+            if p.keyframe {
+                hub.stats.keyframes.fetch_add(1, Relaxed);
+            }
+            if p.repeat {
+                hub.stats.repeats.fetch_add(1, Relaxed);
+            }
+            let mut ping = p.ping;
+            if ping.sequence != 0 {
+                ping.t[5] = t6;
+                ping.t[6] = realtime_us();
+            }
+            let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping));
+            hub.broadcast_video(&VideoOut::H264 {
+                data: p.data,
+                rtp_timestamp: p.rtp_timestamp,
+                keyframe: p.keyframe,
+                meta,
+            });
+        }
+        VideoOutput::Echo { cursor, mut ping } => {
+            let t = realtime_us();
+            ping.t[5] = t;
+            ping.t[6] = t;
+            let meta = datachannel::encode_h264_meta(&cursor, &ping);
+            hub.broadcast_video(&VideoOut::Meta(Bytes::copy_from_slice(&meta)));
+        }
+        VideoOutput::Png(f) => {
+            let t6 = realtime_us();
+            hub.stats
+                .encode_us_last
+                .store(t6.saturating_sub(t5), Relaxed);
+            hub.stats.frames_encoded.fetch_add(1, Relaxed);
+            let mut msgs = Vec::with_capacity(f.bands.len());
+            for (b, png) in f.bands {
                 let t7 = realtime_us();
-                let mut ping = enc.ping;
+                let mut ping = f.ping;
                 if ping.sequence != 0 {
                     ping.t[5] = t6;
                     ping.t[6] = t7;
@@ -352,10 +314,10 @@ fn process_frame(
                     dirty_y: b.y,
                     dirty_width: b.width,
                     dirty_height: b.height,
-                    frame_width: frame.width,
-                    frame_height: frame.height,
+                    frame_width: f.width,
+                    frame_height: f.height,
                     send_ms: t7 / 1000,
-                    cursor: enc.cursor,
+                    cursor: f.cursor,
                     ping,
                 };
                 let msg = Bytes::from(hdr.encode_with(&png));
@@ -365,84 +327,6 @@ fn process_frame(
             hub.broadcast_video(&VideoOut::Png(Arc::new(msgs)));
         }
     }
-    Ok(())
-}
-
-/// Sends the current picture: the encoder's rendering of it, or, when it is a refresh of a picture
-/// the encoder has already refined once, a repeat built without the encoder.
-fn encode_h264(
-    hub: &Hub,
-    enc: &mut Encoders,
-    keyframe: bool,
-    changed: bool,
-    (capture_us, t5): (Option<u64>, u64),
-) -> Result<(), crate::video::VideoError> {
-    let Some(pic) = enc.conv.picture() else {
-        return Ok(());
-    };
-    let ts_ms = realtime_us() / 1000;
-    let started = Instant::now();
-    let repeat = (!keyframe && !changed && enc.encodes_of_picture > ENCODED_REFRESHES)
-        .then(|| enc.repeat.repeat())
-        .flatten();
-    let f = match repeat {
-        Some(data) => {
-            hub.stats.repeats.fetch_add(1, Relaxed);
-            EncodedFrame {
-                data,
-                keyframe: false,
-            }
-        }
-        None => {
-            let encoded = enc.h264.encode(pic, keyframe, ts_ms)?;
-            let Some(f) = encoded else {
-                enc.policy.record_encode_time(started.elapsed());
-                return Ok(());
-            };
-            enc.encodes_of_picture = if changed {
-                1
-            } else {
-                enc.encodes_of_picture.saturating_add(1)
-            };
-            match enc.repeat.pass(&f.data) {
-                Ok(data) => EncodedFrame {
-                    data,
-                    keyframe: f.keyframe,
-                },
-                Err(e) => {
-                    // Cannot happen with the encoder's own stream; an IDR puts everything right.
-                    tracing::warn!("{e}; sending a keyframe instead");
-                    enc.policy.request_keyframe();
-                    return Ok(());
-                }
-            }
-        }
-    };
-    enc.policy.record_encode_time(started.elapsed());
-    let t6 = realtime_us();
-    let rtp_timestamp = enc.clock.stamp(capture_us, t5);
-    hub.stats
-        .encode_us_last
-        .store(t6.saturating_sub(t5), Relaxed);
-    hub.stats.frames_encoded.fetch_add(1, Relaxed);
-    hub.stats.bytes_out.fetch_add(f.data.len() as u64, Relaxed);
-    if f.keyframe {
-        hub.stats.keyframes.fetch_add(1, Relaxed);
-    }
-    let mut ping = enc.ping;
-    if ping.sequence != 0 {
-        ping.t[5] = t6;
-        ping.t[6] = realtime_us();
-    }
-    enc.last_ping_sent = ping.sequence;
-    let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&enc.cursor, &ping));
-    hub.broadcast_video(&VideoOut::H264 {
-        data: f.data,
-        rtp_timestamp,
-        keyframe: f.keyframe,
-        meta,
-    });
-    Ok(())
 }
 
 pub(super) fn audio_thread(hub: Arc<Hub>, _rt: tokio::runtime::Handle) {
