@@ -18,7 +18,8 @@ mod media;
 mod session;
 mod whep_host;
 
-pub use config::{Codec, ServeConfig, ServeError};
+pub use crate::codec::Codec;
+pub use config::{ServeConfig, ServeError};
 pub use hub::Hub;
 
 /// A running server: its addresses and a way to stop it.

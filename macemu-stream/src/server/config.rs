@@ -1,45 +1,12 @@
 //! What `serve` is configured with, and why it may fail to start.
 
+use crate::codec::Codec;
 use crate::limits::Limits;
 use crate::peer::{self, PeerOptions};
 use crate::video::h264::H264Config;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
 use thiserror::Error;
-
-/// The video codecs this build can stream.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Codec {
-    H264,
-    Png,
-}
-
-impl Codec {
-    pub fn name(self) -> &'static str {
-        match self {
-            Codec::H264 => "h264",
-            Codec::Png => "png",
-        }
-    }
-}
-
-impl FromStr for Codec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_lowercase().as_str() {
-            "h264" | "h.264" | "avc" => Ok(Codec::H264),
-            "png" => Ok(Codec::Png),
-            "av1" => {
-                Err("this server was not built with AV1 (no AV1 encoder); use h264 or png".into())
-            }
-            "vp9" | "webp" => Err(format!(
-                "this server was not built with {s}; use h264 or png"
-            )),
-            _ => Err(format!("unknown codec {s:?}; use h264 or png")),
-        }
-    }
-}
 
 /// Everything `serve` is configured with. Its `Debug` shows whether a token is set, never the token.
 #[derive(Clone)]

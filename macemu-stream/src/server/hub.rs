@@ -1,8 +1,9 @@
 //! The state shared by the HTTP API, signaling sessions and media threads: the viewers and their
 //! fan-out, the attached emulator, statistics, and the HTTP API's controls.
 
-use super::config::{Codec, ServeConfig};
+use super::config::ServeConfig;
 use crate::audio::AudioPacket;
+use crate::codec::Codec;
 use crate::http::{self, Control, EmulatorAction};
 use crate::peer::VideoOut;
 use crate::supervisor::EmulatorProcess;
@@ -21,7 +22,7 @@ pub(super) struct ViewerSlot {
     pub(super) audio: mpsc::Sender<AudioPacket>,
     pub(super) png: bool,
     pub(super) connected: bool,
-    /// After a dropped H.264 frame the viewer gets nothing until the next keyframe.
+    /// After a dropped encoded picture the viewer gets nothing until the next keyframe.
     pub(super) waiting_key: bool,
 }
 
@@ -131,10 +132,10 @@ impl Hub {
         self.send_input(&msg);
     }
 
-    /// Hands an H.264 frame or PNG message to every connected viewer of that kind, never blocking.
+    /// Hands an encoded picture or PNG message to every connected viewer of that kind, never blocking.
     pub(super) fn broadcast_video(&self, out: &VideoOut) {
         let (png, key) = match out {
-            VideoOut::H264 { keyframe, .. } => (false, *keyframe),
+            VideoOut::Rtp { keyframe, .. } => (false, *keyframe),
             VideoOut::Png(_) => (true, false),
             VideoOut::Meta(_) => {
                 // Metadata alone (a ping echo on a static screen): best effort, no keyframe logic.

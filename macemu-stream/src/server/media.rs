@@ -1,16 +1,13 @@
 //! The media threads: attach to the emulator, encode its frames once for every viewer, pull and
 //! encode its sound; and re-attach when it comes back.
 
-use super::config::{Codec, ServeConfig};
+use super::config::ServeConfig;
 use super::hub::{EmuLink, Hub};
 use crate::audio::{AudioEncoder, AudioPacket, PACKET_FRAMES};
 use crate::datachannel::{self, Cursor, PingEcho, PngHeader};
 use crate::peer::VideoOut;
 use crate::supervisor;
-use crate::video::h264::H264Encoder;
-use crate::video::pipeline::{Frame, VideoOutput, VideoPipeline};
-use crate::video::repeat::Repeater;
-use crate::video::rtp::MediaClock;
+use crate::video::pipeline::{Frame, VideoOutput};
 use crate::video::{FrameRef, PixelFormat, Rect};
 use bytes::Bytes;
 use macemu_ipc::drive::{DriveCommand, DriveReport};
@@ -97,26 +94,12 @@ fn note_drive_reports(hub: &Hub, reports: Vec<DriveReport>) {
     }
 }
 
-/// The pipeline for `codec`, as configured.
-fn new_pipeline(cfg: &ServeConfig, codec: Codec, keyframe_interval: Duration) -> VideoPipeline {
-    match codec {
-        Codec::H264 => VideoPipeline::encoded(
-            Box::new(H264Encoder::new(cfg.h264)),
-            Some(Repeater::new()),
-            MediaClock::new(),
-            cfg.refresh,
-            keyframe_interval,
-        ),
-        Codec::Png => VideoPipeline::png(cfg.png_refresh, keyframe_interval),
-    }
-}
-
 /// The video driver: waits for the emulator's frames, hands them to the pipeline with the time, and
 /// fans out what it returns.
 pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
     let mut sub: Option<Subscriber> = None;
     let mut codec = hub.codec();
-    let mut pipeline = new_pipeline(&cfg, codec, hub.keyframe_interval);
+    let mut pipeline = codec.pipeline(&cfg, hub.keyframe_interval);
     // Encoded frames and bytes as of the start of the rate window.
     let mut fps_window = (Instant::now(), 0, 0);
     let mut next_scan = Instant::now();
@@ -125,7 +108,7 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
             if Instant::now() >= next_scan {
                 sub = attach(&hub, &cfg);
                 if sub.is_some() {
-                    pipeline.restart(new_pipeline(&cfg, codec, hub.keyframe_interval));
+                    pipeline.restart(codec.pipeline(&cfg, hub.keyframe_interval));
                     fps_window = (Instant::now(), 0, 0);
                 }
                 next_scan = Instant::now() + supervisor::SCAN_PERIOD;
@@ -144,13 +127,13 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
         };
         if hub.codec() != codec {
             codec = hub.codec();
-            pipeline.restart(new_pipeline(&cfg, codec, hub.keyframe_interval));
+            pipeline.restart(codec.pipeline(&cfg, hub.keyframe_interval));
             fps_window = (Instant::now(), 0, 0);
         }
         if hub.keyframe.swap(false, Relaxed) {
             pipeline.request_keyframe();
         }
-        let png = codec == Codec::Png;
+        let png = codec.rtp().is_none();
         let mut idle = false;
         let mut gone = None;
         match s.wait_frame(Duration::from_millis(100)) {
@@ -280,7 +263,7 @@ fn send(hub: &Hub, out: VideoOutput, t5: u64) {
                 ping.t[6] = realtime_us();
             }
             let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping));
-            hub.broadcast_video(&VideoOut::H264 {
+            hub.broadcast_video(&VideoOut::Rtp {
                 data: p.data,
                 rtp_timestamp: p.rtp_timestamp,
                 keyframe: p.keyframe,

@@ -1,6 +1,7 @@
 //! Signaling: one WebSocket client, one signaling session, at most one peer at a time.
 
 use super::hub::{Hub, ViewerSlot};
+use crate::codec::Codec;
 use crate::datachannel;
 use crate::http;
 use crate::input::InputTranslator;
@@ -201,7 +202,9 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                         if let Some(p) = peer.take() {
                             close_peer(&hub, p).await;
                         }
-                        let png = codec == "png";
+                        // The session names the hub's codec, so it always parses.
+                        let codec: Codec = codec.parse().unwrap_or(Codec::H264);
+                        let png = codec.rtp().is_none();
                         let Ok(slot) = st.peers.clone().try_acquire_owned() else {
                             queue.push(SignalInput::PeerFailed(format!(
                                 "the server has its maximum of {} viewers",
@@ -210,7 +213,7 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                             continue;
                         };
                         let (tx, rx) = mpsc::channel(st.limits.queue_len.max(1));
-                        match peer::create_peer(&st.api, &st.opts, png, tx).await {
+                        match peer::create_peer(&st.api, &st.opts, codec.rtp(), tx).await {
                             Ok((h, sdp)) => {
                                 Hub::lock(&hub.viewers).insert(
                                     peer_id.clone(),
