@@ -1,6 +1,7 @@
 //! The streaming server: finds an emulator by pid, encodes its frames and audio, and serves browsers.
 
 pub mod audio;
+pub mod codec;
 pub mod datachannel;
 pub mod http;
 pub mod input;

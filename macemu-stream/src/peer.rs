@@ -1,7 +1,8 @@
-//! One WebRTC peer connection per viewer (webrtc-rs): the server makes the offer with an H.264 track and
-//! an Opus track (separate stream ids) and the `input` DataChannel. Each viewer is fed by its own task
-//! through bounded queues, so a slow viewer drops frames instead of stalling the encoder or the others.
-//! RTCP from the viewer is read on the video sender; PLI/FIR become keyframe requests.
+//! One WebRTC peer connection per viewer (webrtc-rs): the server makes the offer with a video track of
+//! the codec it streams ([`crate::codec`]), an Opus track (separate stream ids) and the `input`
+//! DataChannel. Each viewer is fed by its own task through bounded queues, so a slow viewer drops
+//! frames instead of stalling the encoder or the others. RTCP from the viewer is read on the video
+//! sender; PLI/FIR become keyframe requests.
 
 use bytes::Bytes;
 use std::sync::{Arc, OnceLock};
@@ -9,7 +10,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::mpsc;
 use webrtc::api::interceptor_registry::register_default_interceptors;
-use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_H264, MIME_TYPE_OPUS};
+use webrtc::api::media_engine::{MediaEngine, MIME_TYPE_OPUS};
 use webrtc::api::setting_engine::SettingEngine;
 use webrtc::api::{APIBuilder, API};
 use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
@@ -32,11 +33,8 @@ use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
 use webrtc::track::track_local::{TrackLocal, TrackLocalWriter};
 
 use crate::audio::{AudioPacket, OpusPacketizer};
-use crate::video::rtp::Packetizer;
+use crate::codec::{RtpCodec, RTP_VIDEO};
 
-/// The H.264 format we send and offer: Constrained Baseline 3.1, packetization-mode 1.
-pub const H264_FMTP: &str =
-    "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
 /// Video frames queued per viewer before frames are dropped for it.
 pub const VIDEO_QUEUE: usize = 4;
 /// Audio packets queued per viewer (200 ms).
@@ -63,32 +61,40 @@ pub struct PeerOptions {
     pub loopback_only: bool,
 }
 
+/// What the SDP says about a video codec's track.
+fn capability(c: &RtpCodec) -> RTCRtpCodecCapability {
+    RTCRtpCodecCapability {
+        mime_type: c.mime_type.to_owned(),
+        clock_rate: c.clock_rate,
+        channels: 0,
+        sdp_fmtp_line: c.fmtp.to_owned(),
+        rtcp_feedback: vec![],
+    }
+}
+
 /// Builds the WebRTC API object shared by all peers.
 pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
     let mut m = MediaEngine::default();
-    let fb = |t: &str, p: &str| RTCPFeedback {
-        typ: t.into(),
-        parameter: p.into(),
-    };
-    m.register_codec(
-        RTCRtpCodecParameters {
-            capability: RTCRtpCodecCapability {
-                mime_type: MIME_TYPE_H264.to_owned(),
-                clock_rate: 90_000,
-                channels: 0,
-                sdp_fmtp_line: H264_FMTP.to_owned(),
-                rtcp_feedback: vec![
-                    fb("goog-remb", ""),
-                    fb("ccm", "fir"),
-                    fb("nack", ""),
-                    fb("nack", "pli"),
-                ],
+    for c in RTP_VIDEO {
+        m.register_codec(
+            RTCRtpCodecParameters {
+                capability: RTCRtpCodecCapability {
+                    rtcp_feedback: c
+                        .rtcp_feedback
+                        .iter()
+                        .map(|(t, p)| RTCPFeedback {
+                            typ: (*t).into(),
+                            parameter: (*p).into(),
+                        })
+                        .collect(),
+                    ..capability(c)
+                },
+                payload_type: c.payload_type,
+                ..Default::default()
             },
-            payload_type: 102,
-            ..Default::default()
-        },
-        RTPCodecType::Video,
-    )?;
+            RTPCodecType::Video,
+        )?;
+    }
     m.register_codec(
         RTCRtpCodecParameters {
             capability: RTCRtpCodecCapability {
@@ -137,9 +143,9 @@ pub enum PeerEvent {
 /// Media handed to one viewer's sender task.
 #[derive(Debug, Clone)]
 pub enum VideoOut {
-    /// An H.264 access unit, its 90 kHz RTP timestamp (see [`crate::video::rtp`]) and its 65-byte
-    /// metadata message.
-    H264 {
+    /// An access unit of the video track's codec, its RTP timestamp (see [`crate::video::rtp`]) and
+    /// its 65-byte metadata message.
+    Rtp {
         data: Bytes,
         rtp_timestamp: u32,
         keyframe: bool,
@@ -147,7 +153,7 @@ pub enum VideoOut {
     },
     /// The PNG-mode DataChannel messages (header + PNG) of one frame.
     Png(Arc<Vec<Bytes>>),
-    /// A 65-byte H.264 metadata message without a frame: a ping echo while the screen is static.
+    /// A 65-byte metadata message without a frame: a ping echo while the screen is static.
     Meta(Bytes),
 }
 
@@ -170,22 +176,18 @@ async fn new_pc(api: &API, opts: &PeerOptions) -> Result<Arc<RTCPeerConnection>,
     Ok(Arc::new(api.new_peer_connection(config).await?))
 }
 
-/// Adds the H.264 track (unless `png`) and the Opus track, with their RTCP readers.
+/// A video track and the codec it sends.
+type VideoTrack = (Arc<TrackLocalStaticRTP>, &'static RtpCodec);
+
+/// Adds the video track of `video` (none in PNG mode) and the Opus track, with their RTCP readers.
 async fn add_media(
     pc: &RTCPeerConnection,
-    png: bool,
+    video: Option<&'static RtpCodec>,
     events: &mpsc::Sender<PeerEvent>,
-) -> Result<(Option<Arc<TrackLocalStaticRTP>>, Arc<TrackLocalStaticRTP>), PeerError> {
-    let video = if png {
-        None
-    } else {
+) -> Result<(Option<VideoTrack>, Arc<TrackLocalStaticRTP>), PeerError> {
+    let video = if let Some(codec) = video {
         let t = Arc::new(TrackLocalStaticRTP::new(
-            RTCRtpCodecCapability {
-                mime_type: MIME_TYPE_H264.to_owned(),
-                clock_rate: 90_000,
-                sdp_fmtp_line: H264_FMTP.to_owned(),
-                ..Default::default()
-            },
+            capability(codec),
             "video".to_owned(),
             "macemu-video".to_owned(),
         ));
@@ -208,7 +210,9 @@ async fn add_media(
                 }
             }
         });
-        Some(t)
+        Some((t, codec))
+    } else {
+        None
     };
     let audio = Arc::new(TrackLocalStaticRTP::new(
         RTCRtpCodecCapability {
@@ -291,7 +295,7 @@ type InputChannel = Arc<OnceLock<Arc<RTCDataChannel>>>;
 
 fn start_sender(
     pc: Arc<RTCPeerConnection>,
-    video: Option<Arc<TrackLocalStaticRTP>>,
+    video: Option<VideoTrack>,
     audio: Arc<TrackLocalStaticRTP>,
     dc: InputChannel,
 ) -> PeerHandle {
@@ -306,15 +310,17 @@ fn start_sender(
 }
 
 /// Creates the peer connection with its tracks and DataChannel, starts its sender task, and returns the
-/// handle and the offer SDP. `png` selects the unreliable, unordered DataChannel of PNG mode.
+/// handle and the offer SDP. `video` is the codec of the video track; none is PNG mode, with its
+/// unreliable, unordered DataChannel.
 pub async fn create_peer(
     api: &API,
     opts: &PeerOptions,
-    png: bool,
+    video: Option<&'static RtpCodec>,
     events: mpsc::Sender<PeerEvent>,
 ) -> Result<(PeerHandle, String), PeerError> {
     let pc = new_pc(api, opts).await?;
-    let (video, audio) = add_media(&pc, png, &events).await?;
+    let png = video.is_none();
+    let (video, audio) = add_media(&pc, video, &events).await?;
     let init = if png {
         RTCDataChannelInit {
             ordered: Some(false),
@@ -338,18 +344,19 @@ pub async fn create_peer(
 /// How long an answer waits for the server's ICE candidates (host candidates take milliseconds).
 const GATHER_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Answers a player's offer (WHEP): the H.264 and Opus tracks take the offer's receiving sections, a
+/// Answers a player's offer (WHEP): the `video` and Opus tracks take the offer's receiving sections, a
 /// DataChannel the player opens becomes its input channel. The answer carries all server candidates,
 /// since a WHEP server does not trickle. Returns the handle and the answer SDP.
 pub async fn answer_peer(
     api: &API,
     opts: &PeerOptions,
+    video: &'static RtpCodec,
     offer: String,
     events: mpsc::Sender<PeerEvent>,
 ) -> Result<(PeerHandle, String), PeerError> {
     let pc = new_pc(api, opts).await?;
     // Tracks first: applying the offer then pairs its receive-only sections with them.
-    let (video, audio) = add_media(&pc, false, &events).await?;
+    let (video, audio) = add_media(&pc, Some(video), &events).await?;
     let input: InputChannel = Arc::new(OnceLock::new());
     {
         let ev = events.clone();
@@ -386,7 +393,7 @@ pub async fn answer_peer(
 
 /// Writes one viewer's media. Ends when the server drops the queues.
 async fn sender_task(
-    video: Option<Arc<TrackLocalStaticRTP>>,
+    video: Option<VideoTrack>,
     audio: Arc<TrackLocalStaticRTP>,
     dc: InputChannel,
     mut vrx: mpsc::Receiver<VideoOut>,
@@ -394,13 +401,13 @@ async fn sender_task(
 ) {
     use webrtc::data_channel::data_channel_state::RTCDataChannelState;
     // Packetized per viewer: each has its own sequence numbers (and the track its own SSRC).
-    let mut packetizer = Packetizer::new(rand::random());
+    let mut packetizer = video.as_ref().map(|(_, c)| c.packetizer(rand::random()));
     let mut opus_rtp = OpusPacketizer::new(rand::random(), rand::random());
     loop {
         tokio::select! {
             v = vrx.recv() => match v {
-                Some(VideoOut::H264 { data, rtp_timestamp, meta, .. }) => {
-                    if let Some(t) = &video {
+                Some(VideoOut::Rtp { data, rtp_timestamp, meta, .. }) => {
+                    if let (Some((t, _)), Some(packetizer)) = (&video, packetizer.as_mut()) {
                         for p in packetizer.packetize(&data, rtp_timestamp) {
                             if let Err(e) = t.write_rtp(&p).await {
                                 tracing::debug!("video write: {e}");

@@ -6,6 +6,7 @@
 //! The offer and fragment parsing here is sans-IO and treats its input as hostile text (bounded sizes,
 //! no panics). The WebRTC side is reached through [`WhepBackend`], so the routes are tested with a fake.
 
+use crate::codec::{RtpCodec, RTP_VIDEO};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -41,7 +42,7 @@ pub enum WhepError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
     pub sdp: String,
-    /// A video section offering H.264 that we may send on.
+    /// A video section offering a codec we send ([`crate::codec::RTP_VIDEO`]) in a form we can send.
     pub video: bool,
     /// An audio section offering Opus that we may send on.
     pub audio: bool,
@@ -60,9 +61,33 @@ struct Section {
     ufrag: Option<String>,
     pwd: Option<String>,
     port_zero: bool,
-    /// Payload types of H.264, and those whose fmtp allows packetization-mode 1.
-    h264_pts: Vec<String>,
-    mode1_pts: Vec<String>,
+    /// Payload types with their encoding names (upper case), and fmtp parameters.
+    rtpmap: Vec<(String, String)>,
+    fmtp: Vec<(String, String)>,
+}
+
+impl Section {
+    /// Whether it offers `c` at all, and whether in a form we can send.
+    fn offers(&self, c: &RtpCodec) -> (bool, bool) {
+        let pts = self
+            .rtpmap
+            .iter()
+            .filter(|(_, name)| name.eq_ignore_ascii_case(c.encoding()));
+        let mut any = false;
+        for (pt, _) in pts {
+            any = true;
+            let mut fmtp = self.fmtp.iter().filter(|(p, _)| p == pt).peekable();
+            let ok = if fmtp.peek().is_none() {
+                (c.accepts_fmtp)(None)
+            } else {
+                fmtp.any(|(_, params)| (c.accepts_fmtp)(Some(params)))
+            };
+            if ok {
+                return (true, true);
+            }
+        }
+        (any, false)
+    }
 }
 
 /// SDP lines (CRLF or LF) as `(type, value)`; every line must be `x=…` and of bounded length.
@@ -138,23 +163,14 @@ pub fn parse_offer(text: &str) -> Result<Offer, WhepError> {
                 let pt = f.next().unwrap_or("");
                 if let Some(name) = f.next().and_then(|enc| enc.split('/').next()) {
                     let name = name.to_ascii_uppercase();
-                    if name == "H264" {
-                        cur.h264_pts.push(pt.to_owned());
-                    }
+                    cur.rtpmap.push((pt.to_owned(), name.clone()));
                     cur.codecs.push(name);
                 }
             }
             "fmtp" => {
-                // a=fmtp:<pt> k=v;k=v (RFC 6184: packetization-mode absent means 0)
+                // a=fmtp:<pt> k=v;k=v (the codec judges them)
                 if let Some((pt, params)) = value.split_once(' ') {
-                    let mode1 = params.split(';').any(|p| {
-                        p.trim().split_once('=').is_some_and(|(k, v)| {
-                            k.trim() == "packetization-mode" && v.trim() == "1"
-                        })
-                    });
-                    if mode1 {
-                        cur.mode1_pts.push(pt.to_owned());
-                    }
+                    cur.fmtp.push((pt.to_owned(), params.to_owned()));
                 }
             }
             "ice-ufrag" => cur.ufrag = ice_chars(value),
@@ -173,18 +189,19 @@ pub fn parse_offer(text: &str) -> Result<Offer, WhepError> {
                 None | Some("sendrecv") | Some("recvonly")
             )
     };
-    let h264 = |s: &&Section| s.kind == "video" && receives(s) && !s.h264_pts.is_empty();
-    // Our packetizer sends FU-A fragments, which only packetization-mode 1 allows (RFC 6184).
-    let video = sections
+    let offered: Vec<(&RtpCodec, bool, bool)> = RTP_VIDEO
         .iter()
-        .filter(h264)
-        .any(|s| s.h264_pts.iter().any(|pt| s.mode1_pts.contains(pt)));
-    if !video && sections.iter().any(|s| h264(&s)) {
-        return Err(WhepError::Unacceptable(
-            "H.264 is sent fragmented (FU-A), which needs packetization-mode=1; the offer's \
-             H.264 does not allow it"
-                .into(),
-        ));
+        .map(|c| {
+            let video = sections.iter().filter(|s| s.kind == "video" && receives(s));
+            video.fold((*c, false, false), |(c, any, ok), s| {
+                let (a, o) = s.offers(c);
+                (c, any || a, ok || o)
+            })
+        })
+        .collect();
+    let video = offered.iter().any(|(_, _, ok)| *ok);
+    if let Some((c, _, _)) = offered.iter().find(|(_, any, _)| *any).filter(|_| !video) {
+        return Err(WhepError::Unacceptable(c.refusal.into()));
     }
     let audio = sections
         .iter()
@@ -193,9 +210,11 @@ pub fn parse_offer(text: &str) -> Result<Offer, WhepError> {
         .iter()
         .any(|s| s.kind == "application" && !s.port_zero);
     if !video && !audio {
-        return Err(WhepError::Unacceptable(
-            "the offer receives neither H.264 video nor Opus audio".into(),
-        ));
+        let names: Vec<&str> = RTP_VIDEO.iter().map(|c| c.display).collect();
+        return Err(WhepError::Unacceptable(format!(
+            "the offer receives neither {} video nor Opus audio",
+            names.join(" or ")
+        )));
     }
     let first = &sections[0];
     let ice_ufrag = first.ufrag.clone().or_else(|| session.ufrag.clone());

@@ -1,8 +1,9 @@
 //! WHEP sessions on the running server: each is an answering peer connection registered as a viewer,
 //! with a task that turns its events into hub actions until the player leaves, the connection fails,
-//! DELETE arrives, or the codec changes to one WHEP players cannot show.
+//! DELETE arrives, or the codec changes from the one its track sends.
 
-use super::{Codec, Hub, ViewerSlot};
+use super::hub::{Hub, ViewerSlot};
+use super::Codec;
 use crate::datachannel;
 use crate::input::InputTranslator;
 use crate::peer::{self, PeerEvent, PeerOptions};
@@ -36,17 +37,19 @@ impl WhepBackend for WhepHost {
         let (hub, api, opts) = (self.hub.clone(), self.api.clone(), self.opts.clone());
         let queue_len = self.queue_len.max(1);
         Box::pin(async move {
-            if hub.codec() != Codec::H264 {
+            let codec = hub.codec();
+            // PNG, the one codec without an RTP track, goes over our DataChannel protocol.
+            let Some(video) = codec.rtp() else {
                 return Err(OpenError::Unavailable(
                     "the server streams PNG now, which WHEP players cannot show; switch to h264"
                         .into(),
                 ));
-            }
+            };
             if !offer.video {
-                tracing::info!("WHEP offer without H.264 video: audio only");
+                tracing::info!("WHEP offer without {} video: audio only", video.display);
             }
             let (tx, rx) = mpsc::channel(queue_len);
-            let (h, answer) = peer::answer_peer(&api, &opts, offer.sdp, tx)
+            let (h, answer) = peer::answer_peer(&api, &opts, video, offer.sdp, tx)
                 .await
                 .map_err(|e| OpenError::Rejected(e.to_string()))?;
             let id = format!("whep{}", NEXT.fetch_add(1, Relaxed));
@@ -68,6 +71,7 @@ impl WhepBackend for WhepHost {
             });
             tokio::spawn(run(
                 hub,
+                codec,
                 id,
                 s.pc.clone(),
                 rx,
@@ -82,6 +86,7 @@ impl WhepBackend for WhepHost {
 /// One session's events until it ends; then the viewer is removed and its held keys released.
 async fn run(
     hub: Arc<Hub>,
+    codec: Codec,
     id: String,
     pc: Arc<RTCPeerConnection>,
     mut events: mpsc::Receiver<PeerEvent>,
@@ -113,8 +118,9 @@ async fn run(
                 Some(PeerEvent::Closed) | None => break,
             },
             c = codec_rx.recv() => {
-                if matches!(c, Ok(c) if c != Codec::H264) {
-                    tracing::info!(peer = %id, "codec changed away from H.264: WHEP session ends");
+                // The track's codec was fixed when the offer was answered.
+                if matches!(c, Ok(c) if c != codec) {
+                    tracing::info!(peer = %id, "codec changed away from {}: WHEP session ends", codec.name());
                     break;
                 }
             }

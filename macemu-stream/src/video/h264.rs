@@ -10,6 +10,7 @@ use openh264::encoder::{
     Profile, QpRange, RateControlMode, UsageType,
 };
 use openh264::{OpenH264API, Timestamp};
+use std::time::{Duration, Instant};
 
 /// One encoded access unit (Annex-B byte stream).
 #[derive(Debug, Clone)]
@@ -27,6 +28,12 @@ pub trait PictureEncoder: Send {
         keyframe: bool,
         timestamp_ms: u64,
     ) -> Result<Option<EncodedFrame>, VideoError>;
+
+    /// How long the latest `encode` took; it spaces the refreshes of a static screen (see
+    /// [`super::policy`]). The encoder measures it, so the pipeline around it needs no clock.
+    fn last_encode_time(&self) -> Duration {
+        Duration::ZERO
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +62,7 @@ pub struct H264Encoder {
     cfg: H264Config,
     enc: Option<(Encoder, usize, usize)>,
     out: Vec<u8>,
+    took: Duration,
 }
 
 impl H264Encoder {
@@ -63,6 +71,7 @@ impl H264Encoder {
             cfg,
             enc: None,
             out: Vec::new(),
+            took: Duration::ZERO,
         }
     }
 
@@ -100,6 +109,24 @@ impl H264Encoder {
 
 impl PictureEncoder for H264Encoder {
     fn encode(
+        &mut self,
+        pic: &I420,
+        keyframe: bool,
+        timestamp_ms: u64,
+    ) -> Result<Option<EncodedFrame>, VideoError> {
+        let started = Instant::now();
+        let r = self.encode_timed(pic, keyframe, timestamp_ms);
+        self.took = started.elapsed();
+        r
+    }
+
+    fn last_encode_time(&self) -> Duration {
+        self.took
+    }
+}
+
+impl H264Encoder {
+    fn encode_timed(
         &mut self,
         pic: &I420,
         keyframe: bool,

@@ -3,6 +3,7 @@
 
 pub mod convert;
 pub mod h264;
+pub mod pipeline;
 pub mod png;
 pub mod policy;
 pub mod repeat;

@@ -1,4 +1,4 @@
-//! RTP for the H.264 track: each access unit is stamped with the 90 kHz time of the frame it shows
+//! RTP for the video track: each access unit is stamped with the 90 kHz time of the frame it shows
 //! (the emulator's frame-ready time, CLOCK_REALTIME), not with the time it happened to be sent.
 //!
 //! A receiver's jitter buffer sizes itself from how RTP timestamps advance against arrival times. With
@@ -28,18 +28,39 @@ const TICK_US: u64 = 12;
 
 /// Wall-clock microseconds → 90 kHz RTP time (wrapping every 13.25 h, as RTP timestamps do).
 pub fn rtp_time(us: u64) -> u32 {
-    (u128::from(us) * u128::from(CLOCK_HZ) / 1_000_000) as u32
+    rtp_time_at(us, CLOCK_HZ)
+}
+
+/// Wall-clock microseconds → RTP time at `clock_hz` (wrapping as RTP timestamps do).
+pub fn rtp_time_at(us: u64, clock_hz: u64) -> u32 {
+    (u128::from(us) * u128::from(clock_hz) / 1_000_000) as u32
 }
 
 /// Chooses each access unit's timestamp: the capture time when it is plausible, always increasing.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct MediaClock {
     last_us: Option<u64>,
+    clock_hz: u64,
+}
+
+impl Default for MediaClock {
+    fn default() -> Self {
+        Self::with_rate(CLOCK_HZ as u32)
+    }
 }
 
 impl MediaClock {
+    /// A 90 kHz clock (H.264, and every video codec so far).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A clock of the codec's RTP clock rate.
+    pub fn with_rate(clock_hz: u32) -> Self {
+        Self {
+            last_us: None,
+            clock_hz: u64::from(clock_hz),
+        }
     }
 
     /// `capture_us`: when the emulator finished the frame (untrusted: read from shared memory), or
@@ -59,25 +80,34 @@ impl MediaClock {
         t
     }
 
-    /// [`Self::stamp_us`] as a 90 kHz RTP timestamp.
+    /// [`Self::stamp_us`] as an RTP timestamp of the clock's rate.
     pub fn stamp(&mut self, capture_us: Option<u64>, now_us: u64) -> u32 {
-        rtp_time(self.stamp_us(capture_us, now_us))
+        let us = self.stamp_us(capture_us, now_us);
+        rtp_time_at(us, self.clock_hz)
     }
 }
 
-/// Splits access units into RTP packets (FU-A / STAP-A, RFC 6184 packetization-mode 1) with one
-/// timestamp per access unit, the marker bit on its last packet and a running sequence number. SSRC
-/// and payload type are filled in per viewer by the track.
+/// Splits access units into RTP packets with the codec's payloader (for H.264: FU-A / STAP-A, RFC 6184
+/// packetization-mode 1), with one timestamp per access unit, the marker bit on its last packet and a
+/// running sequence number. SSRC and payload type are filled in per viewer by the track.
 pub struct Packetizer {
-    payloader: H264Payloader,
+    payloader: Box<dyn Payloader + Send + Sync>,
     sequence: u16,
 }
 
 impl Packetizer {
-    /// `first_sequence` should be random (RFC 3550 §5.1).
+    /// An H.264 packetizer; `first_sequence` should be random (RFC 3550 §5.1).
     pub fn new(first_sequence: u16) -> Self {
+        Self::with_payloader(Box::new(H264Payloader::default()), first_sequence)
+    }
+
+    /// A packetizer of another codec's payloads.
+    pub fn with_payloader(
+        payloader: Box<dyn Payloader + Send + Sync>,
+        first_sequence: u16,
+    ) -> Self {
         Self {
-            payloader: H264Payloader::default(),
+            payloader,
             sequence: first_sequence,
         }
     }
@@ -88,7 +118,7 @@ impl Packetizer {
         let payloads = match self.payloader.payload(MAX_PAYLOAD, access_unit) {
             Ok(p) => p,
             Err(e) => {
-                tracing::debug!("H.264 payloader: {e}");
+                tracing::debug!("RTP payloader: {e}");
                 return Vec::new();
             }
         };
