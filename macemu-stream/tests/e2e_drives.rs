@@ -8,9 +8,7 @@
 //!
 //! Needs root (network namespace), `ip`, `curl` and `chromium`; elsewhere it says why and passes.
 
-mod e2e_common;
-
-use e2e_common::*;
+use macemu_viewer::e2e::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
