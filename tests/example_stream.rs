@@ -6,31 +6,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// `cargo`, without the variables cargo set for this test process. Build scripts that watch them
-/// (ring's `rerun-if-env-changed=CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...) would see them change,
-/// run again and rebuild everything above them: here, and again at the next build from a shell.
-fn cargo_command() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    for (k, _) in std::env::vars_os() {
-        let k = k.to_string_lossy();
-        if ["CARGO_PKG_", "CARGO_BIN_EXE_", "CARGO_MANIFEST_"]
-            .iter()
-            .any(|p| k.starts_with(p))
-            || [
-                "CARGO_CRATE_NAME",
-                "CARGO_BIN_NAME",
-                "CARGO_PRIMARY_PACKAGE",
-                "CARGO_TARGET_TMPDIR",
-                "CARGO_RUSTC_CURRENT_DIR",
-                "OUT_DIR",
-            ]
-            .contains(&&*k)
-        {
-            cmd.env_remove(&*k);
-        }
-    }
-    cmd
-}
+#[path = "../macemu-viewer/src/cargo.rs"]
+mod cargo;
+use cargo::cargo_command;
 
 /// The example of this test's profile: cargo builds examples for `cargo test`, but not for a run
 /// of this test alone, so it is built here when missing.
