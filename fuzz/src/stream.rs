@@ -72,13 +72,8 @@ pub fn datachannel(data: &[u8]) {
         y: b.u16(),
         visible: b.u8() & 1 == 1,
     };
-    let mut ping = PingEcho {
-        sequence: b.u32(),
-        t: [0; 7],
-    };
-    for t in &mut ping.t {
-        *t = b.u64();
-    }
+    let sequence = b.u32();
+    let ping = PingEcho::from_stamps(sequence, std::array::from_fn(|_| b.u64()));
     let h = PngHeader {
         frame_ready_ms: b.u64(),
         dirty_x: b.u32(),
@@ -115,7 +110,7 @@ pub fn datachannel(data: &[u8]) {
     assert_eq!(u16::from_le_bytes([meta[2], meta[3]]), cursor.y);
     assert_eq!(meta[4], cursor.visible as u8);
     assert_eq!(le_u32(&meta, 5), ping.sequence);
-    for (i, &t) in ping.t.iter().enumerate() {
+    for (i, t) in ping.stamps().into_iter().enumerate() {
         assert_eq!(le_u64(&meta, 9 + 8 * i), t);
     }
     assert!(msg[105..PNG_HEADER_LEN].iter().all(|&z| z == 0));

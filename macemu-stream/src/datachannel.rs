@@ -151,12 +151,52 @@ pub fn encode_client_event(e: &ClientEvent) -> Vec<u8> {
     v
 }
 
-/// The seven latency timestamps carried with every frame (see the protocol doc): t1 browser ms, t2–t7 µs
-/// since the Unix epoch (server receive, emulator receive, frame ready, server read, encode done, send).
+/// The seven latency timestamps carried with every frame (see the protocol doc); all but t1 in µs
+/// since the Unix epoch, on the wire in this order.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PingEcho {
     pub sequence: u32,
-    pub t: [u64; 7],
+    /// The browser's send time, ms.
+    pub t1_browser_ms: u64,
+    pub t2_server_us: u64,
+    pub t3_emulator_us: u64,
+    /// The emulator completed the frame carrying the echo.
+    pub t4_frame_us: u64,
+    /// The server read that frame.
+    pub t5_server_read_us: u64,
+    pub t6_encoded_us: u64,
+    pub t7_sent_us: u64,
+}
+
+impl PingEcho {
+    /// The stamps in wire order, t1 first.
+    pub fn stamps(&self) -> [u64; 7] {
+        [
+            self.t1_browser_ms,
+            self.t2_server_us,
+            self.t3_emulator_us,
+            self.t4_frame_us,
+            self.t5_server_read_us,
+            self.t6_encoded_us,
+            self.t7_sent_us,
+        ]
+    }
+
+    /// From `sequence` and the stamps in wire order.
+    pub fn from_stamps(sequence: u32, t: [u64; 7]) -> PingEcho {
+        let [t1_browser_ms, t2_server_us, t3_emulator_us, t4_frame_us, t5_server_read_us, t6_encoded_us, t7_sent_us] =
+            t;
+        PingEcho {
+            sequence,
+            t1_browser_ms,
+            t2_server_us,
+            t3_emulator_us,
+            t4_frame_us,
+            t5_server_read_us,
+            t6_encoded_us,
+            t7_sent_us,
+        }
+    }
 }
 
 /// Cursor state shown by the client.
@@ -218,7 +258,7 @@ fn encode_cursor_ping(v: &mut Vec<u8>, c: &Cursor, p: &PingEcho) {
     v.extend_from_slice(&c.y.to_le_bytes());
     v.push(c.visible as u8);
     v.extend_from_slice(&p.sequence.to_le_bytes());
-    for t in p.t {
+    for t in p.stamps() {
         v.extend_from_slice(&t.to_le_bytes());
     }
 }
@@ -235,13 +275,10 @@ fn decode_cursor_ping(b: &[u8]) -> (Cursor, PingEcho) {
         y: u16_at(b, 2),
         visible: b[4] != 0,
     };
-    let mut ping = PingEcho {
-        sequence: u32::from_le_bytes([b[5], b[6], b[7], b[8]]),
-        t: [0; 7],
-    };
-    for (i, t) in ping.t.iter_mut().enumerate() {
-        *t = u64_at(9 + i * 8);
-    }
+    let ping = PingEcho::from_stamps(
+        u32::from_le_bytes([b[5], b[6], b[7], b[8]]),
+        std::array::from_fn(|i| u64_at(9 + i * 8)),
+    );
     (cursor, ping)
 }
 
@@ -447,10 +484,7 @@ mod tests {
                 y: 0x0456,
                 visible: true,
             },
-            ping: PingEcho {
-                sequence: 0xA1B2_C3D4,
-                t: [101, 202, 303, 404, 505, 606, 707],
-            },
+            ping: PingEcho::from_stamps(0xA1B2_C3D4, [101, 202, 303, 404, 505, 606, 707]),
         };
         let png = [0x89, b'P', b'N', b'G'];
         let m = h.encode_with(&png);
@@ -486,10 +520,7 @@ mod tests {
                 y: 300,
                 visible: false,
             },
-            &PingEcho {
-                sequence: 7,
-                t: [1, 2, 3, 4, 5, 6, 0xFFFF_FFFF_FFFF],
-            },
+            &PingEcho::from_stamps(7, [1, 2, 3, 4, 5, 6, 0xFFFF_FFFF_FFFF]),
         );
         assert_eq!(m.len(), 65);
         assert_eq!(u16::from_le_bytes([m[0], m[1]]), 500);
@@ -507,10 +538,7 @@ mod tests {
             y: 341,
             visible: true,
         };
-        let ping = PingEcho {
-            sequence: 0xDEAD_BEEF,
-            t: [1, 2, 3, 4, 5, 6, u64::MAX],
-        };
+        let ping = PingEcho::from_stamps(0xDEAD_BEEF, [1, 2, 3, 4, 5, 6, u64::MAX]);
         let m = encode_h264_meta(&cursor, &ping);
         assert_eq!(decode_h264_meta(&m), Some((cursor, ping)));
         assert_eq!(decode_h264_meta(&m[..64]), None);

@@ -145,9 +145,9 @@ fn to_js_bytes(b: &[u8]) -> String {
 fn page_reads_what_the_server_encodes() {
     let Some((mut b, _tmp)) = page() else { return };
     // Distinct values everywhere, including u64s above 2^32 and a ping echo.
-    let ping = PingEcho {
-        sequence: 77,
-        t: [
+    let ping = PingEcho::from_stamps(
+        77,
+        [
             98_765,
             1_764_000_000_000_001,
             1_764_000_000_000_250,
@@ -156,7 +156,7 @@ fn page_reads_what_the_server_encodes() {
             1_764_000_000_006_300,
             1_764_000_000_006_700,
         ],
-    };
+    );
     let cursor = Cursor {
         x: 300,
         y: 201,
@@ -187,7 +187,7 @@ fn page_reads_what_the_server_encodes() {
         "readyMs": 1_764_000_000_123u64, "x": 10, "y": 20, "width": 3, "height": 2,
         "frameWidth": 512, "frameHeight": 342, "sendMs": 1_764_000_000_130u64,
         "cursorX": 300, "cursorY": 201, "cursorVisible": true,
-        "ping": {"sequence": 77, "t": ping.t},
+        "ping": {"sequence": 77, "t": ping.stamps()},
         "png": png,
     });
     assert_eq!(f, expect);
@@ -221,7 +221,7 @@ fn page_reads_what_the_server_encodes() {
         .unwrap();
     assert_eq!(
         m,
-        json!({"cursorX": 300, "cursorY": 201, "cursorVisible": true, "ping": {"sequence": 77, "t": ping.t}})
+        json!({"cursorX": 300, "cursorY": 201, "cursorVisible": true, "ping": {"sequence": 77, "t": ping.stamps()}})
     );
 
     // The latency breakdown of that echo: hops from the server clock, the rest is network.

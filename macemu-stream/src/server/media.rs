@@ -150,15 +150,12 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                     }
                     PingEcho {
                         sequence: p.sequence,
-                        t: [
-                            p.t1_browser_ms,
-                            p.t2_server_us,
-                            p.t3_emulator_us,
-                            p.t4_frame_us,
-                            t5,
-                            0,
-                            0,
-                        ],
+                        t1_browser_ms: p.t1_browser_ms,
+                        t2_server_us: p.t2_server_us,
+                        t3_emulator_us: p.t3_emulator_us,
+                        t4_frame_us: p.t4_frame_us,
+                        t5_server_read_us: t5,
+                        ..PingEcho::default()
                     }
                 });
                 let frame = Frame {
@@ -259,8 +256,8 @@ fn send(hub: &Hub, out: VideoOutput, t5: u64) {
             }
             let mut ping = p.ping;
             if ping.sequence != 0 {
-                ping.t[5] = t6;
-                ping.t[6] = realtime_us();
+                ping.t6_encoded_us = t6;
+                ping.t7_sent_us = realtime_us();
             }
             let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping));
             hub.broadcast_video(&VideoOut::Rtp {
@@ -272,8 +269,8 @@ fn send(hub: &Hub, out: VideoOutput, t5: u64) {
         }
         VideoOutput::Echo { cursor, mut ping } => {
             let t = realtime_us();
-            ping.t[5] = t;
-            ping.t[6] = t;
+            ping.t6_encoded_us = t;
+            ping.t7_sent_us = t;
             let meta = datachannel::encode_h264_meta(&cursor, &ping);
             hub.broadcast_video(&VideoOut::Meta(Bytes::copy_from_slice(&meta)));
         }
@@ -288,8 +285,8 @@ fn send(hub: &Hub, out: VideoOutput, t5: u64) {
                 let t7 = realtime_us();
                 let mut ping = f.ping;
                 if ping.sequence != 0 {
-                    ping.t[5] = t6;
-                    ping.t[6] = t7;
+                    ping.t6_encoded_us = t6;
+                    ping.t7_sent_us = t7;
                 }
                 let hdr = PngHeader {
                     frame_ready_ms: t5 / 1000,

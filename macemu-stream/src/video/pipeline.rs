@@ -636,10 +636,7 @@ mod tests {
         for ms in (0..1000).step_by(10) {
             let (now, us) = at(t0, ms);
             let f = Frame {
-                ping: Some(PingEcho {
-                    sequence: ms as u32 + 1,
-                    t: [0; 7],
-                }),
+                ping: Some(PingEcho::from_stamps(ms as u32 + 1, [0; 7])),
                 ..frame(&buf, 64, 48, Rect::new(0, 0, 64, 48))
             };
             assert!(p.on_frame(&f, now, us, false).unwrap().is_none());
@@ -667,10 +664,7 @@ mod tests {
         let (now, us) = at(t0, 0);
         let f = frame(&buf, 64, 48, Rect::new(0, 0, 64, 48));
         assert!(picture(p.on_frame(&f, now, us, true).unwrap()).is_some());
-        let ping = PingEcho {
-            sequence: 7,
-            t: [1, 2, 3, 4, 5, 0, 0],
-        };
+        let ping = PingEcho::from_stamps(7, [1, 2, 3, 4, 5, 0, 0]);
         let cursor = Cursor {
             x: 3,
             y: 4,
@@ -755,10 +749,7 @@ mod tests {
         // A ping on a static screen goes on a 1×1 piece.
         let (now, us) = at(t0, 420);
         let f = Frame {
-            ping: Some(PingEcho {
-                sequence: 1,
-                t: [0; 7],
-            }),
+            ping: Some(PingEcho::from_stamps(1, [0; 7])),
             ..still
         };
         assert_eq!(
