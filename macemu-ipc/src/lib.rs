@@ -86,8 +86,49 @@ pub struct Rect {
 }
 
 impl Rect {
+    pub const fn new(x: u32, y: u32, width: u32, height: u32) -> Rect {
+        Rect {
+            x,
+            y,
+            width,
+            height,
+        }
+    }
+
+    /// No pixel: v4 says `width == 0`; a zero height holds none either.
     pub fn is_empty(&self) -> bool {
-        self.width == 0
+        self.width == 0 || self.height == 0
+    }
+
+    /// The smallest rectangle holding both (an empty side is ignored).
+    pub fn union(&self, o: &Rect) -> Rect {
+        if self.is_empty() {
+            return *o;
+        }
+        if o.is_empty() {
+            return *self;
+        }
+        let x0 = self.x.min(o.x);
+        let y0 = self.y.min(o.y);
+        let x1 = self
+            .x
+            .saturating_add(self.width)
+            .max(o.x.saturating_add(o.width));
+        let y1 = self
+            .y
+            .saturating_add(self.height)
+            .max(o.y.saturating_add(o.height));
+        Rect::new(x0, y0, x1 - x0, y1 - y0)
+    }
+
+    /// This rectangle cut to a `width`×`height` frame (saturating: values from shared memory are
+    /// untrusted).
+    pub fn clamp_to(&self, width: u32, height: u32) -> Rect {
+        let x0 = self.x.min(width);
+        let y0 = self.y.min(height);
+        let x1 = self.x.saturating_add(self.width).min(width);
+        let y1 = self.y.saturating_add(self.height).min(height);
+        Rect::new(x0, y0, x1 - x0, y1 - y0)
     }
 
     /// The whole `width`×`height` frame.

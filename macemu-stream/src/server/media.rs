@@ -8,7 +8,7 @@ use crate::datachannel::{self, Cursor, PingEcho, PngHeader};
 use crate::peer::VideoOut;
 use crate::supervisor;
 use crate::video::pipeline::{Frame, VideoOutput};
-use crate::video::{FrameRef, PixelFormat, Rect};
+use crate::video::FrameRef;
 use bytes::Bytes;
 use macemu_ipc::drive::{DriveCommand, DriveReport};
 use macemu_ipc::{realtime_us, InputMessage, IpcError, Subscriber};
@@ -18,17 +18,6 @@ use std::time::{Duration, Instant};
 
 /// Input messages waiting for a stuck emulator, at most; further ones are dropped.
 const INPUT_QUEUE: usize = 256;
-
-fn pixel_format(p: macemu_ipc::PixelFormat) -> PixelFormat {
-    match p {
-        macemu_ipc::PixelFormat::Argb => PixelFormat::Argb,
-        macemu_ipc::PixelFormat::Bgra => PixelFormat::Bgra,
-    }
-}
-
-fn rect(r: macemu_ipc::Rect) -> Rect {
-    Rect::new(r.x, r.y, r.width, r.height)
-}
 
 fn attach(hub: &Hub, cfg: &ServeConfig) -> Option<Subscriber> {
     let found = macemu_ipc::list_emulators();
@@ -164,9 +153,9 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
                         width: view.width,
                         height: view.height,
                         stride: view.stride,
-                        format: pixel_format(view.pixel_format),
+                        format: view.pixel_format,
                     },
-                    dirty: rect(view.dirty),
+                    dirty: view.dirty,
                     capture_us: view.timestamp_us,
                     cursor: Cursor {
                         x: view.cursor_x,

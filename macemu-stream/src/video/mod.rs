@@ -11,68 +11,9 @@ pub mod rtp;
 
 use thiserror::Error;
 
-/// Byte order of a 32-bit pixel in the emulator's frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PixelFormat {
-    /// Bytes A, R, G, B (the Mac's native 32-bit layout).
-    Argb,
-    /// Bytes B, G, R, A.
-    Bgra,
-}
-
-/// A rectangle in frame pixels; `width == 0` or `height == 0` means "nothing".
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Rect {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
-impl Rect {
-    pub const fn new(x: u32, y: u32, width: u32, height: u32) -> Self {
-        Self {
-            x,
-            y,
-            width,
-            height,
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.width == 0 || self.height == 0
-    }
-
-    /// The smallest rectangle holding both (an empty side is ignored).
-    pub fn union(&self, o: &Rect) -> Rect {
-        if self.is_empty() {
-            return *o;
-        }
-        if o.is_empty() {
-            return *self;
-        }
-        let x0 = self.x.min(o.x);
-        let y0 = self.y.min(o.y);
-        let x1 = self
-            .x
-            .saturating_add(self.width)
-            .max(o.x.saturating_add(o.width));
-        let y1 = self
-            .y
-            .saturating_add(self.height)
-            .max(o.y.saturating_add(o.height));
-        Rect::new(x0, y0, x1 - x0, y1 - y0)
-    }
-
-    /// This rectangle cut to a `width`×`height` frame (saturating: values from shared memory are untrusted).
-    pub fn clamp_to(&self, width: u32, height: u32) -> Rect {
-        let x0 = self.x.min(width);
-        let y0 = self.y.min(height);
-        let x1 = self.x.saturating_add(self.width).min(width);
-        let y1 = self.y.saturating_add(self.height).min(height);
-        Rect::new(x0, y0, x1 - x0, y1 - y0)
-    }
-}
+/// The pixel byte order and rectangles are the shared-memory protocol's own, from the emulator's
+/// converter to the encoders.
+pub use macemu_ipc::{PixelFormat, Rect};
 
 /// A borrowed frame: `height` rows of `stride` bytes, 4 bytes a pixel.
 #[derive(Debug, Clone, Copy)]
