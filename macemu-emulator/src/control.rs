@@ -8,52 +8,23 @@ use macemu_core::machine::Machine;
 use macemu_ipc::{Command, EmulatorState, InputMessage, MouseMode};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// What the 68k thread applies between frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ControlEvent {
-    Key {
-        keycode: u8,
-        down: bool,
-    },
-    Mouse {
-        x: i16,
-        y: i16,
-        buttons: u8,
-        absolute: bool,
-    },
-    Mode(MouseMode),
-    Command(Command),
-}
-
 /// Where the control thread sends a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
-    Machine(ControlEvent),
+    /// Keys, mouse, mouse mode and commands: to the 68k thread, as they came.
+    Machine,
     /// An AUDIO_REQUEST for this many samples (at the server's rate).
     Audio(u32),
     /// Fully handled by the IPC layer (pings: t3 is stored and echoed with the next frame).
     Handled,
 }
 
-pub fn route(msg: InputMessage) -> Route {
-    match msg {
-        InputMessage::Key { keycode, down, .. } => {
-            Route::Machine(ControlEvent::Key { keycode, down })
-        }
-        InputMessage::Mouse {
-            x,
-            y,
-            buttons,
-            absolute,
-            ..
-        } => Route::Machine(ControlEvent::Mouse {
-            x,
-            y,
-            buttons,
-            absolute,
-        }),
-        InputMessage::Command(c) => Route::Machine(ControlEvent::Command(c)),
-        InputMessage::MouseMode(m) => Route::Machine(ControlEvent::Mode(m)),
+pub fn route(msg: &InputMessage) -> Route {
+    match *msg {
+        InputMessage::Key { .. }
+        | InputMessage::Mouse { .. }
+        | InputMessage::Command(_)
+        | InputMessage::MouseMode(_) => Route::Machine,
         InputMessage::AudioRequest { samples } => Route::Audio(samples),
         InputMessage::Ping { .. } => Route::Handled,
     }
@@ -119,10 +90,11 @@ pub enum MouseModeState {
     Relative,
 }
 
-/// Applies one event. Commands change `state`: START powers a stopped machine on (reset) and runs
+/// Applies one message that [`route`] sends to the machine (others do nothing here). Commands
+/// change `state`: START powers a stopped machine on (reset) and runs
 /// it, STOP stops it, RESET resets and keeps the state, PAUSE/RESUME hold and continue.
 pub fn apply<M: MachineInput + ?Sized>(
-    event: ControlEvent,
+    msg: &InputMessage,
     mac: &mut M,
     mouse: &mut MouseState,
     state: &AtomicU32,
@@ -130,8 +102,8 @@ pub fn apply<M: MachineInput + ?Sized>(
     let set = |s: EmulatorState| state.store(s as u32, Ordering::SeqCst);
     let current =
         EmulatorState::from_u32(state.load(Ordering::SeqCst)).unwrap_or(EmulatorState::Stopped);
-    match event {
-        ControlEvent::Key { keycode, down } => {
+    match *msg {
+        InputMessage::Key { keycode, down, .. } => {
             if !mac.key(keycode, down) {
                 tracing::debug!(
                     keycode,
@@ -140,18 +112,19 @@ pub fn apply<M: MachineInput + ?Sized>(
                 );
             }
         }
-        ControlEvent::Mode(m) => {
+        InputMessage::MouseMode(m) => {
             mouse.pos = None;
             mouse.mode = match m {
                 MouseMode::Absolute => MouseModeState::Absolute,
                 MouseMode::Relative => MouseModeState::Relative,
             };
         }
-        ControlEvent::Mouse {
+        InputMessage::Mouse {
             x,
             y,
             buttons,
             absolute,
+            ..
         } => {
             if absolute {
                 mouse.pos = Some((x, y));
@@ -174,7 +147,7 @@ pub fn apply<M: MachineInput + ?Sized>(
                 mac.mouse_button(down);
             }
         }
-        ControlEvent::Command(c) => match c {
+        InputMessage::Command(c) => match c {
             Command::Start => {
                 if current == EmulatorState::Stopped {
                     mouse.pos = None;
@@ -202,6 +175,7 @@ pub fn apply<M: MachineInput + ?Sized>(
                 }
             }
         },
+        InputMessage::AudioRequest { .. } | InputMessage::Ping { .. } => {}
     }
 }
 
@@ -262,19 +236,27 @@ mod tests {
         }
     }
 
-    fn run(events: &[ControlEvent], state: EmulatorState) -> (Vec<String>, EmulatorState) {
+    fn key(keycode: u8, down: bool) -> InputMessage {
+        InputMessage::Key {
+            keycode,
+            down,
+            modifiers: 0,
+        }
+    }
+
+    fn run(events: &[InputMessage], state: EmulatorState) -> (Vec<String>, EmulatorState) {
         run_at((0, 0), events, state)
     }
 
     fn run_at(
         cursor: (i16, i16),
-        events: &[ControlEvent],
+        events: &[InputMessage],
         state: EmulatorState,
     ) -> (Vec<String>, EmulatorState) {
         let mut mac = Recorder(Vec::new(), cursor);
         let mut mouse = MouseState::default();
         let st = AtomicU32::new(state as u32);
-        for &e in events {
+        for e in events {
             apply(e, &mut mac, &mut mouse, &st);
         }
         (
@@ -285,38 +267,27 @@ mod tests {
 
     #[test]
     fn key_release_is_a_release() {
-        let (log, _) = run(
-            &[
-                ControlEvent::Key {
-                    keycode: 0,
-                    down: true,
-                },
-                ControlEvent::Key {
-                    keycode: 0,
-                    down: false,
-                },
-            ],
-            EmulatorState::Running,
-        );
+        let (log, _) = run(&[key(0, true), key(0, false)], EmulatorState::Running);
         assert_eq!(log, ["key 0 true", "key 0 false"]);
     }
 
     #[test]
     fn mouse_mode_persists_and_buttons_report_transitions() {
-        let mv = |x, y, buttons, absolute| ControlEvent::Mouse {
+        let mv = |x, y, buttons, absolute| InputMessage::Mouse {
             x,
             y,
             buttons,
             absolute,
+            timestamp_ms: 0,
         };
         let (log, _) = run(
             &[
-                ControlEvent::Mode(MouseMode::Relative),
+                InputMessage::MouseMode(MouseMode::Relative),
                 mv(3, -2, 0, false),
                 mv(1, 1, 1, false),
                 mv(1, 1, 1, false),
                 mv(0, 0, 0, false),
-                ControlEvent::Mode(MouseMode::Absolute),
+                InputMessage::MouseMode(MouseMode::Absolute),
                 mv(100, 50, 0, true),
                 mv(5, 5, 0, false),
             ],
@@ -338,11 +309,12 @@ mod tests {
 
     #[test]
     fn deltas_in_absolute_mode_start_from_the_cursor() {
-        let mv = |x, y, absolute| ControlEvent::Mouse {
+        let mv = |x, y, absolute| InputMessage::Mouse {
             x,
             y,
             buttons: 0,
             absolute,
+            timestamp_ms: 0,
         };
         // Before any absolute position: from the machine's cursor, not from (0, 0).
         let (log, _) = run_at(
@@ -356,9 +328,9 @@ mod tests {
             (300, 200),
             &[
                 mv(100, 50, true),
-                ControlEvent::Mode(MouseMode::Relative),
+                InputMessage::MouseMode(MouseMode::Relative),
                 mv(7, 7, false),
-                ControlEvent::Mode(MouseMode::Absolute),
+                InputMessage::MouseMode(MouseMode::Absolute),
                 mv(-10, 5, false),
             ],
             EmulatorState::Running,
@@ -369,7 +341,7 @@ mod tests {
             (20, 30),
             &[
                 mv(100, 50, true),
-                ControlEvent::Command(Command::Reset),
+                InputMessage::Command(Command::Reset),
                 mv(1, 2, false),
             ],
             EmulatorState::Running,
@@ -380,7 +352,7 @@ mod tests {
     #[test]
     fn commands_follow_the_state_machine() {
         use Command::*;
-        let cmd = ControlEvent::Command;
+        let cmd = InputMessage::Command;
         assert_eq!(
             run(&[cmd(Reset)], EmulatorState::Running).1,
             EmulatorState::Running
@@ -412,11 +384,16 @@ mod tests {
     #[test]
     fn routes() {
         assert_eq!(
-            route(InputMessage::AudioRequest { samples: 960 }),
+            route(&InputMessage::AudioRequest { samples: 960 }),
             Route::Audio(960)
         );
+        assert_eq!(route(&key(1, true)), Route::Machine);
         assert_eq!(
-            route(InputMessage::Ping {
+            route(&InputMessage::Command(Command::Pause)),
+            Route::Machine
+        );
+        assert_eq!(
+            route(&InputMessage::Ping {
                 sequence: 1,
                 t1_browser_ms: 0,
                 t2_server_us: 0,

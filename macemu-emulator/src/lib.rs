@@ -25,11 +25,12 @@ pub mod video;
 pub mod xpram;
 
 use crate::video::{Converter, Scope, Source};
-use control::{ControlEvent, MouseState};
+use control::MouseState;
 use macemu_core::machine::{Machine, Model, Palette, Screen, SourceFormat};
 use macemu_core::rom::{self, RomError, RomKind};
 use macemu_ipc::{
-    AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, PixelFormat, Publisher,
+    AudioPublisher, EmulatorState, FrameMeta, FramePublisher, InputListener, InputMessage,
+    PixelFormat, Publisher,
 };
 use resample::Resampler;
 use std::io::Read;
@@ -355,7 +356,7 @@ impl Emulator {
             mouse_latency: (AtomicU32::new(0), AtomicU32::new(0)),
         });
 
-        let (event_tx, event_rx) = mpsc::channel::<ControlEvent>();
+        let (event_tx, event_rx) = mpsc::channel::<InputMessage>();
         let (drive_tx, drive_rx) = mpsc::channel::<drives::DriveRequest>();
         let (report_tx, report_rx) = mpsc::channel::<macemu_ipc::drive::DriveReport>();
         let (tick_tx, tick_rx) = mpsc::sync_channel::<()>(2);
@@ -500,7 +501,7 @@ fn cpu_thread(
     shared: Arc<Shared>,
     state: Arc<AtomicU32>,
     (events, drive_requests, reports): (
-        Receiver<ControlEvent>,
+        Receiver<InputMessage>,
         Receiver<drives::DriveRequest>,
         mpsc::Sender<macemu_ipc::drive::DriveReport>,
     ),
@@ -525,7 +526,7 @@ fn cpu_thread(
             Err(RecvTimeoutError::Disconnected) => return,
         };
         for event in first.into_iter().chain(events.try_iter()) {
-            control::apply(event, &mut *mac, &mut mouse, &state);
+            control::apply(&event, &mut *mac, &mut mouse, &state);
         }
         for req in drive_requests.try_iter() {
             for r in drives::apply(&mut *mac, req) {
@@ -687,7 +688,7 @@ fn video_thread(
 fn control_thread(
     mut input: InputListener,
     shared: Arc<Shared>,
-    events: mpsc::Sender<ControlEvent>,
+    events: mpsc::Sender<InputMessage>,
     (drive_requests, reports): (
         mpsc::Sender<drives::DriveRequest>,
         Receiver<macemu_ipc::drive::DriveReport>,
@@ -711,9 +712,9 @@ fn control_thread(
                     shared.mouse_latency.0.store(ms.0, Ordering::Relaxed);
                     shared.mouse_latency.1.store(ms.1, Ordering::Relaxed);
                 }
-                match control::route(msg) {
-                    control::Route::Machine(e) => {
-                        if events.send(e).is_err() {
+                match control::route(&msg) {
+                    control::Route::Machine => {
+                        if events.send(msg).is_err() {
                             return;
                         }
                     }
