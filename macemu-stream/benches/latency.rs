@@ -16,7 +16,6 @@
 
 use macemu_ipc::{FrameMeta, PixelFormat, Publisher, Rect};
 use macemu_viewer::e2e::*;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -202,20 +201,10 @@ struct Rig {
 fn rig(cli: &std::path::Path, pid: u32, tag: u8) -> Result<Rig> {
     let ns = Netns::create(tag)?;
     let tmp = TempDir::new("latency")?;
-    let mut cmd = ns.command(cli);
-    cmd.args(["serve", "--codec", "h264", "--target-pid", &pid.to_string()])
-        .args(["--http-port", &HTTP_PORT.to_string()])
-        .args(["--signaling-port", &SIGNALING_PORT.to_string()])
-        .env("RUST_LOG", "warn");
-    let mut serve = Proc::spawn("serve", cmd, tmp.0.join("serve.log"))?;
-    let status = format!("http://127.0.0.1:{HTTP_PORT}/api/status");
-    if wait_for(Duration::from_secs(15), || ns.curl(&status)).is_none() {
-        return Err(format!(
-            "serve did not answer (alive: {}):\n{}",
-            serve.alive(),
-            serve.tail()
-        ));
-    }
+    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
+        .args(["--codec", "h264", "--target-pid", &pid.to_string()])
+        .env("RUST_LOG", "warn")
+        .start(tmp.0.join("serve.log"))?;
     let mut browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
     browser.navigate(&format!("http://127.0.0.1:{HTTP_PORT}/"))?;
     wait_for(Duration::from_secs(30), || {
@@ -353,14 +342,9 @@ const PHOTON_PROBE: &str = r#"(() => {
 
 fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<String> {
     let tmp = TempDir::new("latency-emu")?;
-    let mut cmd = Command::new(cli);
-    cmd.arg("emulate").env("RUST_LOG", "warn");
-    let emu = Proc::spawn("emulate", cmd, tmp.0.join("emulate.log"))?;
-    let sock = format!("/tmp/macemu-{}.sock", emu.pid());
-    wait_for(Duration::from_secs(10), || {
-        std::path::Path::new(&sock).exists().then_some(())
-    })
-    .ok_or_else(|| format!("emulate made no socket:\n{}", emu.tail()))?;
+    let emu = Launch::emulate(cli)
+        .env("RUST_LOG", "warn")
+        .start(tmp.0.join("emulate.log"))?;
     let mut r = rig(cli, emu.pid(), 2)?;
     let b = &mut r.browser;
     // Focus the screen (a click on the desktop pattern, where it does nothing in the ROM).

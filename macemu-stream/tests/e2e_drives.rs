@@ -11,7 +11,6 @@
 use macemu_viewer::e2e::*;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 const HTTP_PORT: u16 = 18080;
@@ -64,32 +63,12 @@ fn start(cli: &Path) -> Result<Setup> {
     let tmp = TempDir::new("e2e-drives")?;
     let disks = tmp.0.join("disks");
     std::fs::create_dir(&disks).map_err(|e| e.to_string())?;
-    let mut cmd = Command::new(cli);
-    cmd.arg("emulate");
-    let emu = Proc::spawn("emulate", cmd, tmp.0.join("emulate.log"))?;
-    let sock = format!("/tmp/macemu-{}.sock", emu.pid());
-    if wait_for(Duration::from_secs(10), || {
-        Path::new(&sock).exists().then_some(())
-    })
-    .is_none()
-    {
-        return Err(format!("emulate made no {sock}:\n{}", emu.tail()));
-    }
-    let mut cmd = ns.command(cli);
-    cmd.args(["serve", "--target-pid", &emu.pid().to_string()]);
-    cmd.args(["--http-port", &HTTP_PORT.to_string()]);
-    cmd.args(["--signaling-port", &SIGNALING_PORT.to_string()]);
-    cmd.arg("--disks").arg(&disks);
-    cmd.env("RUST_LOG", "info");
-    let mut serve = Proc::spawn("serve", cmd, tmp.0.join("serve.log"))?;
-    let status = format!("http://127.0.0.1:{HTTP_PORT}/api/status");
-    if wait_for(Duration::from_secs(15), || ns.curl(&status)).is_none() {
-        return Err(format!(
-            "serve did not answer {status} (alive: {}):\n{}",
-            serve.alive(),
-            serve.tail()
-        ));
-    }
+    let emu = Launch::emulate(cli).start(tmp.0.join("emulate.log"))?;
+    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
+        .args(["--target-pid", &emu.pid().to_string()])
+        .arg("--disks")
+        .arg(&disks)
+        .start(tmp.0.join("serve.log"))?;
     let browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
     Ok(Setup {
         browser,

@@ -8,29 +8,19 @@ use serde_json::Value;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const HTTP_PORT: &str = "18080";
-const SIGNALING_PORT: &str = "18091";
+const HTTP_PORT: u16 = 18080;
+const SIGNALING_PORT: u16 = 18091;
 
+/// `serve` in `ns` on this binary's ports with `extra` arguments, once it answers.
 fn serve(
     ns: &Netns,
     cli: &std::path::Path,
     extra: &[&str],
     log: std::path::PathBuf,
 ) -> Result<Proc> {
-    let mut cmd = ns.command(cli);
-    cmd.args([
-        "serve",
-        "--http-port",
-        HTTP_PORT,
-        "--signaling-port",
-        SIGNALING_PORT,
-    ]);
-    cmd.args(extra).env("RUST_LOG", "info");
-    let mut p = Proc::spawn("serve", cmd, log)?;
-    let url = format!("http://127.0.0.1:{HTTP_PORT}/api/status");
-    wait_for(Duration::from_secs(15), || ns.curl(&url))
-        .ok_or_else(|| format!("serve did not answer (alive: {}):\n{}", p.alive(), p.tail()))?;
-    Ok(p)
+    Launch::serve(ns, cli, HTTP_PORT, SIGNALING_PORT)
+        .args(extra)
+        .start(log)
 }
 
 fn status(ns: &Netns) -> Option<Value> {
@@ -66,14 +56,7 @@ fn page_survives_a_server_restart() {
     let run = || -> Result<()> {
         let ns = Netns::create(2)?;
         let tmp = TempDir::new("e2e-faults-server")?;
-        let mut cmd = Command::new(&cli);
-        cmd.arg("emulate");
-        let mut emu = Proc::spawn("emulate", cmd, tmp.0.join("emulate.log"))?;
-        let sock = format!("/tmp/macemu-{}.sock", emu.pid());
-        wait_for(Duration::from_secs(10), || {
-            std::path::Path::new(&sock).exists().then_some(())
-        })
-        .ok_or_else(|| format!("emulate made no {sock}:\n{}", emu.tail()))?;
+        let mut emu = Launch::emulate(&cli).start(tmp.0.join("emulate.log"))?;
         let pid = emu.pid().to_string();
         let mut first = serve(&ns, &cli, &["--target-pid", &pid], tmp.0.join("serve1.log"))?;
         let mut b = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;

@@ -79,14 +79,11 @@ fn run(cli: &Path, python: &str) -> Result<()> {
     let tmp = TempDir::new("e2e-gstreamer")?;
     let token = token();
     let emulator = format!("{} emulate", cli.display());
-    let mut cmd = ns.command(cli);
-    cmd.args(["serve", "--auto-start", "--emulator", &emulator])
+    let mut serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
+        .args(["--auto-start", "--emulator", &emulator])
         .args(["--codec", "h264", "--bind", "127.0.0.1"])
-        .args(["--http-port", &HTTP_PORT.to_string()])
-        .args(["--signaling-port", &SIGNALING_PORT.to_string()])
-        .env("MACEMU_TOKEN", &token)
-        .env("RUST_LOG", "info");
-    let mut serve = Proc::spawn("serve", cmd, tmp.0.join("serve.log"))?;
+        .token(&token)
+        .start(tmp.0.join("serve.log"))?;
     let with_log = |msg: String, serve: &Proc| format!("{msg}\n--- serve log:\n{}", serve.tail());
 
     // The emulator's boot is not the player's business: its 15 s start once frames flow.

@@ -6,7 +6,6 @@
 //! Needs root (network namespace), `ip`, `curl` and `chromium`; elsewhere it says why and passes.
 
 use macemu_viewer::e2e::*;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const HTTP_PORT: u16 = 18080;
@@ -76,33 +75,10 @@ struct Setup {
 fn start(cli: &std::path::Path) -> Result<Setup> {
     let ns = Netns::create(4)?;
     let tmp = TempDir::new("e2e-interop")?;
-    let mut cmd = Command::new(cli);
-    cmd.arg("emulate");
-    let mut emu = Proc::spawn("emulate", cmd, tmp.0.join("emulate.log"))?;
-    let sock = format!("/tmp/macemu-{}.sock", emu.pid());
-    if wait_for(Duration::from_secs(10), || {
-        std::path::Path::new(&sock).exists().then_some(())
-    })
-    .is_none()
-        || !emu.alive()
-    {
-        return Err(format!("emulate made no {sock}:\n{}", emu.tail()));
-    }
-    let mut cmd = ns.command(cli);
-    cmd.args(["serve", "--codec", "h264", "--target-pid"])
-        .arg(emu.pid().to_string())
-        .args(["--http-port", &HTTP_PORT.to_string()])
-        .args(["--signaling-port", &SIGNALING_PORT.to_string()])
-        .env("RUST_LOG", "info");
-    let mut serve = Proc::spawn("serve", cmd, tmp.0.join("serve.log"))?;
-    let status = format!("http://127.0.0.1:{HTTP_PORT}/api/status");
-    if wait_for(Duration::from_secs(15), || ns.curl(&status)).is_none() {
-        return Err(format!(
-            "serve did not answer {status} (alive: {}):\n{}",
-            serve.alive(),
-            serve.tail()
-        ));
-    }
+    let emu = Launch::emulate(cli).start(tmp.0.join("emulate.log"))?;
+    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
+        .args(["--codec", "h264", "--target-pid", &emu.pid().to_string()])
+        .start(tmp.0.join("serve.log"))?;
     let browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
     Ok(Setup {
         browser,

@@ -306,6 +306,38 @@ impl Proc {
         let _ = self.child.wait();
     }
 
+    /// Polls `ready` every 100 ms for up to `timeout` while the process runs. The error says that it
+    /// exited, or that it had not `done` (e.g. "answered …") in time, with the tail of its log.
+    fn wait_ready(
+        &mut self,
+        timeout: Duration,
+        done: &str,
+        mut ready: impl FnMut() -> bool,
+    ) -> Result<()> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "{} exited ({status}) before it had {done}:\n{}",
+                    self.name,
+                    self.tail()
+                ));
+            }
+            if ready() {
+                return Ok(());
+            }
+            if Instant::now() >= end {
+                return Err(format!(
+                    "{} had not {done} after {} s:\n{}",
+                    self.name,
+                    timeout.as_secs(),
+                    self.tail()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// The last lines of its log, for failure messages.
     pub fn tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
@@ -331,6 +363,113 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
             return None;
         }
         std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `macemu-cli emulate` or `serve` for a test, before it starts: [`Launch::emulate`] or
+/// [`Launch::serve`], the test's own arguments, then [`Launch::start`], which returns once the process
+/// is ready for the test (or says, with its log's tail, why it is not).
+pub struct Launch<'a> {
+    name: &'static str,
+    cmd: Command,
+    ready: Ready<'a>,
+}
+
+/// What [`Launch::start`] waits for.
+enum Ready<'a> {
+    /// `emulate`: its control socket `/tmp/macemu-<pid>.sock` exists (10 s at most).
+    Socket,
+    /// `serve`: `/api/status` answers inside the namespace (15 s at most).
+    Status {
+        ns: &'a Netns,
+        http_port: u16,
+        token: Option<String>,
+    },
+}
+
+impl<'a> Launch<'a> {
+    /// `macemu-cli emulate`: the demo ROM, unless the arguments name another.
+    pub fn emulate(cli: &Path) -> Launch<'a> {
+        let mut cmd = Command::new(cli);
+        cmd.arg("emulate");
+        Launch {
+            name: "emulate",
+            cmd,
+            ready: Ready::Socket,
+        }
+    }
+
+    /// `macemu-cli serve` inside `ns` on these ports, logging at `RUST_LOG=info` (see [`Launch::env`]).
+    pub fn serve(ns: &'a Netns, cli: &Path, http_port: u16, signaling_port: u16) -> Launch<'a> {
+        let mut cmd = ns.command(cli);
+        cmd.arg("serve")
+            .args(["--http-port", &http_port.to_string()])
+            .args(["--signaling-port", &signaling_port.to_string()])
+            .env("RUST_LOG", "info");
+        Launch {
+            name: "serve",
+            cmd,
+            ready: Ready::Status {
+                ns,
+                http_port,
+                token: None,
+            },
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
+        self.cmd.arg(arg);
+        self
+    }
+
+    pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.cmd.args(args);
+        self
+    }
+
+    /// An environment variable (a later one of the same name wins, e.g. `RUST_LOG`).
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.cmd.env(key, value);
+        self
+    }
+
+    /// For `serve`: every request needs `token` (passed as `MACEMU_TOKEN`); the start-up check sends it.
+    pub fn token(mut self, token: &str) -> Self {
+        self.cmd.env("MACEMU_TOKEN", token);
+        if let Ready::Status { token: t, .. } = &mut self.ready {
+            *t = Some(token.to_owned());
+        }
+        self
+    }
+
+    /// Starts it with its output in `log` and waits until it is ready (see [`Launch`]).
+    pub fn start(self, log: PathBuf) -> Result<Proc> {
+        let mut p = Proc::spawn(self.name, self.cmd, log)?;
+        match self.ready {
+            Ready::Socket => {
+                let sock = format!("/tmp/macemu-{}.sock", p.pid());
+                p.wait_ready(Duration::from_secs(10), &format!("made {sock}"), || {
+                    Path::new(&sock).exists()
+                })?;
+            }
+            Ready::Status {
+                ns,
+                http_port,
+                token,
+            } => {
+                let status = format!("http://127.0.0.1:{http_port}/api/status");
+                let url = match &token {
+                    Some(t) => format!("{status}?token={t}"),
+                    None => status.clone(),
+                };
+                p.wait_ready(
+                    Duration::from_secs(15),
+                    &format!("answered {status}"),
+                    || ns.curl(&url).is_some(),
+                )?;
+            }
+        }
+        Ok(p)
     }
 }
 
