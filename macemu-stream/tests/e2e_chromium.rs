@@ -81,29 +81,15 @@ fn block_mismatch(page: &Gray, emu: &Gray) -> f64 {
     page.blocks(4).diff_share(&emu.blocks(4), 40)
 }
 
-struct Setup {
-    browser: Browser,
-    emu: Proc,
-    serve: Proc,
-    _tmp: TempDir,
-    _ns: Netns,
-}
-
-fn start(cli: &std::path::Path) -> Result<Setup> {
-    let ns = Netns::create(1)?;
-    let tmp = TempDir::new("e2e-chromium")?;
-    let emu = Launch::emulate(cli).start(tmp.0.join("emulate.log"))?;
-    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
-        .args(["--codec", "h264", "--target-pid", &emu.pid().to_string()])
-        .start(tmp.0.join("serve.log"))?;
-    let browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
-    Ok(Setup {
-        browser,
-        emu,
-        serve,
-        _tmp: tmp,
-        _ns: ns,
-    })
+fn start(cli: &std::path::Path) -> Result<Chain> {
+    Chain::start(
+        cli,
+        1,
+        "e2e-chromium",
+        HTTP_PORT,
+        SIGNALING_PORT,
+        &["--codec", "h264"],
+    )
 }
 
 /// Viewport point (CSS px) of frame pixel (x, y) on the given element.
@@ -129,7 +115,7 @@ fn mouse(b: &mut Browser, ty: &str, x: f64, y: f64) -> Result<()> {
     .map(|_| ())
 }
 
-fn run(s: &mut Setup) -> Result<()> {
+fn run(s: &mut Chain) -> Result<()> {
     let out = target_dir();
     let pid = s.emu.pid();
     let b = &mut s.browser;

@@ -49,35 +49,26 @@ fn mfs_floppy(name: &str) -> Vec<u8> {
     v
 }
 
+/// The chain, and the folder its `serve --disks` takes images into (removed after the chain stops).
 struct Setup {
-    browser: Browser,
-    emu: Proc,
-    serve: Proc,
-    disks: std::path::PathBuf,
-    tmp: TempDir,
-    _ns: Netns,
+    chain: Chain,
+    disks: TempDir,
 }
 
 fn start(cli: &Path) -> Result<Setup> {
-    let ns = Netns::create(6)?;
-    let tmp = TempDir::new("e2e-drives")?;
-    let disks = tmp.0.join("disks");
-    std::fs::create_dir(&disks).map_err(|e| e.to_string())?;
-    let emu = Launch::emulate(cli).start(tmp.0.join("emulate.log"))?;
-    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
-        .args(["--target-pid", &emu.pid().to_string()])
-        .arg("--disks")
-        .arg(&disks)
-        .start(tmp.0.join("serve.log"))?;
-    let browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
-    Ok(Setup {
-        browser,
-        emu,
-        serve,
-        disks,
-        tmp,
-        _ns: ns,
-    })
+    let disks = TempDir::new("e2e-drives-disks")?;
+    let chain = Chain::start(
+        cli,
+        6,
+        "e2e-drives",
+        HTTP_PORT,
+        SIGNALING_PORT,
+        &[
+            "--disks",
+            disks.0.to_str().ok_or("a scratch path that is not UTF-8")?,
+        ],
+    )?;
+    Ok(Setup { chain, disks })
 }
 
 /// The panel's line for `drive`: [state, text], or None while it is not shown.
@@ -115,7 +106,7 @@ fn choose_file(b: &mut Browser, path: &Path) -> Result<()> {
     .map(|_| ())
 }
 
-fn run(s: &mut Setup) -> Result<()> {
+fn run(s: &mut Chain, disks: &Path) -> Result<()> {
     let out = target_dir();
     let pid = s.emu.pid();
     let b = &mut s.browser;
@@ -152,7 +143,7 @@ fn run(s: &mut Setup) -> Result<()> {
     if !line.1.contains("Dropped.dsk") || !line.1.contains("400 KB") {
         return Err(format!("floppy0's line does not name the image: {line:?}"));
     }
-    let landed = std::fs::read(s.disks.join("Dropped.dsk")).map_err(|e| e.to_string())?;
+    let landed = std::fs::read(disks.join("Dropped.dsk")).map_err(|e| e.to_string())?;
     if landed != image {
         return Err(format!(
             "the uploaded file differs: {} bytes vs {}",
@@ -204,7 +195,7 @@ fn run(s: &mut Setup) -> Result<()> {
     if still.as_deref() != Some("empty") {
         return Err(format!("floppy0 after a refused insert: {still:?}"));
     }
-    let kept = std::fs::read(s.disks.join("Dropped.dsk")).map_err(|e| e.to_string())?;
+    let kept = std::fs::read(disks.join("Dropped.dsk")).map_err(|e| e.to_string())?;
     if kept != image {
         return Err("the first image changed".into());
     }
@@ -216,8 +207,9 @@ fn run(s: &mut Setup) -> Result<()> {
 fn the_drives_panel_uploads_inserts_and_ejects() {
     let Some(cli) = e2e_cli() else { return };
     let _one_at_a_time = exclusive();
-    let mut s = start(&cli).unwrap_or_else(|e| panic!("{e}"));
-    if let Err(e) = run(&mut s) {
+    let mut setup = start(&cli).unwrap_or_else(|e| panic!("{e}"));
+    let s = &mut setup.chain;
+    if let Err(e) = run(s, &setup.disks.0) {
         let _ = s
             .browser
             .screenshot(&target_dir().join("e2e-drives-failure.png"));

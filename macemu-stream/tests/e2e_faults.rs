@@ -54,22 +54,19 @@ fn page_survives_a_server_restart() {
     let Some(cli) = e2e_cli() else { return };
     let _one_at_a_time = exclusive();
     let run = || -> Result<()> {
-        let ns = Netns::create(2)?;
-        let tmp = TempDir::new("e2e-faults-server")?;
-        let mut emu = Launch::emulate(&cli).start(tmp.0.join("emulate.log"))?;
+        let mut c = Chain::start(&cli, 2, "e2e-faults-server", HTTP_PORT, SIGNALING_PORT, &[])?;
+        let (emu, b) = (&mut c.emu, &mut c.browser);
         let pid = emu.pid().to_string();
-        let mut first = serve(&ns, &cli, &["--target-pid", &pid], tmp.0.join("serve1.log"))?;
-        let mut b = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
         b.navigate(&format!("http://127.0.0.1:{HTTP_PORT}/"))?;
-        frames_grow(&mut b, 0, 3, Duration::from_secs(30))
+        frames_grow(b, 0, 3, Duration::from_secs(30))
             .ok_or_else(|| format!("no frames before the fault: {:?}", b.rtp_stats()))?;
-        let (_, origin) = page_state(&mut b)?;
+        let (_, origin) = page_state(b)?;
 
         // kill -9 the server: the emulator keeps running, a new server attaches, the page follows.
         let _ = Command::new("kill")
-            .args(["-KILL", &first.pid().to_string()])
+            .args(["-KILL", &c.serve.pid().to_string()])
             .status();
-        let _ = first.child.wait();
+        let _ = c.serve.child.wait();
         std::thread::sleep(Duration::from_millis(1500));
         if !emu.alive() {
             return Err(format!(
@@ -78,7 +75,12 @@ fn page_survives_a_server_restart() {
             ));
         }
         let (pcs_before, _) = b.newest_peer()?;
-        let mut second = serve(&ns, &cli, &["--target-pid", &pid], tmp.0.join("serve2.log"))?;
+        let mut second = serve(
+            &c.ns,
+            &cli,
+            &["--target-pid", &pid],
+            c.tmp.0.join("serve2.log"),
+        )?;
         let t0 = Instant::now();
         // A new peer connection, made by the page itself, decodes frames.
         let back = wait_for(Duration::from_secs(10), || {
@@ -86,7 +88,7 @@ fn page_survives_a_server_restart() {
             (pcs > pcs_before && frames >= 1).then(|| t0.elapsed())
         })
         .ok_or_else(|| format!("the page's stream did not come back:\n{}", second.tail()))?;
-        let (_, origin_after) = page_state(&mut b)?;
+        let (_, origin_after) = page_state(b)?;
         eprintln!(
             "stream back {:.2} s after the new server answered",
             back.as_secs_f64()
@@ -108,7 +110,7 @@ fn page_survives_a_server_restart() {
             ));
         }
         second.stop(Duration::from_secs(3));
-        b.close();
+        c.browser.close();
         Ok(())
     };
     if let Err(e) = run() {

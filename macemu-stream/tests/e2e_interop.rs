@@ -64,29 +64,15 @@ const WHEP_CLIENT: &str = r#"(async () => {
 const LOCAL_SETUP: &str = r#"(() => { const pcs = window.__pcs || []; const pc = pcs[pcs.length - 1];
   const m = pc && pc.localDescription && pc.localDescription.sdp.match(/a=setup:(\w+)/); return m ? m[1] : null; })()"#;
 
-struct Setup {
-    browser: Browser,
-    _emu: Proc,
-    serve: Proc,
-    _tmp: TempDir,
-    _ns: Netns,
-}
-
-fn start(cli: &std::path::Path) -> Result<Setup> {
-    let ns = Netns::create(4)?;
-    let tmp = TempDir::new("e2e-interop")?;
-    let emu = Launch::emulate(cli).start(tmp.0.join("emulate.log"))?;
-    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
-        .args(["--codec", "h264", "--target-pid", &emu.pid().to_string()])
-        .start(tmp.0.join("serve.log"))?;
-    let browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
-    Ok(Setup {
-        browser,
-        _emu: emu,
-        serve,
-        _tmp: tmp,
-        _ns: ns,
-    })
+fn start(cli: &std::path::Path) -> Result<Chain> {
+    Chain::start(
+        cli,
+        4,
+        "e2e-interop",
+        HTTP_PORT,
+        SIGNALING_PORT,
+        &["--codec", "h264"],
+    )
 }
 
 /// Opens a page of the server's origin that runs no project script, and runs `client` in it.
@@ -130,7 +116,7 @@ fn plays(b: &mut Browser, what: &str) -> Result<(RtpStats, Duration)> {
     Ok((last, first.unwrap_or_default()))
 }
 
-fn run(s: &mut Setup) -> Result<()> {
+fn run(s: &mut Chain) -> Result<()> {
     let out = target_dir();
     for (passive, role) in [(false, "active"), (true, "passive")] {
         let b = &mut s.browser;

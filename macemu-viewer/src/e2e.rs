@@ -417,11 +417,6 @@ impl<'a> Launch<'a> {
         }
     }
 
-    pub fn arg(mut self, arg: impl AsRef<std::ffi::OsStr>) -> Self {
-        self.cmd.arg(arg);
-        self
-    }
-
     pub fn args<S: AsRef<std::ffi::OsStr>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
         self.cmd.args(args);
         self
@@ -470,6 +465,46 @@ impl<'a> Launch<'a> {
             }
         }
         Ok(p)
+    }
+}
+
+/// A browser test's whole chain in a fresh namespace: `macemu-cli emulate` (the demo ROM), `serve`
+/// attached to it, and Chromium, with their logs in a scratch folder. Dropped in field order: the
+/// browser, the emulator, the server, then the folder and the namespace.
+pub struct Chain {
+    pub browser: Browser,
+    pub emu: Proc,
+    pub serve: Proc,
+    pub tmp: TempDir,
+    pub ns: Netns,
+}
+
+impl Chain {
+    /// `tag` keeps concurrent tests apart (as in [`Netns::create`]), `name` names the scratch folder;
+    /// `serve_args` are the test's own arguments to `serve`, after `--target-pid` and the ports.
+    pub fn start(
+        cli: &Path,
+        tag: u8,
+        name: &str,
+        http_port: u16,
+        signaling_port: u16,
+        serve_args: &[&str],
+    ) -> Result<Chain> {
+        let ns = Netns::create(tag)?;
+        let tmp = TempDir::new(name)?;
+        let emu = Launch::emulate(cli).start(tmp.0.join("emulate.log"))?;
+        let serve = Launch::serve(&ns, cli, http_port, signaling_port)
+            .args(["--target-pid", &emu.pid().to_string()])
+            .args(serve_args)
+            .start(tmp.0.join("serve.log"))?;
+        let browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
+        Ok(Chain {
+            browser,
+            emu,
+            serve,
+            tmp,
+            ns,
+        })
     }
 }
 
