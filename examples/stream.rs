@@ -56,6 +56,7 @@ fn main() -> anyhow::Result<()> {
             stun: None,
             include_loopback: true,
             loopback_only: false,
+            ..PeerOptions::default()
         },
         ..ServeConfig::default()
     };

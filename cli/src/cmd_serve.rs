@@ -5,6 +5,7 @@ use clap::Args;
 use macemu_stream::limits::Limits;
 use macemu_stream::peer::PeerOptions;
 use macemu_stream::server::{self, Codec, ServeConfig};
+use macemu_stream::video::rtp::PlayoutDelay;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +33,11 @@ pub struct ServeArgs {
     /// Video codec: h264 (WebRTC video track) or png (dirty rectangles on the DataChannel).
     #[arg(long, default_value = "h264", value_parser = parse_codec)]
     pub codec: Codec,
+    /// How long browsers may hold video frames before showing them (RTP playout-delay): 0 shows each
+    /// frame as soon as it is decoded (interactive use); `auto` lets the browser buffer, for lossy or
+    /// jittery networks; MIN-MAX bounds the buffer (ms, in 10 ms steps).
+    #[arg(long, default_value = "0", value_name = "MS|MIN-MAX|auto")]
+    pub playout_delay: PlayoutDelay,
     /// Offer a STUN server to browsers (for NAT traversal; off for LAN and same-host use).
     #[arg(long)]
     pub enable_stun: bool,
@@ -191,6 +197,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             // Same-host viewers (and Chromium with --allow-loopback-in-peer-connection) need these.
             include_loopback: true,
             loopback_only: false,
+            playout_delay: args.playout_delay,
         },
         prefs_file: args.prefs,
         rom_dirs: args.rom_dirs,

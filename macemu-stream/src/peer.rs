@@ -26,7 +26,7 @@ use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use webrtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use webrtc::rtp_transceiver::rtp_codec::{
-    RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType,
+    RTCRtpCodecCapability, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RTPCodecType,
 };
 use webrtc::rtp_transceiver::RTCPFeedback;
 use webrtc::track::track_local::track_local_static_rtp::TrackLocalStaticRTP;
@@ -34,6 +34,8 @@ use webrtc::track::track_local::{TrackLocal, TrackLocalWriter};
 
 use crate::audio::{AudioPacket, OpusPacketizer};
 use crate::codec::{RtpCodec, RTP_VIDEO};
+use crate::video::rtp::{PlayoutDelay, PLAYOUT_DELAY_URI};
+use webrtc::rtp::extension::HeaderExtension;
 
 /// Video frames queued per viewer before frames are dropped for it.
 pub const VIDEO_QUEUE: usize = 4;
@@ -59,6 +61,8 @@ pub struct PeerOptions {
     pub include_loopback: bool,
     /// Gather loopback candidates only (tests: traffic never leaves the host's loopback).
     pub loopback_only: bool,
+    /// How long the browser may hold video frames (zero by default: interactive viewing).
+    pub playout_delay: PlayoutDelay,
 }
 
 /// What the SDP says about a video codec's track.
@@ -109,6 +113,15 @@ pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
         },
         RTPCodecType::Audio,
     )?;
+    if opts.playout_delay != PlayoutDelay::Adaptive {
+        m.register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: PLAYOUT_DELAY_URI.to_owned(),
+            },
+            RTPCodecType::Video,
+            None,
+        )?;
+    }
     let registry = register_default_interceptors(Registry::new(), &mut m)?;
     let mut s = SettingEngine::default();
     // mDNS candidates are useless to a server and leak multicast traffic onto the LAN.
@@ -298,10 +311,12 @@ fn start_sender(
     video: Option<VideoTrack>,
     audio: Arc<TrackLocalStaticRTP>,
     dc: InputChannel,
+    playout_delay: PlayoutDelay,
 ) -> PeerHandle {
     let (vtx, vrx) = mpsc::channel(VIDEO_QUEUE);
     let (atx, arx) = mpsc::channel(AUDIO_QUEUE);
-    tokio::spawn(sender_task(video, audio, dc, vrx, arx));
+    let ext = playout_delay.extension();
+    tokio::spawn(sender_task(video, audio, dc, (vrx, ext), arx));
     PeerHandle {
         video: vtx,
         audio: atx,
@@ -337,7 +352,13 @@ pub async fn create_peer(
     let offer = pc.create_offer(None).await?;
     pc.set_local_description(offer).await?;
     let sdp = pc.local_description().await.ok_or(PeerError::NoOffer)?.sdp;
-    let handle = start_sender(pc, video, audio, Arc::new(OnceLock::from(dc)));
+    let handle = start_sender(
+        pc,
+        video,
+        audio,
+        Arc::new(OnceLock::from(dc)),
+        opts.playout_delay,
+    );
     Ok((handle, sdp))
 }
 
@@ -383,7 +404,10 @@ pub async fn answer_peer(
     }
     .await;
     match result {
-        Ok(answer) => Ok((start_sender(pc, video, audio, input), answer.sdp)),
+        Ok(answer) => Ok((
+            start_sender(pc, video, audio, input, opts.playout_delay),
+            answer.sdp,
+        )),
         Err(e) => {
             let _ = pc.close().await;
             Err(e)
@@ -396,9 +420,10 @@ async fn sender_task(
     video: Option<VideoTrack>,
     audio: Arc<TrackLocalStaticRTP>,
     dc: InputChannel,
-    mut vrx: mpsc::Receiver<VideoOut>,
+    (mut vrx, playout): (mpsc::Receiver<VideoOut>, Option<HeaderExtension>),
     mut arx: mpsc::Receiver<AudioPacket>,
 ) {
+    let extensions: Vec<HeaderExtension> = playout.into_iter().collect();
     use webrtc::data_channel::data_channel_state::RTCDataChannelState;
     // Packetized per viewer: each has its own sequence numbers (and the track its own SSRC).
     let mut packetizer = video.as_ref().map(|(_, c)| c.packetizer(rand::random()));
@@ -409,7 +434,7 @@ async fn sender_task(
                 Some(VideoOut::Rtp { data, rtp_timestamp, meta, .. }) => {
                     if let (Some((t, _)), Some(packetizer)) = (&video, packetizer.as_mut()) {
                         for p in packetizer.packetize(&data, rtp_timestamp) {
-                            if let Err(e) = t.write_rtp(&p).await {
+                            if let Err(e) = t.write_rtp_with_extensions(&p, &extensions).await {
                                 tracing::debug!("video write: {e}");
                                 break;
                             }

@@ -24,6 +24,7 @@ async fn start(limits: Limits) -> ServerHandle {
             stun: None,
             include_loopback: true,
             loopback_only: true,
+            ..PeerOptions::default()
         },
         limits,
         ..ServeConfig::default()

@@ -135,6 +135,25 @@ fn run(s: &mut Chain) -> Result<()> {
         return Err(format!("expected H.264 at 512x342, got {stats:?}"));
     }
 
+    // 1b. Zero playout delay is negotiated: the server's offer carries the RTP header extension
+    // and Chromium's answer accepts it, so every video packet asks it to show frames at once.
+    let sdp = b.eval(
+        "(() => { const pc = window.__pcs[window.__pcs.length - 1]; \
+           return [pc.remoteDescription.sdp, pc.localDescription.sdp]; })()",
+    )?;
+    for (side, text) in ["server offer", "Chromium answer"].iter().zip(0..2) {
+        let sdp = sdp[text].as_str().unwrap_or_default();
+        if !sdp.contains(macemu_stream::video::rtp::PLAYOUT_DELAY_URI) {
+            return Err(format!("the {side} lacks the playout-delay extension:\n{sdp}"));
+        }
+    }
+    let jitter = b.eval(
+        "(async () => { let j = null; for (const pc of window.__pcs) (await pc.getStats()).forEach(r => { \
+           if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount) \
+             j = 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount; }); return j; })()",
+    )?;
+    eprintln!("playout delay 0 negotiated; mean jitter buffer {jitter} ms");
+
     // 2. The decoded picture is the emulator's screen.
     let emu = emulator_frame(pid)?;
     if emu.levels() < 2 {

@@ -319,6 +319,7 @@ async fn token_is_enforced_on_http_and_websocket() {
             stun: None,
             include_loopback: true,
             loopback_only: true,
+            ..PeerOptions::default()
         },
         ..ServeConfig::default()
     };

@@ -418,8 +418,12 @@ async function start() {
     const stream = ev.streams[0] || new MediaStream([ev.track]);
     if (ev.track.kind === 'video') {
       // Ask for the smallest playout delay: a desktop's frames come irregularly (nothing is sent while
-      // the screen is still), which otherwise grows the jitter buffer to hundreds of ms.
-      if ('jitterBufferTarget' in ev.receiver) ev.receiver.jitterBufferTarget = 0;
+      // the screen is still), which otherwise grows the jitter buffer to hundreds of ms. The server
+      // asks for the same on every packet (RTP playout-delay 0). `?playout-delay=auto` keeps the
+      // browser's adaptive buffer, for lossy networks (with `serve --playout-delay auto`).
+      if ('jitterBufferTarget' in ev.receiver && params.get('playout-delay') !== 'auto') {
+        ev.receiver.jitterBufferTarget = 0;
+      }
       display.showStream(stream);
     }
     else if (ev.track.kind === 'audio') playAudio(new MediaStream([ev.track]));

@@ -217,6 +217,7 @@ pub async fn start_server(pid: u32, codec: Codec, token: Option<&str>) -> Server
             stun: None,
             include_loopback: true,
             loopback_only: true,
+            ..PeerOptions::default()
         },
         refresh: Duration::from_millis(500),
         ..ServeConfig::default()

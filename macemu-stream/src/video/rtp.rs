@@ -36,6 +36,85 @@ pub fn rtp_time_at(us: u64, clock_hz: u64) -> u32 {
     (u128::from(us) * u128::from(clock_hz) / 1_000_000) as u32
 }
 
+/// How long a browser may hold video frames before showing them, sent on every video packet as the
+/// `playout-delay` RTP header extension (10 ms units, 0–40.95 s).
+///
+/// Zero (the default) is for interactive viewing: the receiver shows each frame as soon as it is
+/// decoded instead of smoothing arrivals through a jitter buffer, the way cloud gaming and remote
+/// desktops do. A viewer on a lossy or jittery network is better served by a buffer:
+/// [`PlayoutDelay::Adaptive`] leaves the choice to the browser, a range bounds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlayoutDelay {
+    /// No extension: the browser's adaptive jitter buffer.
+    Adaptive,
+    /// At least `min_ms`, at most `max_ms` (multiples of 10 ms).
+    Range { min_ms: u16, max_ms: u16 },
+}
+
+impl Default for PlayoutDelay {
+    fn default() -> Self {
+        PlayoutDelay::Range {
+            min_ms: 0,
+            max_ms: 0,
+        }
+    }
+}
+
+/// The extension's URI (as webrtc-rs and Chromium name it).
+pub const PLAYOUT_DELAY_URI: &str = "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay";
+/// The largest delay the extension's 12-bit fields hold, in ms.
+pub const PLAYOUT_DELAY_MAX_MS: u16 = 40_950;
+
+impl PlayoutDelay {
+    /// The header extension to put on video packets (none when adaptive).
+    pub fn extension(self) -> Option<webrtc::rtp::extension::HeaderExtension> {
+        use webrtc::rtp::extension::playout_delay_extension::PlayoutDelayExtension;
+        match self {
+            PlayoutDelay::Adaptive => None,
+            PlayoutDelay::Range { min_ms, max_ms } => Some(
+                webrtc::rtp::extension::HeaderExtension::PlayoutDelay(PlayoutDelayExtension {
+                    min_delay: min_ms / 10,
+                    max_delay: max_ms / 10,
+                }),
+            ),
+        }
+    }
+}
+
+impl std::str::FromStr for PlayoutDelay {
+    type Err = String;
+
+    /// `auto`, `MS` (min = max) or `MIN-MAX`, in milliseconds, multiples of 10 up to 40950.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(PlayoutDelay::Adaptive);
+        }
+        let ms = |v: &str| -> Result<u16, String> {
+            let n: u16 = v
+                .trim()
+                .parse()
+                .map_err(|_| format!("{v:?} is not a whole number of milliseconds"))?;
+            if !n.is_multiple_of(10) || n > PLAYOUT_DELAY_MAX_MS {
+                return Err(format!(
+                    "{n} ms: the delay goes in 10 ms steps up to {PLAYOUT_DELAY_MAX_MS} ms"
+                ));
+            }
+            Ok(n)
+        };
+        let (min_ms, max_ms) = match s.split_once('-') {
+            Some((a, b)) => (ms(a)?, ms(b)?),
+            None => (ms(s)?, ms(s)?),
+        };
+        if min_ms > max_ms {
+            return Err(format!(
+                "{min_ms}-{max_ms}: the minimum exceeds the maximum"
+            ));
+        }
+        Ok(PlayoutDelay::Range { min_ms, max_ms })
+    }
+}
+
 /// Chooses each access unit's timestamp: the capture time when it is plausible, always increasing.
 #[derive(Debug, Clone)]
 pub struct MediaClock {
@@ -224,5 +303,34 @@ mod tests {
         );
         assert!(next.last().unwrap().header.marker);
         assert!(p.packetize(&Bytes::new(), 1).is_empty());
+    }
+
+    #[test]
+    fn playout_delay_parses_and_marshals() {
+        use webrtc::util::marshal::Marshal;
+        assert_eq!("auto".parse(), Ok(PlayoutDelay::Adaptive));
+        assert_eq!("0".parse(), Ok(PlayoutDelay::default()));
+        assert_eq!(
+            "20-200".parse(),
+            Ok(PlayoutDelay::Range {
+                min_ms: 20,
+                max_ms: 200
+            })
+        );
+        for bad in ["5", "200-20", "-1", "50000", "x", ""] {
+            assert!(bad.parse::<PlayoutDelay>().is_err(), "{bad:?}");
+        }
+        assert!(PlayoutDelay::Adaptive.extension().is_none());
+        // On the wire: 12-bit min and max in 10 ms units (min 2, max 20 → 0x002 0x014).
+        let ext = PlayoutDelay::Range {
+            min_ms: 20,
+            max_ms: 200,
+        }
+        .extension()
+        .unwrap();
+        assert_eq!(ext.uri(), PLAYOUT_DELAY_URI);
+        let mut buf = vec![0u8; 3];
+        ext.marshal_to(&mut buf).unwrap();
+        assert_eq!(buf, [0x00, 0x20, 0x14]);
     }
 }
