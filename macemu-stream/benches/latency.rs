@@ -3,7 +3,7 @@
 //! `cargo bench -p macemu-stream --bench latency [-- --secs 20 --trials 40]` (needs root, `ip` and
 //! Chromium, like the e2e tests: the browser and `macemu-cli serve` run in a network namespace).
 //!
-//! - **capture → present**, at 512×342 and 1024×768: this process publishes a 60.15 Hz picture that
+//! - **capture → present**, at 512×342, 1024×768 and 1920×1080, split into stages: this process publishes a 60.15 Hz picture that
 //!   changes every frame (a moving block, the v4 protocol as any emulator speaks it) and
 //!   `macemu-cli serve` streams it to the server's own page. Each video frame's RTP timestamp is its
 //!   capture time (the frame-ready time the emulator wrote), so the page's `requestVideoFrameCallback`
@@ -51,7 +51,7 @@ fn main() {
     let a = args();
     let Some(cli) = e2e_cli() else { return };
     let mut failed = false;
-    for (w, h) in [(512, 342), (1024, 768)] {
+    for (w, h) in [(512, 342), (1024, 768), (1920, 1080)] {
         match capture_to_present(&cli, w, h, a.secs) {
             Ok(r) => println!("{r}"),
             Err(e) => {
@@ -225,7 +225,7 @@ fn rig(cli: &std::path::Path, pid: u32, tag: u8) -> Result<Rig> {
 const C2P_PROBE: &str = r#"(async () => {
   const P = await import('/protocol.js');
   const v = document.querySelector('video');
-  window.__c2p = { receive: [], present: [], display: [] };
+  window.__c2p = { receive: [], present: [], display: [], toPresent: [], toDisplay: [] };
   const age = (m, t) => P.captureToPresentMs(m.rtpTimestamp, performance.timeOrigin + t);
   const cb = (now, m) => {
     if (m.rtpTimestamp !== undefined) {
@@ -233,7 +233,11 @@ const C2P_PROBE: &str = r#"(async () => {
       if (d !== null) {
         window.__c2p.display.push(d);
         window.__c2p.present.push(age(m, m.presentationTime));
-        if (m.receiveTime) window.__c2p.receive.push(age(m, m.receiveTime));
+        if (m.receiveTime) {
+          window.__c2p.receive.push(age(m, m.receiveTime));
+          window.__c2p.toPresent.push(m.presentationTime - m.receiveTime);
+        }
+        window.__c2p.toDisplay.push(m.expectedDisplayTime - m.presentationTime);
       }
     }
     v.requestVideoFrameCallback(cb);
@@ -258,6 +262,8 @@ fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Resul
     }
     std::thread::sleep(Duration::from_secs(3)); // jitter buffer settles
     b.eval(C2P_PROBE)?;
+    // Pings every 100 ms during the window give the server-side stages of the same run.
+    b.eval("(() => { const s = window.macemu.stats; s.echoes = []; s.startPings(s.send, 100); return true; })()")?;
     let f0 = b.rtp_stats()?.frames_decoded;
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
@@ -265,28 +271,70 @@ fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Resul
     let ages = numbers(&c2p["display"]);
     let frames = b.rtp_stats()?.frames_decoded - f0;
     let window = start.elapsed().as_secs_f64();
-    let jitter = b.eval(
-        "(async () => { let j = null; for (const pc of window.__pcs) (await pc.getStats()).forEach(r => { \
-           if (r.type === 'inbound-rtp' && r.kind === 'video' && r.jitterBufferEmittedCount) \
-             j = 1000 * r.jitterBufferDelay / r.jitterBufferEmittedCount; }); return j; })()",
+    // Chromium's own per-frame means: jitter buffer, decode, first packet → decoded.
+    let means = b.eval(
+        "(async () => { let o = null; for (const pc of window.__pcs) (await pc.getStats()).forEach(r => { \
+           if (r.type === 'inbound-rtp' && r.kind === 'video' && r.framesDecoded) o = { \
+             jitter: 1000 * r.jitterBufferDelay / Math.max(1, r.jitterBufferEmittedCount), \
+             decode: 1000 * r.totalDecodeTime / r.framesDecoded, \
+             processing: r.totalProcessingDelay ? 1000 * r.totalProcessingDelay / r.framesDecoded : null, \
+             assembly: r.totalAssemblyTime ? 1000 * r.totalAssemblyTime / Math.max(1, r.framesAssembledFromMultiplePackets) : null }; }); \
+           return o; })()",
     )?;
-    let pings = ping_figures(b)?;
+    let echoes = b.eval("window.macemu.stats.echoes")?;
     let published = source.finish()?;
     drop(r);
     if ages.len() < 10 {
         return Err(format!("only {} frames had an age", ages.len()));
     }
-    Ok(format!(
-        "capture → expected display {w}x{h}: {}\n  capture → presentation (rVFC): {}\n  \
-         capture → last packet received: {}\n  decoded {:.1} fps over {:.0} s (source 60.15 Hz, {published} frames published), \
-         mean jitter buffer {} ms\n  {pings}",
-        summary(ages),
-        summary(numbers(&c2p["present"])),
-        summary(numbers(&c2p["receive"])),
+    let stage = |key: &str| -> Vec<f64> {
+        echoes
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e[key].as_f64()).collect())
+            .unwrap_or_default()
+    };
+    let mean = |k: &str| {
+        means[k]
+            .as_f64()
+            .map_or("–".into(), |v| format!("{v:.1} ms"))
+    };
+    let rows = [
+        ("frame ready → server wake (pings)", stage("wakeMs")),
+        ("wake → converted and encoded (pings)", stage("encodeMs")),
+        ("encoded → sent (pings)", stage("sendMs")),
+        ("capture → last packet received", numbers(&c2p["receive"])),
+        (
+            "last packet received → presented",
+            numbers(&c2p["toPresent"]),
+        ),
+        (
+            "presented → expected display (vsync)",
+            numbers(&c2p["toDisplay"]),
+        ),
+        ("capture → presented", numbers(&c2p["present"])),
+        ("capture → expected display", ages),
+    ];
+    let mut out = format!(
+        "capture → present {w}x{h}: decoded {:.1} fps over {:.0} s (source 60.15 Hz, {published} frames published)\n",
         frames as f64 / window,
         window,
-        jitter.as_f64().map_or("–".into(), |j| format!("{j:.1}")),
-    ))
+    );
+    for (name, v) in rows {
+        out += &format!("  {name:<40} {}\n", summary(v));
+    }
+    out += &format!(
+        "  Chromium's means per frame: jitter buffer {}, decode {}, first packet → decoded {}, assembly {}\n",
+        mean("jitter"),
+        mean("decode"),
+        mean("processing"),
+        mean("assembly"),
+    );
+    out += &format!(
+        "  ping echo through the emulator {}\n  DataChannel round trip (network share) {}",
+        summary(stage("rttMs")),
+        summary(stage("networkMs"))
+    );
+    Ok(out)
 }
 
 /// The page's ping echoes so far: whole round trip and its network (DataChannel) share.

@@ -144,7 +144,9 @@ fn run(s: &mut Chain) -> Result<()> {
     for (side, text) in ["server offer", "Chromium answer"].iter().zip(0..2) {
         let sdp = sdp[text].as_str().unwrap_or_default();
         if !sdp.contains(macemu_stream::video::rtp::PLAYOUT_DELAY_URI) {
-            return Err(format!("the {side} lacks the playout-delay extension:\n{sdp}"));
+            return Err(format!(
+                "the {side} lacks the playout-delay extension:\n{sdp}"
+            ));
         }
     }
     let jitter = b.eval(

@@ -12,6 +12,7 @@ export class Stats {
     this.sequence = 0;
     this.lastEcho = 0;
     this.latency = null; // breakdown of the newest echo
+    this.echoes = []; // the latest breakdowns, oldest first
     this.rtts = []; // recent round trips, ms
   }
 
@@ -24,9 +25,11 @@ export class Stats {
     this.channelBytes = 0;
   }
 
-  // Ping timer; send(buf) delivers on the input channel.
-  startPings(send) {
+  // Ping timer; send(buf) delivers on the input channel. A latency measurement may ping faster
+  // (`startPings(stats.send, 100)`) and read the breakdowns kept in `echoes`.
+  startPings(send, intervalMs = PING_INTERVAL_MS) {
     clearInterval(this.pingTimer);
+    this.send = send;
     this.pingTimer = setInterval(() => {
       this.sequence = (this.sequence % 0xffffffff) + 1; // 0 means "no ping" on the wire
       const seq = this.sequence;
@@ -34,7 +37,7 @@ export class Stats {
       if (send(encodePing(seq, t1))) this.pings.set(seq, t1);
       // Forget pings never echoed (the PNG channel may lose them).
       for (const [s] of this.pings) if (s < seq - 30) this.pings.delete(s);
-    }, PING_INTERVAL_MS);
+    }, intervalMs);
   }
 
   stopPings() {
@@ -49,6 +52,8 @@ export class Stats {
     this.lastEcho = ping.sequence;
     this.pings.delete(ping.sequence);
     this.latency = pingBreakdown(ping, t1, performance.now());
+    this.echoes.push(this.latency);
+    if (this.echoes.length > 1000) this.echoes.shift();
     this.rtts.push(this.latency.rttMs);
     if (this.rtts.length > 20) this.rtts.shift();
   }
