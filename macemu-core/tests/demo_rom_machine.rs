@@ -290,3 +290,33 @@ fn same_inputs_give_the_same_frames() {
     };
     assert_eq!(run(), run());
 }
+
+/// Relative motion is counted whole whatever the point of the frame at which it starts. A move
+/// starting in vertical blanking, while the ROM's VBL handler runs, used to lose two steps: the
+/// board's quadrature slots (every 8th line of the frame) came only 2 lines apart across the
+/// frame's end (370 lines), and the ROM, which reads Y2 on the VIA after resetting the SCC's
+/// ext/status latch, read it after the next edge had already moved it.
+#[test]
+fn relative_mouse_moves_are_counted_whole_at_every_phase_of_the_frame() {
+    for (dx, dy) in [(26, 17), (-17, -26), (13, -21)] {
+        let mut bad = Vec::new();
+        for k in 0..60u64 {
+            let mut mac = booted(4 * MIB);
+            mac.enable_os_helpers();
+            assert!(mac.mouse_move_absolute(200, 150));
+            frames(&mut mac, 3);
+            // Start the move at phase k/20 of a frame (130,240 clocks), over three frames.
+            mac.run_cycles(k * 130_240 / 20);
+            mac.mouse_move_relative(dx, dy);
+            frames(&mut mac, 10);
+            let want = (200 + dx as i16, 150 + dy as i16);
+            for (name, at) in [("Mouse", MOUSE), ("MTemp", MTEMP)] {
+                let p = point(&mac, at);
+                if p != want {
+                    bad.push((k, name, p));
+                }
+            }
+        }
+        assert!(bad.is_empty(), "move ({dx}, {dy}) from (200, 150): {bad:?}");
+    }
+}

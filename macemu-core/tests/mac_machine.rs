@@ -307,6 +307,54 @@ fn keyboard_protocol_through_the_via_shift_register() {
 }
 
 #[test]
+fn mouse_edges_keep_eight_lines_apart_across_frames() {
+    // Keep copying RR0A to 0x300 and resetting the ext/status latch, so every DCD edge shows and
+    // none waits for service.
+    let rom = program(
+        0x00,
+        0x00,
+        |a| {
+            for v in [9u8, 0xC0, 15, 0x08, 1, 0x01, 0, 0x10] {
+                a.move_b_imm_abs(v, SCC_A_CTL_WR);
+            }
+            let l = a.pc();
+            a.move_b_abs_abs(SCC_A_CTL_RD, 0x300);
+            a.move_b_imm_abs(0x10, SCC_A_CTL_WR);
+            a.bra(l);
+        },
+        false,
+    );
+    let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
+    mac.run_frame();
+    // 150 steps at one per 8 lines: 1,200 lines, more than three frames of 370.
+    mac.mouse_move_relative(150, 0);
+    let dcd = |m: &MacPlus| m.ram()[0x300] & 0x08 != 0;
+    let mut last = dcd(&mac);
+    let mut edges = Vec::new();
+    let end = mac.cycles() + 4 * CYCLES_PER_FRAME;
+    while mac.cycles() < end {
+        mac.step();
+        if dcd(&mac) != last {
+            last = dcd(&mac);
+            edges.push(mac.cycles());
+        }
+    }
+    assert_eq!(edges.len(), 150);
+    // The loop sees an edge within one pass (under 100 clocks), so the gaps are 8 lines give or
+    // take that; frame ends (370 lines, not a multiple of 8) change nothing.
+    let slot = 8 * 352;
+    for (i, w) in edges.windows(2).enumerate() {
+        let gap = w[1] - w[0];
+        assert!(
+            gap.abs_diff(slot) < 100,
+            "edges {i} and {} are {gap} clocks apart (line {} of the frame)",
+            i + 1,
+            w[1] % CYCLES_PER_FRAME / 352
+        );
+    }
+}
+
+#[test]
 fn mouse_quadrature_phase_on_scc_dcd_and_via() {
     // Enable DCD external/status interrupts on channel A (WR15 bit 3, WR1 bit 0), no MIE, and
     // keep copying RR0A to 0x300 and port B to 0x301.

@@ -111,7 +111,8 @@ pub struct FrameReport {
 }
 
 /// One mouse quadrature edge per axis at most every 8 lines (~360 µs), the fastest a real Plus
-/// mouse produces (about 284 µs measured, per snow's notes), so the ROM's handler keeps up.
+/// mouse produces (about 284 µs measured, per snow's notes), so the ROM's handler keeps up. The
+/// spacing holds across frames too: the slots are every 8th line since power-on.
 const MOUSE_LINES: u64 = 8;
 /// Mouse slots (of `MOUSE_LINES` lines) to wait for an unserviced edge: about two frames.
 const MOUSE_STALL_LIMIT: u32 = 92;
@@ -381,7 +382,10 @@ impl Board {
             self.via.set_ca2(true);
         }
         self.keyboard_service(at);
-        if line.is_multiple_of(MOUSE_LINES) {
+        // Slots count lines since power-on, not within the frame: 370 lines are not a multiple
+        // of 8, so a slot at every 8th line of the frame would put line 0 two lines after line
+        // 368, an edge 90 µs after the last one, before the ROM has read its X2/Y2.
+        if (at / CYCLES_PER_LINE).is_multiple_of(MOUSE_LINES) {
             self.mouse_service();
         }
     }
