@@ -513,19 +513,29 @@ fn cpu_thread(
     let mut last_xpram = mac.nvram().to_vec();
     let mut mono = Vec::new();
     while !shared.stop.load(Ordering::Relaxed) {
-        // Input first, so a key or click lands in the very next frame.
-        let running = get_state(&state) == EmulatorState::Running;
-        let wait = if running {
-            Duration::ZERO
+        let idle = if get_state(&state) != EmulatorState::Running {
+            // Stopped or paused: wait for a command.
+            match events.recv_timeout(Duration::from_millis(20)) {
+                Ok(e) => {
+                    control::apply(&e, &mut *mac, &mut mouse, &state);
+                    false
+                }
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        } else if speed == Speed::Real {
+            match ticks.recv_timeout(Duration::from_millis(100)) {
+                Ok(()) => false,
+                Err(RecvTimeoutError::Timeout) => true,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
         } else {
-            Duration::from_millis(20)
+            false
         };
-        let first = match events.recv_timeout(wait) {
-            Ok(e) => Some(e),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => return,
-        };
-        for event in first.into_iter().chain(events.try_iter()) {
+        // Input is taken after the wait for the tick, right before the frame: what came while
+        // waiting (nearly all of it, as a frame takes a fraction of its period to run) lands in
+        // this frame, not one frame later.
+        for event in events.try_iter() {
             control::apply(&event, &mut *mac, &mut mouse, &state);
         }
         for req in drive_requests.try_iter() {
@@ -533,15 +543,8 @@ fn cpu_thread(
                 let _ = reports.send(r);
             }
         }
-        if get_state(&state) != EmulatorState::Running {
+        if idle || get_state(&state) != EmulatorState::Running {
             continue;
-        }
-        if speed == Speed::Real {
-            match ticks.recv_timeout(Duration::from_millis(100)) {
-                Ok(()) => {}
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
         }
         let report = mac.run_frame();
         for event in mac.take_drive_events() {

@@ -118,6 +118,9 @@ const MOUSE_LINES: u64 = 8;
 const MOUSE_STALL_LIMIT: u32 = 92;
 /// Time for the keyboard to clock a command byte out of the VIA (8 bits at ~400 µs).
 const KBD_COMMAND_CYCLES: u64 = CPU_HZ * 32 / 10_000;
+/// How far past its boundary a frame may run to let the VBL interrupt handler finish (lines:
+/// 5.6 ms; the demo ROM's cursor task takes about 1.5 ms, the ROM's VBL tasks a few).
+const VBL_GRACE_LINES: u64 = 128;
 /// Line at which vertical blanking (and the VBL interrupt) starts.
 const VBL_LINE: u64 = video::HEIGHT as u64;
 /// The VSYNC pulse lasts a few lines; CA1 returns high at this line.
@@ -808,6 +811,17 @@ impl MacPlus {
         let start = self.board.now;
         let end = (start / CYCLES_PER_FRAME + 1) * CYCLES_PER_FRAME;
         self.run_until(end);
+        // The frame is finished when the machine has left its vertical-blank interrupt: what the
+        // VBL tasks draw (the cursor, moved at this blank) is on the display from the next scan
+        // on, so it belongs to this picture and not to one a frame later. Bounded, for code that
+        // runs long with interrupts masked; the next frame still ends on its own boundary.
+        let grace = end + VBL_GRACE_LINES * CYCLES_PER_LINE;
+        while self.cpu.sr() & 0x0700 != 0
+            && self.cpu.run_state() == RunState::Running
+            && self.board.now < grace
+        {
+            self.run_until(self.board.now + 1);
+        }
         FrameReport {
             frame: self.board.frame,
             cycles: self.board.now - start,
