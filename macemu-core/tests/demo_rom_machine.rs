@@ -320,3 +320,21 @@ fn relative_mouse_moves_are_counted_whole_at_every_phase_of_the_frame() {
         assert!(bad.is_empty(), "move ({dx}, {dy}) from (200, 150): {bad:?}");
     }
 }
+
+/// A cursor moved before a frame is in that frame's picture: the position is applied at the
+/// vertical blank and the VBL handler draws it before the frame ends (the next scan shows it).
+#[test]
+fn a_cursor_moved_before_a_frame_is_in_its_picture() {
+    let mut mac = booted(4 * MIB);
+    mac.enable_os_helpers();
+    for i in 0..20 {
+        let (x, y) = (40 + 20 * i, 220);
+        assert!(mac.mouse_move_absolute(x, y));
+        mac.run_frame();
+        // The arrow's tip at its hot spot, with its white mask beside it.
+        assert!(
+            pixel(&mac, x as usize, y as usize) && !pixel(&mac, x as usize - 1, y as usize),
+            "the cursor moved to ({x}, {y}) is not drawn in that frame (move {i})"
+        );
+    }
+}

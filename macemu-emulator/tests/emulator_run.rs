@@ -403,7 +403,10 @@ fn relative_mouse_moves_the_cursor_by_the_deltas() {
         mouse_rel(&tx, dx, dy);
     }
     let want = (200 + 26, 150 + 17);
-    until(&mut sub, "cursor moved by the deltas", |_, c| { eprintln!("{:?}", at(c)); at(c) == want });
+    until(&mut sub, "cursor moved by the deltas", |_, c| {
+        eprintln!("{:?}", at(c));
+        at(c) == want
+    });
     // And it stays there: no overshoot, no drift.
     for _ in 0..10 {
         assert_eq!(at(next_frame(&mut sub).1), want);
@@ -565,7 +568,9 @@ fn input_between_frames_lands_in_the_next_frame() {
     };
     // The cursor is shown once the desk has drawn it somewhere: put it on screen first.
     mouse_abs(&tx, 80, 230, 0);
-    until(&mut sub, "cursor drawn", |rgb, _| ink(rgb, (80, 230, 8, 12)) > 10);
+    until(&mut sub, "cursor drawn", |rgb, _| {
+        ink(rgb, (80, 230, 8, 12)) > 10
+    });
     let mut key_frames = Vec::new();
     let mut mouse_frames = Vec::new();
     for i in 0..8u16 {

@@ -119,7 +119,7 @@ const MOUSE_STALL_LIMIT: u32 = 92;
 /// Time for the keyboard to clock a command byte out of the VIA (8 bits at ~400 µs).
 const KBD_COMMAND_CYCLES: u64 = CPU_HZ * 32 / 10_000;
 /// How far past its boundary a frame may run to let the VBL interrupt handler finish (lines:
-/// 5.6 ms; the demo ROM's cursor task takes about 1.5 ms, the ROM's VBL tasks a few).
+/// 5.6 ms; with the demo ROM frames end up to 1.5 ms past their boundary).
 const VBL_GRACE_LINES: u64 = 128;
 /// Line at which vertical blanking (and the VBL interrupt) starts.
 const VBL_LINE: u64 = video::HEIGHT as u64;
@@ -813,10 +813,10 @@ impl MacPlus {
         self.run_until(end);
         // The frame is finished when the machine has left its vertical-blank interrupt: what the
         // VBL tasks draw (the cursor, moved at this blank) is on the display from the next scan
-        // on, so it belongs to this picture and not to one a frame later. Bounded, for code that
-        // runs long with interrupts masked; the next frame still ends on its own boundary.
+        // on, so it belongs to this picture and not to one a frame later. Bounded, for handlers
+        // that run long; the next frame still ends on its own boundary.
         let grace = end + VBL_GRACE_LINES * CYCLES_PER_LINE;
-        while self.cpu.sr() & 0x0700 != 0
+        while self.in_interrupt_handler()
             && self.cpu.run_state() == RunState::Running
             && self.board.now < grace
         {
@@ -829,6 +829,12 @@ impl MacPlus {
             cpu: self.cpu.run_state(),
             main_screen: self.board.main_screen(),
         }
+    }
+
+    /// Whether the CPU runs an interrupt handler of the Plus's levels (1 VIA, 2 SCC, 3 both): its
+    /// mask is one of those levels. Mask 7 is start-up code or a critical section, not a handler.
+    fn in_interrupt_handler(&self) -> bool {
+        (1..=3).contains(&((self.cpu.sr() >> 8) & 7))
     }
 
     /// The 1-bpp screen buffer the video circuitry shows now: 342 rows of 64 bytes, MSB = left
