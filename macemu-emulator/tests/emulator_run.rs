@@ -561,7 +561,7 @@ fn input_between_frames_lands_in_the_next_frame() {
     let (_turn, emu, mut sub, tx) = running();
     until(&mut sub, "boot", |rgb, _| ink(rgb, (0, 0, 512, 20)) > 500);
     // The frame number and picture of the next published frame.
-    let mut frame = |sub: &mut Subscriber| loop {
+    let frame = |sub: &mut Subscriber| loop {
         if let Some(v) = sub.wait_frame(Duration::from_secs(2)).expect("frame") {
             return (v.frame_count, rgb_of(&v), (v.cursor_x, v.cursor_y));
         }
