@@ -306,11 +306,10 @@ fn keyboard_protocol_through_the_via_shift_register() {
     assert_eq!(mac.ram()[0x206], 0x7B, "Null after the Inquiry timeout");
 }
 
-#[test]
-fn mouse_edges_keep_eight_lines_apart_across_frames() {
-    // Keep copying RR0A to 0x300 and resetting the ext/status latch, so every DCD edge shows and
-    // none waits for service.
-    let rom = program(
+/// A ROM that enables DCD external/status interrupts on SCC channel A (WR15 bit 3, WR1 bit 0, no
+/// MIE) and then loops copying RR0A to 0x300, followed by `each_pass`.
+fn dcd_watcher(each_pass: impl Fn(&mut Asm)) -> Vec<u8> {
+    program(
         0x00,
         0x00,
         |a| {
@@ -319,11 +318,20 @@ fn mouse_edges_keep_eight_lines_apart_across_frames() {
             }
             let l = a.pc();
             a.move_b_abs_abs(SCC_A_CTL_RD, 0x300);
-            a.move_b_imm_abs(0x10, SCC_A_CTL_WR);
+            each_pass(a);
             a.bra(l);
         },
         false,
-    );
+    )
+}
+
+#[test]
+fn mouse_edges_keep_eight_lines_apart_across_frames() {
+    // Keep copying RR0A to 0x300 and resetting the ext/status latch, so every DCD edge shows and
+    // none waits for service.
+    let rom = dcd_watcher(|a| {
+        a.move_b_imm_abs(0x10, SCC_A_CTL_WR);
+    });
     let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
     mac.run_frame();
     // 150 steps at one per 8 lines: 1,200 lines, more than three frames of 370.
@@ -356,22 +364,10 @@ fn mouse_edges_keep_eight_lines_apart_across_frames() {
 
 #[test]
 fn mouse_quadrature_phase_on_scc_dcd_and_via() {
-    // Enable DCD external/status interrupts on channel A (WR15 bit 3, WR1 bit 0), no MIE, and
-    // keep copying RR0A to 0x300 and port B to 0x301.
-    let rom = program(
-        0x00,
-        0x00,
-        |a| {
-            for v in [9u8, 0xC0, 15, 0x08, 1, 0x01, 0, 0x10] {
-                a.move_b_imm_abs(v, SCC_A_CTL_WR);
-            }
-            let l = a.pc();
-            a.move_b_abs_abs(SCC_A_CTL_RD, 0x300);
-            a.move_b_abs_abs(VIA_ORB, 0x301);
-            a.bra(l);
-        },
-        false,
-    );
+    // Keep copying RR0A to 0x300 and port B to 0x301.
+    let rom = dcd_watcher(|a| {
+        a.move_b_abs_abs(VIA_ORB, 0x301);
+    });
     let mut mac = MacPlus::new(&rom, 4 * MIB).unwrap();
     mac.run_frame();
     let x1 = |m: &MacPlus| m.ram()[0x300] & 0x08 != 0;
