@@ -7,6 +7,9 @@ import { Display } from './display.js';
 import { Input } from './input.js';
 import { Stats } from './stats.js';
 import { Drives } from './drives.js';
+import { timeline } from './timeline.js';
+
+timeline.mark('script');
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -450,6 +453,6 @@ async function start() {
 }
 
 // For tests and the console: the live objects.
-window.macemu = { get session() { return session; }, display, input, stats, status, drives };
+window.macemu = { get session() { return session; }, display, input, stats, status, drives, timeline };
 
 start();

@@ -1,6 +1,8 @@
 // Signaling (WebSocket, JSON) and the WebRTC peer connection. The server makes the offer; we answer.
 // The session reconnects by itself with exponential backoff whenever the socket or the peer dies.
 
+import { timeline } from './timeline.js';
+
 // Retries are cheap (one local WebSocket) and a restarted server should be seen within a second or two.
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 1000;
@@ -55,6 +57,7 @@ export class Session extends EventTarget {
     }
     this.ws = ws;
     ws.onopen = () => {
+      timeline.mark('wsOpen');
       this.log('info', `signaling open ${this.url}`);
       this.send({ type: 'connect' });
     };
@@ -85,6 +88,7 @@ export class Session extends EventTarget {
     if (channel) channel.onmessage = channel.onopen = channel.onclose = null;
     if (pc) {
       pc.ontrack = pc.onicecandidate = pc.ondatachannel = pc.onconnectionstatechange = null;
+      pc.oniceconnectionstatechange = null;
       pc.close();
     }
     if (ws) {
@@ -125,6 +129,7 @@ export class Session extends EventTarget {
           this.dispatchEvent(new CustomEvent('codec', { detail: msg.codec }));
           break;
         case 'offer':
+          timeline.mark('offer');
           await this.answer(msg.sdp);
           break;
         case 'candidate':
@@ -159,7 +164,13 @@ export class Session extends EventTarget {
         this.send({ type: 'candidate', candidate: e.candidate.candidate, mid: e.candidate.sdpMid });
       }
     };
-    pc.ontrack = (e) => this.dispatchEvent(new CustomEvent('track', { detail: e }));
+    pc.ontrack = (e) => {
+      if (e.track.kind === 'video') e.track.addEventListener('unmute', () => timeline.mark('firstPacket'), { once: true });
+      this.dispatchEvent(new CustomEvent('track', { detail: e }));
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (this.pc === pc && pc.iceConnectionState === 'connected') timeline.mark('iceConnected');
+    };
     pc.ondatachannel = (e) => {
       if (e.channel.label !== 'input') {
         this.log('warn', `ignoring DataChannel ${e.channel.label}`);
@@ -173,6 +184,7 @@ export class Session extends EventTarget {
       this.log('info', `peer connection ${s}`);
       clearTimeout(this.disconnectTimer);
       if (s === 'connected') {
+        timeline.mark('peerConnected');
         this.backoff = BACKOFF_MIN_MS;
         this.setState('connected');
       } else if (s === 'failed') {
@@ -190,6 +202,7 @@ export class Session extends EventTarget {
     this.channel = ch;
     let opened = false; // the open event may or may not follow a channel that arrives open
     ch.onopen = () => {
+      timeline.mark('channelOpen');
       if (!opened) this.dispatchEvent(new Event('channelopen'));
       opened = true;
     };
@@ -210,6 +223,7 @@ export class Session extends EventTarget {
     // The browser's own answer, DTLS role included: the server completes DTLS as client or server.
     await pc.setLocalDescription(await pc.createAnswer());
     this.send({ type: 'answer', sdp: pc.localDescription.sdp });
+    timeline.mark('answer');
   }
 
   async addCandidate(msg) {
