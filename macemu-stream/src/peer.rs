@@ -270,6 +270,10 @@ fn watch_peer(pc: &RTCPeerConnection, events: &mpsc::Sender<PeerEvent>) {
             })
         }));
     }
+    pc.on_ice_connection_state_change(Box::new(|s| {
+        tracing::debug!(state = %s, "ICE connection state");
+        Box::pin(async {})
+    }));
     let ev = events.clone();
     pc.on_peer_connection_state_change(Box::new(move |s| {
         tracing::debug!(state = %s, "peer connection state");
@@ -377,8 +381,12 @@ pub async fn answer_peer(
             .await?;
         let answer = pc.create_answer(None).await?;
         let mut gathered = pc.gathering_complete_promise().await;
+        let t0 = std::time::Instant::now();
         pc.set_local_description(answer).await?;
-        let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+        let complete = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv())
+            .await
+            .is_ok();
+        tracing::debug!(took = ?t0.elapsed(), complete, "WHEP answer: candidates gathered");
         pc.local_description().await.ok_or(PeerError::NoOffer)
     }
     .await;
@@ -403,10 +411,14 @@ async fn sender_task(
     // Packetized per viewer: each has its own sequence numbers (and the track its own SSRC).
     let mut packetizer = video.as_ref().map(|(_, c)| c.packetizer(rand::random()));
     let mut opus_rtp = OpusPacketizer::new(rand::random(), rand::random());
+    let mut first_picture = true;
     loop {
         tokio::select! {
             v = vrx.recv() => match v {
-                Some(VideoOut::Rtp { data, rtp_timestamp, meta, .. }) => {
+                Some(VideoOut::Rtp { data, rtp_timestamp, meta, keyframe }) => {
+                    if std::mem::take(&mut first_picture) {
+                        tracing::debug!(keyframe, bytes = data.len(), "first picture to the viewer");
+                    }
                     if let (Some((t, _)), Some(packetizer)) = (&video, packetizer.as_mut()) {
                         for p in packetizer.packetize(&data, rtp_timestamp) {
                             if let Err(e) = t.write_rtp(&p).await {
