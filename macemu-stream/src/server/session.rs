@@ -219,13 +219,7 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                                 tracing::debug!(peer = %peer_id, took = ?t0.elapsed(), "offer made");
                                 Hub::lock(&hub.viewers).insert(
                                     peer_id.clone(),
-                                    ViewerSlot {
-                                        video: h.video,
-                                        audio: h.audio,
-                                        png,
-                                        connected: false,
-                                        waiting_key: false,
-                                    },
+                                    ViewerSlot::new(h.video, h.audio, png),
                                 );
                                 peer = Some(ActivePeer {
                                     id: peer_id,
