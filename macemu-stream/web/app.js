@@ -58,6 +58,10 @@ async function api(path, body) {
   return json;
 }
 
+// GET /api/config, asked once as soon as the page runs: the signaling URL and the mouse mode.
+const config = api('/api/config');
+config.catch(() => {}); // each user handles a failure
+
 // Signaling URL: ?ws=… wins, then ?signaling_port=…, then /api/config, then port 8090 on this host.
 async function signalingUrl() {
   let url = params.get('ws');
@@ -65,7 +69,7 @@ async function signalingUrl() {
     let port = params.get('signaling_port');
     if (!port) {
       try {
-        const cfg = await api('/api/config');
+        const cfg = await config;
         if (cfg && cfg.signaling_url) url = cfg.signaling_url;
         port = cfg && cfg.signaling_port;
       } catch (e) {
@@ -86,6 +90,9 @@ async function signalingUrl() {
   }
   return u.toString();
 }
+
+// Resolved while the rest of the page is set up; the session starts with it.
+const signaling = signalingUrl();
 
 // ---- the picture, input and stats ----
 
@@ -118,7 +125,7 @@ $('mousemode').onchange = async () => {
     log('warn', `mouse mode not saved: ${e.message}`);
   }
 };
-api('/api/config').then((c) => c && applyMouseMode(c.mousemode)).catch(() => {});
+config.then((c) => c && applyMouseMode(c.mousemode)).catch(() => {});
 
 $('fullscreen').onclick = () => {
   const p = screen.requestFullscreen ? screen.requestFullscreen() : null;
@@ -399,7 +406,7 @@ function onChannelMessage(data) {
 }
 
 async function start() {
-  const url = await signalingUrl();
+  const url = await signaling;
   session = new Session(url, log);
   session.addEventListener('state', (e) => {
     status.session = e.detail.state;

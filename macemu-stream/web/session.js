@@ -9,6 +9,12 @@ const BACKOFF_MAX_MS = 1000;
 // A peer stuck in "disconnected" this long is torn down and redone.
 const DISCONNECTED_GRACE_MS = 3000;
 
+// The DTLS certificate, made once while the page loads instead of by each peer connection as it
+// answers (null: the browser makes its own).
+const certificate = (RTCPeerConnection.generateCertificate
+  ? RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' })
+  : Promise.resolve(null)).catch(() => null);
+
 export class Session extends EventTarget {
   constructor(url, log) {
     super();
@@ -23,6 +29,7 @@ export class Session extends EventTarget {
     this.backoff = BACKOFF_MIN_MS;
     this.retryTimer = null;
     this.pendingCandidates = [];
+    this.preparedPeer = null; // a promise of the peer connection made before the offer came
     this.disconnectTimer = null;
     this.stopped = false;
   }
@@ -60,6 +67,8 @@ export class Session extends EventTarget {
       timeline.mark('wsOpen');
       this.log('info', `signaling open ${this.url}`);
       this.send({ type: 'connect' });
+      // The browser sets its peer connection up while the server makes the offer.
+      this.preparedPeer = certificate.then((cert) => (this.ws === ws ? this.createPeer(cert) : null));
     };
     ws.onmessage = (e) => this.onSignal(e.data);
     ws.onclose = (e) => {
@@ -85,6 +94,7 @@ export class Session extends EventTarget {
     const { ws, pc, channel } = this;
     this.ws = this.pc = this.channel = null;
     this.pendingCandidates = [];
+    this.preparedPeer = null;
     if (channel) channel.onmessage = channel.onopen = channel.onclose = null;
     if (pc) {
       pc.ontrack = pc.onicecandidate = pc.ondatachannel = pc.onconnectionstatechange = null;
@@ -154,10 +164,12 @@ export class Session extends EventTarget {
     }
   }
 
-  createPeer() {
+  createPeer(cert) {
     // No STUN/TURN from the client: the server's candidates are enough on a LAN, and the page
     // must not contact outside hosts.
-    const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
+    const config = { iceServers: [], bundlePolicy: 'max-bundle' };
+    if (cert) config.certificates = [cert];
+    const pc = new RTCPeerConnection(config);
     this.pc = pc;
     pc.onicecandidate = (e) => {
       if (e.candidate && e.candidate.candidate) {
@@ -214,8 +226,16 @@ export class Session extends EventTarget {
   }
 
   async answer(sdp) {
-    if (this.pc) this.pc.close(); // a fresh offer replaces any earlier peer
-    const pc = this.createPeer();
+    const ws = this.ws;
+    let pc = await this.preparedPeer;
+    const cert = await certificate;
+    if (this.ws !== ws) return; // torn down meanwhile
+    this.preparedPeer = null;
+    if (!pc || pc !== this.pc || pc.remoteDescription) {
+      // A fresh offer replaces any earlier peer.
+      if (this.pc) this.pc.close();
+      pc = this.createPeer(cert);
+    }
     await pc.setRemoteDescription({ type: 'offer', sdp });
     for (const c of this.pendingCandidates.splice(0)) {
       await this.addCandidate(c).catch((e) => this.log('warn', `candidate rejected: ${e.message}`));
