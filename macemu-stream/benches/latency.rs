@@ -1,7 +1,10 @@
 //! Latency through the whole system in real Chromium (a bench binary, not a test: it reports figures).
 //!
-//! `cargo bench -p macemu-stream --bench latency [-- --secs 20 --trials 40]` (needs root, `ip` and
-//! Chromium, like the e2e tests: the browser and `macemu-cli serve` run in a network namespace).
+//! `cargo bench -p macemu-stream --bench latency [-- --secs 20 --trials 40 --loads 10]` (needs root,
+//! `ip` and Chromium, like the e2e tests: the browser and `macemu-cli serve` run in a network
+//! namespace). `--only present|photon|connect` runs one of the measurements; `--serve-log DIR` keeps
+//! each `serve`'s log there (with `RUST_LOG` from the environment, default `warn`); `--demo` plays
+//! `macemu-cli emulate` (demo ROM) for `connect` instead of the synthetic source.
 //!
 //! - **capture → present**, at 512×342, 1024×768 and 1920×1080, split into stages: this process publishes a 60.15 Hz picture that
 //!   changes every frame (a moving block, the v4 protocol as any emulator speaks it) and
@@ -13,9 +16,15 @@
 //!   This includes the ROM's own keyboard handling (the M0110 protocol polls every few ms).
 //! - **DataChannel round trip**: the page's pings (one a second): the whole echo through the emulator,
 //!   and its network share (the round trip less the time the ping spent in server and emulator).
+//! - **page load → first frame** (`connect`): `--loads` fresh loads of the server's page (cache off, a
+//!   query that differs each time, `about:blank` and a second's pause between them so each starts
+//!   with no viewer), against the same 60.15 Hz source at 512×342; each load split into the stages
+//!   the page marks on its own clock (`window.macemu.timeline`, ms after navigation start). One load
+//!   before them warms the browser up and is not counted.
 
 use macemu_ipc::{FrameMeta, PixelFormat, Publisher, Rect};
 use macemu_viewer::e2e::*;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,18 +37,31 @@ const KEY_FIELD: (u32, u32, u32, u32) = (160, 208, 90, 20);
 struct Args {
     secs: u64,
     trials: usize,
+    loads: usize,
+    /// `connect` against `macemu-cli emulate` (demo ROM) instead of the synthetic source.
+    demo: bool,
+    only: Option<String>,
+    serve_log: Option<PathBuf>,
 }
 
 fn args() -> Args {
     let mut a = Args {
         secs: 20,
         trials: 40,
+        loads: 10,
+        demo: false,
+        only: None,
+        serve_log: None,
     };
     let v: Vec<String> = std::env::args().collect();
+    a.demo = v.iter().any(|x| x == "--demo");
     for w in v.windows(2) {
         match w[0].as_str() {
             "--secs" => a.secs = w[1].parse().unwrap_or(a.secs),
             "--trials" => a.trials = w[1].parse().unwrap_or(a.trials),
+            "--loads" => a.loads = w[1].parse().unwrap_or(a.loads),
+            "--only" => a.only = Some(w[1].clone()),
+            "--serve-log" => a.serve_log = Some(PathBuf::from(&w[1])),
             _ => {}
         }
     }
@@ -49,22 +71,43 @@ fn args() -> Args {
 fn main() {
     // `cargo bench` passes `--bench`; anything else we do not know is ignored.
     let a = args();
+    if let Some(o) = a.only.as_deref() {
+        if !["present", "photon", "connect"].contains(&o) {
+            eprintln!("--only takes present, photon or connect, not {o}");
+            std::process::exit(2);
+        }
+    }
+    let run = |what: &str| a.only.as_deref().is_none_or(|o| o == what);
     let Some(cli) = e2e_cli() else { return };
+    let logs = a.serve_log.as_deref();
     let mut failed = false;
-    for (w, h) in [(512, 342), (1024, 768), (1920, 1080)] {
-        match capture_to_present(&cli, w, h, a.secs) {
-            Ok(r) => println!("{r}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("capture → present {w}x{h}: {e}");
+    if run("present") {
+        for (w, h) in [(512, 342), (1024, 768), (1920, 1080)] {
+            match capture_to_present(&cli, w, h, a.secs, logs) {
+                Ok(r) => println!("{r}"),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("capture → present {w}x{h}: {e}");
+                }
             }
         }
     }
-    match input_to_photon(&cli, a.trials, a.secs) {
-        Ok(r) => println!("{r}"),
-        Err(e) => {
-            failed = true;
-            eprintln!("input → photon: {e}");
+    if run("photon") {
+        match input_to_photon(&cli, a.trials, a.secs, logs) {
+            Ok(r) => println!("{r}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("input → photon: {e}");
+            }
+        }
+    }
+    if run("connect") {
+        match load_to_first_frame(&cli, a.loads, a.demo, logs) {
+            Ok(r) => println!("{r}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("page load → first frame: {e}");
+            }
         }
     }
     if failed {
@@ -190,33 +233,68 @@ impl Drop for Source {
     }
 }
 
-/// `serve` in a fresh namespace for the emulator `pid`, and Chromium on its page.
-struct Rig {
-    browser: Browser,
+/// `macemu-cli serve` in a fresh namespace for the emulator `pid`, answering on its HTTP port.
+struct Server {
     serve: Proc,
-    _tmp: TempDir,
-    _ns: Netns,
+    tmp: TempDir,
+    ns: Netns,
+    /// Where to keep the log when done.
+    keep_log: Option<PathBuf>,
 }
 
-fn rig(cli: &std::path::Path, pid: u32, tag: u8) -> Result<Rig> {
-    let ns = Netns::create(tag)?;
-    let tmp = TempDir::new("latency")?;
-    let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
-        .args(["--codec", "h264", "--target-pid", &pid.to_string()])
-        .env("RUST_LOG", "warn")
-        .start(tmp.0.join("serve.log"))?;
-    let mut browser = Browser::launch(Some(&ns), tmp.0.join("chromium.log"))?;
+impl Server {
+    fn start(cli: &Path, pid: u32, tag: u8, logs: Option<&Path>, name: &str) -> Result<Server> {
+        let ns = Netns::create(tag)?;
+        let tmp = TempDir::new("latency")?;
+        let log = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+        let serve = Launch::serve(&ns, cli, HTTP_PORT, SIGNALING_PORT)
+            .args(["--codec", "h264", "--target-pid", &pid.to_string()])
+            .env("RUST_LOG", &log)
+            .start(tmp.0.join("serve.log"))?;
+        let s = Server {
+            serve,
+            tmp,
+            ns,
+            keep_log: logs.map(|d| d.join(format!("serve-{name}.log"))),
+        };
+        Ok(s)
+    }
+
+    fn status(&self) -> Option<serde_json::Value> {
+        let body = self
+            .ns
+            .curl(&format!("http://127.0.0.1:{HTTP_PORT}/api/status"))?;
+        serde_json::from_str(&body).ok()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(to) = &self.keep_log {
+            self.serve.stop(Duration::from_secs(3));
+            let _ = std::fs::create_dir_all(to.parent().unwrap_or(Path::new(".")));
+            if let Err(e) = std::fs::copy(&self.serve.log, to) {
+                eprintln!("keeping {}: {e}", to.display());
+            }
+        }
+    }
+}
+
+/// `serve` and Chromium on its page, playing.
+struct Rig {
+    browser: Browser,
+    server: Server,
+}
+
+fn rig(cli: &Path, pid: u32, tag: u8, logs: Option<&Path>, name: &str) -> Result<Rig> {
+    let server = Server::start(cli, pid, tag, logs, name)?;
+    let mut browser = Browser::launch(Some(&server.ns), server.tmp.0.join("chromium.log"))?;
     browser.navigate(&format!("http://127.0.0.1:{HTTP_PORT}/"))?;
     wait_for(Duration::from_secs(30), || {
         browser.rtp_stats().ok().filter(|s| s.frames_decoded >= 10)
     })
-    .ok_or_else(|| format!("no H.264 frames decoded in 30 s:\n{}", serve.tail()))?;
-    Ok(Rig {
-        browser,
-        serve,
-        _tmp: tmp,
-        _ns: ns,
-    })
+    .ok_or_else(|| format!("no H.264 frames decoded in 30 s:\n{}", server.serve.tail()))?;
+    Ok(Rig { browser, server })
 }
 
 /// Collects, for every presented frame, its age (page clock = server clock: same host) when the
@@ -252,9 +330,21 @@ fn numbers(v: &serde_json::Value) -> Vec<f64> {
         .unwrap_or_default()
 }
 
-fn capture_to_present(cli: &std::path::Path, w: u32, h: u32, secs: u64) -> Result<String> {
+fn capture_to_present(
+    cli: &Path,
+    w: u32,
+    h: u32,
+    secs: u64,
+    logs: Option<&Path>,
+) -> Result<String> {
     let source = Source::start(w, h)?;
-    let mut r = rig(cli, std::process::id(), 1)?;
+    let mut r = rig(
+        cli,
+        std::process::id(),
+        1,
+        logs,
+        &format!("present-{w}x{h}"),
+    )?;
     let b = &mut r.browser;
     let size = b.rtp_stats()?;
     if (size.width, size.height) != (u64::from(w), u64::from(h)) {
@@ -388,12 +478,12 @@ const PHOTON_PROBE: &str = r#"(() => {
   return [c.width, c.height];
 })()"#;
 
-fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<String> {
+fn input_to_photon(cli: &Path, trials: usize, secs: u64, logs: Option<&Path>) -> Result<String> {
     let tmp = TempDir::new("latency-emu")?;
     let emu = Launch::emulate(cli)
         .env("RUST_LOG", "warn")
         .start(tmp.0.join("emulate.log"))?;
-    let mut r = rig(cli, emu.pid(), 2)?;
+    let mut r = rig(cli, emu.pid(), 2, logs, "photon")?;
     let b = &mut r.browser;
     // Focus the screen (a click on the desktop pattern, where it does nothing in the ROM).
     let p = b.eval(
@@ -452,7 +542,7 @@ fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<St
         return Err(format!(
             "only {} of {trials} key presses were seen on screen:\n{}",
             got.len(),
-            r.serve.tail()
+            r.server.serve.tail()
         ));
     }
     let pings = ping_figures(&mut r.browser)?;
@@ -462,4 +552,121 @@ fn input_to_photon(cli: &std::path::Path, trials: usize, secs: u64) -> Result<St
         summary(got),
         summary(got_present)
     ))
+}
+
+/// The page's connection stages (`web/timeline.js`), in order, with the names the report gives them.
+const STAGES: [(&str, &str); 12] = [
+    ("navigationStart", "navigation start"),
+    ("documentReceived", "page received"),
+    ("script", "script start"),
+    ("wsOpen", "WebSocket open"),
+    ("offer", "offer received"),
+    ("answer", "answer sent"),
+    ("iceConnected", "ICE connected"),
+    ("peerConnected", "DTLS / peer connected"),
+    ("firstPacket", "first RTP packet"),
+    ("firstDecoded", "first frame decoded"),
+    ("firstPresented", "first frame presented"),
+    // Not on the first picture's path (input and metadata need it).
+    ("channelOpen", "DataChannel open"),
+];
+
+/// One load's marks, ms after navigation start, once the first frame was presented.
+const TIMELINE: &str = r#"(() => {
+  const t = window.macemu && window.macemu.timeline;
+  if (!t || !('firstPresented' in t.marks)) return null;
+  const nav = performance.getEntriesByType('navigation')[0];
+  return Object.assign({ navigationStart: 0, documentReceived: nav && nav.responseEnd }, t.marks);
+})()"#;
+
+/// `loads` fresh loads of the page against a 512×342 source; each split into the page's stages.
+fn load_to_first_frame(
+    cli: &Path,
+    loads: usize,
+    demo: bool,
+    logs: Option<&Path>,
+) -> Result<String> {
+    // This process's 60.15 Hz picture, or `macemu-cli emulate` with the demo ROM.
+    let (source, emu, _emu_tmp) = if demo {
+        let tmp = TempDir::new("latency-emu")?;
+        let emu = Launch::emulate(cli)
+            .env("RUST_LOG", "warn")
+            .start(tmp.0.join("emulate.log"))?;
+        (None, Some(emu), Some(tmp))
+    } else {
+        (Some(Source::start(512, 342)?), None, None)
+    };
+    let pid = emu.as_ref().map_or(std::process::id(), Proc::pid);
+    let server = Server::start(cli, pid, 3, logs, "connect")?;
+    let mut b = Browser::launch(Some(&server.ns), server.tmp.0.join("chromium.log"))?;
+    // Every load fetches the page and its scripts as a first visit would.
+    b.call("Network.enable", serde_json::json!({}))?;
+    b.call(
+        "Network.setCacheDisabled",
+        serde_json::json!({"cacheDisabled": true}),
+    )?;
+    let mut per_stage: Vec<Vec<f64>> = vec![Vec::new(); STAGES.len()];
+    let mut steps: Vec<Vec<f64>> = vec![Vec::new(); STAGES.len()];
+    let mut lines = Vec::new();
+    for load in 0..=loads {
+        // No viewer left from the previous load: each load starts as a first visit does.
+        b.navigate("about:blank")?;
+        wait_for(Duration::from_secs(10), || {
+            let st = server.status()?;
+            (st["peers"].as_u64() == Some(0) && st["peers_negotiating"].as_u64() == Some(0))
+                .then_some(())
+        })
+        .ok_or("the previous load's viewer did not leave")?;
+        std::thread::sleep(Duration::from_secs(1));
+        b.navigate(&format!("http://127.0.0.1:{HTTP_PORT}/?load={load}"))?;
+        let marks = wait_for(Duration::from_secs(20), || {
+            b.eval(TIMELINE).ok().filter(|v| !v.is_null())
+        })
+        .ok_or_else(|| {
+            let seen = b.eval("window.macemu && window.macemu.timeline.marks");
+            format!(
+                "load {load}: no frame presented in 20 s (marks: {seen:?}):\n{}",
+                server.serve.tail()
+            )
+        })?;
+        if load == 0 {
+            continue; // the warm-up
+        }
+        let mut line = format!("  load {load:>2}:");
+        let mut prev = 0.0;
+        for (i, (key, _)) in STAGES.iter().enumerate() {
+            let Some(t) = marks[*key].as_f64() else {
+                line += &format!(" {key} –");
+                continue;
+            };
+            per_stage[i].push(t);
+            steps[i].push(t - prev);
+            prev = t;
+            if i > 0 {
+                line += &format!(" {key} {t:.0}");
+            }
+        }
+        lines.push(line);
+    }
+    let source = match source {
+        Some(s) => format!("source {} frames at 60.15 Hz", s.finish()?),
+        None => "source: emulate, demo ROM".into(),
+    };
+    let mut out = format!(
+        "page load → first frame 512x342, {loads} loads (ms after navigation start; step: since the \
+         stage before; {source})\n"
+    );
+    for (i, (_, name)) in STAGES.iter().enumerate().skip(1) {
+        out += &format!(
+            "  {name:<22} at {}\n  {:<22} step {}\n",
+            summary(per_stage[i].clone()),
+            "",
+            summary(steps[i].clone())
+        );
+    }
+    out += &lines.join("\n");
+    drop(b);
+    drop(server);
+    drop(emu);
+    Ok(out)
 }

@@ -126,6 +126,11 @@ pub fn build_api(opts: &PeerOptions) -> Result<API, PeerError> {
     let mut s = SettingEngine::default();
     // mDNS candidates are useless to a server and leak multicast traffic onto the LAN.
     s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    // A browser hides its host addresses behind mDNS names, which the server does not resolve: the
+    // server learns the browser's address from its connectivity checks, as a peer-reflexive
+    // candidate. That pair is the one that works, so it is nominated at once; webrtc-rs would hold a
+    // peer-reflexive pair back for 1 s in case a better one turned up.
+    s.set_prflx_acceptance_min_wait(Some(Duration::ZERO));
     s.set_include_loopback_candidate(opts.include_loopback || opts.loopback_only);
     if opts.loopback_only {
         s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
@@ -283,6 +288,10 @@ fn watch_peer(pc: &RTCPeerConnection, events: &mpsc::Sender<PeerEvent>) {
             })
         }));
     }
+    pc.on_ice_connection_state_change(Box::new(|s| {
+        tracing::debug!(state = %s, "ICE connection state");
+        Box::pin(async {})
+    }));
     let ev = events.clone();
     pc.on_peer_connection_state_change(Box::new(move |s| {
         tracing::debug!(state = %s, "peer connection state");
@@ -398,8 +407,12 @@ pub async fn answer_peer(
             .await?;
         let answer = pc.create_answer(None).await?;
         let mut gathered = pc.gathering_complete_promise().await;
+        let t0 = std::time::Instant::now();
         pc.set_local_description(answer).await?;
-        let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv()).await;
+        let complete = tokio::time::timeout(GATHER_TIMEOUT, gathered.recv())
+            .await
+            .is_ok();
+        tracing::debug!(took = ?t0.elapsed(), complete, "WHEP answer: candidates gathered");
         pc.local_description().await.ok_or(PeerError::NoOffer)
     }
     .await;
@@ -428,10 +441,14 @@ async fn sender_task(
     // Packetized per viewer: each has its own sequence numbers (and the track its own SSRC).
     let mut packetizer = video.as_ref().map(|(_, c)| c.packetizer(rand::random()));
     let mut opus_rtp = OpusPacketizer::new(rand::random(), rand::random());
+    let mut first_picture = true;
     loop {
         tokio::select! {
             v = vrx.recv() => match v {
-                Some(VideoOut::Rtp { data, rtp_timestamp, meta, .. }) => {
+                Some(VideoOut::Rtp { data, rtp_timestamp, meta, keyframe }) => {
+                    if std::mem::take(&mut first_picture) {
+                        tracing::debug!(keyframe, bytes = data.len(), "first picture to the viewer");
+                    }
                     if let (Some((t, _)), Some(packetizer)) = (&video, packetizer.as_mut()) {
                         for p in packetizer.packetize(&data, rtp_timestamp) {
                             if let Err(e) = t.write_rtp_with_extensions(&p, &extensions).await {
@@ -494,4 +511,123 @@ pub async fn add_candidate(
     })
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use webrtc::rtp_transceiver::rtp_transceiver_direction::RTCRtpTransceiverDirection;
+    use webrtc::rtp_transceiver::RTCRtpTransceiverInit;
+
+    fn loopback() -> PeerOptions {
+        PeerOptions {
+            stun: None,
+            include_loopback: true,
+            loopback_only: true,
+            playout_delay: PlayoutDelay::default(),
+        }
+    }
+
+    /// A WHEP player's offer: receive-only video and audio, from another webrtc-rs peer.
+    async fn player_offer(api: &API) -> (Arc<RTCPeerConnection>, String) {
+        let pc = Arc::new(
+            api.new_peer_connection(RTCConfiguration::default())
+                .await
+                .unwrap(),
+        );
+        for kind in [RTPCodecType::Video, RTPCodecType::Audio] {
+            pc.add_transceiver_from_kind(
+                kind,
+                Some(RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    send_encodings: vec![],
+                }),
+            )
+            .await
+            .unwrap();
+        }
+        let offer = pc.create_offer(None).await.unwrap();
+        let mut gathered = pc.gathering_complete_promise().await;
+        pc.set_local_description(offer).await.unwrap();
+        let _ = gathered.recv().await;
+        let sdp = pc.local_description().await.unwrap().sdp;
+        (pc, sdp)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_whep_answer_has_its_host_candidates_without_waiting() {
+        let api = build_api(&loopback()).unwrap();
+        let (player, offer) = player_offer(&api).await;
+        let (tx, _rx) = mpsc::channel(16);
+        let t0 = std::time::Instant::now();
+        let (h, answer) = answer_peer(&api, &loopback(), RTP_VIDEO[0], offer, tx)
+            .await
+            .unwrap();
+        let took = t0.elapsed();
+        assert!(
+            answer.contains("a=candidate:") && answer.contains("typ host"),
+            "{answer}"
+        );
+        // Gathering host candidates is a few socket binds; the timeout is only a backstop.
+        assert!(took < GATHER_TIMEOUT / 4, "answering took {took:?}");
+        let _ = h.pc.close().await;
+        let _ = player.close().await;
+    }
+
+    /// A viewer that tells the server none of its candidates, as a browser whose host addresses are
+    /// mDNS names: the server learns its address from its checks (peer-reflexive) and must not hold
+    /// that pair back (webrtc-rs's default wait for one is 1 s).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_viewer_known_only_by_its_checks_connects_without_waiting() {
+        let api = build_api(&loopback()).unwrap();
+        let (tx, mut events) = mpsc::channel(64);
+        let (h, _) = create_peer(&api, &loopback(), Some(RTP_VIDEO[0]), tx)
+            .await
+            .unwrap();
+        // The offer with the server's candidates (they trickle in our protocol).
+        let t = std::time::Instant::now();
+        while h.pc.ice_gathering_state()
+            != webrtc::ice_transport::ice_gathering_state::RTCIceGatheringState::Complete
+        {
+            assert!(t.elapsed() < GATHER_TIMEOUT, "the server gathers nothing");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let offer = h.pc.local_description().await.unwrap().sdp;
+        let viewer = Arc::new(
+            api.new_peer_connection(RTCConfiguration::default())
+                .await
+                .unwrap(),
+        );
+        viewer
+            .set_remote_description(RTCSessionDescription::offer(offer).unwrap())
+            .await
+            .unwrap();
+        let answer = viewer.create_answer(None).await.unwrap();
+        viewer.set_local_description(answer.clone()).await.unwrap();
+        let answer: String = answer
+            .sdp
+            .lines()
+            .filter(|l| !l.starts_with("a=candidate"))
+            .map(|l| format!("{l}\r\n"))
+            .collect();
+        let t0 = std::time::Instant::now();
+        apply_answer(&h.pc, answer).await.unwrap();
+        let connected = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(e) = events.recv().await {
+                if matches!(e, PeerEvent::Connected) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        let took = t0.elapsed();
+        assert_eq!(connected, Ok(true), "not connected after {took:?}");
+        assert!(
+            took < Duration::from_millis(700),
+            "ICE and DTLS took {took:?}"
+        );
+        let _ = h.pc.close().await;
+        let _ = viewer.close().await;
+    }
 }

@@ -7,6 +7,9 @@ import { Display } from './display.js';
 import { Input } from './input.js';
 import { Stats } from './stats.js';
 import { Drives } from './drives.js';
+import { timeline } from './timeline.js';
+
+timeline.mark('script');
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
@@ -55,6 +58,10 @@ async function api(path, body) {
   return json;
 }
 
+// GET /api/config, asked once as soon as the page runs: the signaling URL and the mouse mode.
+const config = api('/api/config');
+config.catch(() => {}); // each user handles a failure
+
 // Signaling URL: ?ws=… wins, then ?signaling_port=…, then /api/config, then port 8090 on this host.
 async function signalingUrl() {
   let url = params.get('ws');
@@ -62,7 +69,7 @@ async function signalingUrl() {
     let port = params.get('signaling_port');
     if (!port) {
       try {
-        const cfg = await api('/api/config');
+        const cfg = await config;
         if (cfg && cfg.signaling_url) url = cfg.signaling_url;
         port = cfg && cfg.signaling_port;
       } catch (e) {
@@ -83,6 +90,9 @@ async function signalingUrl() {
   }
   return u.toString();
 }
+
+// Resolved while the rest of the page is set up; the session starts with it.
+const signaling = signalingUrl();
 
 // ---- the picture, input and stats ----
 
@@ -115,7 +125,7 @@ $('mousemode').onchange = async () => {
     log('warn', `mouse mode not saved: ${e.message}`);
   }
 };
-api('/api/config').then((c) => c && applyMouseMode(c.mousemode)).catch(() => {});
+config.then((c) => c && applyMouseMode(c.mousemode)).catch(() => {});
 
 $('fullscreen').onclick = () => {
   const p = screen.requestFullscreen ? screen.requestFullscreen() : null;
@@ -396,7 +406,7 @@ function onChannelMessage(data) {
 }
 
 async function start() {
-  const url = await signalingUrl();
+  const url = await signaling;
   session = new Session(url, log);
   session.addEventListener('state', (e) => {
     status.session = e.detail.state;
@@ -454,6 +464,6 @@ async function start() {
 }
 
 // For tests and the console: the live objects.
-window.macemu = { get session() { return session; }, display, input, stats, status, drives };
+window.macemu = { get session() { return session; }, display, input, stats, status, drives, timeline };
 
 start();

@@ -1,6 +1,7 @@
 // The picture: a <video> for WebRTC codecs, a <canvas> for PNG/WebP dirty rectangles.
 
 import { captureToPresentMs } from './protocol.js';
+import { timeline } from './timeline.js';
 
 // Messages on an unordered channel can overtake each other; a rectangle older than one already drawn
 // over the same area is skipped (the server resends regions, so nothing stays stale for long).
@@ -28,6 +29,7 @@ export class Display {
     video.addEventListener('resize', () => this.setSize(video.videoWidth, video.videoHeight));
     if ('requestVideoFrameCallback' in HTMLVideoElement.prototype) {
       const onVideoFrame = (now, meta) => {
+        if (!this.videoFrames) timeline.firstFrame(meta);
         this.videoFrames++;
         this.lastPicture = performance.now();
         if (meta.receiveTime) this.presentDelays.push(meta.expectedDisplayTime - meta.receiveTime);
@@ -90,6 +92,10 @@ export class Display {
         return;
       }
       this.ctx.drawImage(bitmap, f.x, f.y);
+      if (!this.imageFrames) {
+        timeline.mark('firstDecoded');
+        timeline.mark('firstPresented');
+      }
       this.recent.push({ x: f.x, y: f.y, w: f.width, h: f.height, t: f.readyMs });
       if (this.recent.length > RECENT_RECTS) this.recent.shift();
       this.imageFrames++;

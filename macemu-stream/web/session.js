@@ -1,11 +1,19 @@
 // Signaling (WebSocket, JSON) and the WebRTC peer connection. The server makes the offer; we answer.
 // The session reconnects by itself with exponential backoff whenever the socket or the peer dies.
 
+import { timeline } from './timeline.js';
+
 // Retries are cheap (one local WebSocket) and a restarted server should be seen within a second or two.
 const BACKOFF_MIN_MS = 250;
 const BACKOFF_MAX_MS = 1000;
 // A peer stuck in "disconnected" this long is torn down and redone.
 const DISCONNECTED_GRACE_MS = 3000;
+
+// The DTLS certificate, made once while the page loads instead of by each peer connection as it
+// answers (null: the browser makes its own).
+const certificate = (RTCPeerConnection.generateCertificate
+  ? RTCPeerConnection.generateCertificate({ name: 'ECDSA', namedCurve: 'P-256' })
+  : Promise.resolve(null)).catch(() => null);
 
 export class Session extends EventTarget {
   constructor(url, log) {
@@ -21,6 +29,7 @@ export class Session extends EventTarget {
     this.backoff = BACKOFF_MIN_MS;
     this.retryTimer = null;
     this.pendingCandidates = [];
+    this.preparedPeer = null; // a promise of the peer connection made before the offer came
     this.disconnectTimer = null;
     this.stopped = false;
   }
@@ -55,8 +64,11 @@ export class Session extends EventTarget {
     }
     this.ws = ws;
     ws.onopen = () => {
+      timeline.mark('wsOpen');
       this.log('info', `signaling open ${this.url}`);
       this.send({ type: 'connect' });
+      // The browser sets its peer connection up while the server makes the offer.
+      this.preparedPeer = certificate.then((cert) => (this.ws === ws ? this.createPeer(cert) : null));
     };
     ws.onmessage = (e) => this.onSignal(e.data);
     ws.onclose = (e) => {
@@ -82,9 +94,11 @@ export class Session extends EventTarget {
     const { ws, pc, channel } = this;
     this.ws = this.pc = this.channel = null;
     this.pendingCandidates = [];
+    this.preparedPeer = null;
     if (channel) channel.onmessage = channel.onopen = channel.onclose = null;
     if (pc) {
       pc.ontrack = pc.onicecandidate = pc.ondatachannel = pc.onconnectionstatechange = null;
+      pc.oniceconnectionstatechange = null;
       pc.close();
     }
     if (ws) {
@@ -125,6 +139,7 @@ export class Session extends EventTarget {
           this.dispatchEvent(new CustomEvent('codec', { detail: msg.codec }));
           break;
         case 'offer':
+          timeline.mark('offer');
           await this.answer(msg.sdp);
           break;
         case 'candidate':
@@ -149,17 +164,25 @@ export class Session extends EventTarget {
     }
   }
 
-  createPeer() {
+  createPeer(cert) {
     // No STUN/TURN from the client: the server's candidates are enough on a LAN, and the page
     // must not contact outside hosts.
-    const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: 'max-bundle' });
+    const config = { iceServers: [], bundlePolicy: 'max-bundle' };
+    if (cert) config.certificates = [cert];
+    const pc = new RTCPeerConnection(config);
     this.pc = pc;
     pc.onicecandidate = (e) => {
       if (e.candidate && e.candidate.candidate) {
         this.send({ type: 'candidate', candidate: e.candidate.candidate, mid: e.candidate.sdpMid });
       }
     };
-    pc.ontrack = (e) => this.dispatchEvent(new CustomEvent('track', { detail: e }));
+    pc.ontrack = (e) => {
+      if (e.track.kind === 'video') e.track.addEventListener('unmute', () => timeline.mark('firstPacket'), { once: true });
+      this.dispatchEvent(new CustomEvent('track', { detail: e }));
+    };
+    pc.oniceconnectionstatechange = () => {
+      if (this.pc === pc && pc.iceConnectionState === 'connected') timeline.mark('iceConnected');
+    };
     pc.ondatachannel = (e) => {
       if (e.channel.label !== 'input') {
         this.log('warn', `ignoring DataChannel ${e.channel.label}`);
@@ -173,6 +196,7 @@ export class Session extends EventTarget {
       this.log('info', `peer connection ${s}`);
       clearTimeout(this.disconnectTimer);
       if (s === 'connected') {
+        timeline.mark('peerConnected');
         this.backoff = BACKOFF_MIN_MS;
         this.setState('connected');
       } else if (s === 'failed') {
@@ -190,6 +214,7 @@ export class Session extends EventTarget {
     this.channel = ch;
     let opened = false; // the open event may or may not follow a channel that arrives open
     ch.onopen = () => {
+      timeline.mark('channelOpen');
       if (!opened) this.dispatchEvent(new Event('channelopen'));
       opened = true;
     };
@@ -201,8 +226,16 @@ export class Session extends EventTarget {
   }
 
   async answer(sdp) {
-    if (this.pc) this.pc.close(); // a fresh offer replaces any earlier peer
-    const pc = this.createPeer();
+    const ws = this.ws;
+    let pc = await this.preparedPeer;
+    const cert = await certificate;
+    if (this.ws !== ws) return; // torn down meanwhile
+    this.preparedPeer = null;
+    if (!pc || pc !== this.pc || pc.remoteDescription) {
+      // A fresh offer replaces any earlier peer.
+      if (this.pc) this.pc.close();
+      pc = this.createPeer(cert);
+    }
     await pc.setRemoteDescription({ type: 'offer', sdp });
     for (const c of this.pendingCandidates.splice(0)) {
       await this.addCandidate(c).catch((e) => this.log('warn', `candidate rejected: ${e.message}`));
@@ -210,6 +243,7 @@ export class Session extends EventTarget {
     // The browser's own answer, DTLS role included: the server completes DTLS as client or server.
     await pc.setLocalDescription(await pc.createAnswer());
     this.send({ type: 'answer', sdp: pc.localDescription.sdp });
+    timeline.mark('answer');
   }
 
   async addCandidate(msg) {

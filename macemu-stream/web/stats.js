@@ -2,6 +2,7 @@
 // PNG mode), and the ping round trip with its t1…t7 breakdown.
 
 import { encodePing, pingBreakdown } from './protocol.js';
+import { timeline } from './timeline.js';
 
 const PING_INTERVAL_MS = 1000;
 
@@ -121,6 +122,8 @@ export class Stats {
     const rtt = this.rtts.length ? median(this.rtts) : null;
     // The echo rides on the next frame the server sends, so it includes waiting for one.
     lines.push(`ping echo ${f(rtt)} ms  ICE RTT ${f(c.iceRttMs)} ms`);
+    // Connection set-up, ms after navigation start, until the first picture.
+    lines.push(`setup ${timeline.render()}`);
     const m = this.mouseLatency;
     if (m && m.samples) lines.push(`mouse latency ${f(m.ms)} ms (emulator, ${m.samples} samples)`);
     const l = this.latency;

@@ -22,8 +22,26 @@ pub(super) struct ViewerSlot {
     pub(super) audio: mpsc::Sender<AudioPacket>,
     pub(super) png: bool,
     pub(super) connected: bool,
-    /// After a dropped encoded picture the viewer gets nothing until the next keyframe.
+    /// A new viewer, or one after a dropped encoded picture, gets nothing until the next keyframe:
+    /// pictures before it could not be decoded.
     pub(super) waiting_key: bool,
+}
+
+impl ViewerSlot {
+    /// A viewer still negotiating, waiting for its first keyframe.
+    pub(super) fn new(
+        video: mpsc::Sender<VideoOut>,
+        audio: mpsc::Sender<AudioPacket>,
+        png: bool,
+    ) -> Self {
+        Self {
+            video,
+            audio,
+            png,
+            connected: false,
+            waiting_key: true,
+        }
+    }
 }
 
 pub(super) struct EmuLink {
@@ -104,6 +122,11 @@ impl Hub {
 
     pub(super) fn request_keyframe(&self) {
         self.keyframe.store(true, Relaxed);
+    }
+
+    /// A viewer is negotiating: its keyframe will be asked for as soon as it is connected.
+    pub(super) fn joining(&self) -> bool {
+        Self::lock(&self.viewers).values().any(|v| !v.connected)
     }
 
     pub(super) fn connected_viewers(&self, png: bool) -> bool {

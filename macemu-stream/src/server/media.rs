@@ -18,6 +18,12 @@ use std::time::{Duration, Instant};
 
 /// Input messages waiting for a stuck emulator, at most; further ones are dropped.
 const INPUT_QUEUE: usize = 256;
+/// How long the video thread waits for a frame before it looks at refreshes and keyframes due.
+const FRAME_WAIT: Duration = Duration::from_millis(100);
+/// The same while a viewer is joining or a keyframe was just asked for: without a new frame the
+/// keyframe is made of the current picture, so an emulator that publishes only on change does not
+/// hold it back for [`FRAME_WAIT`].
+const JOIN_FRAME_WAIT: Duration = Duration::from_millis(10);
 
 fn attach(hub: &Hub, cfg: &ServeConfig) -> Option<Subscriber> {
     let found = macemu_ipc::list_emulators();
@@ -119,13 +125,19 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
             pipeline.restart(codec.pipeline(&cfg, hub.keyframe_interval));
             fps_window = (Instant::now(), 0, 0);
         }
-        if hub.keyframe.swap(false, Relaxed) {
+        let key = hub.keyframe.swap(false, Relaxed);
+        if key {
             pipeline.request_keyframe();
         }
         let png = codec.rtp().is_none();
         let mut idle = false;
         let mut gone = None;
-        match s.wait_frame(Duration::from_millis(100)) {
+        let wait = if key || hub.joining() {
+            JOIN_FRAME_WAIT
+        } else {
+            FRAME_WAIT
+        };
+        match s.wait_frame(wait) {
             Ok(Some(view)) => {
                 let now = Instant::now();
                 let t5 = realtime_us();

@@ -213,17 +213,13 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                             continue;
                         };
                         let (tx, rx) = mpsc::channel(st.limits.queue_len.max(1));
+                        let t0 = std::time::Instant::now();
                         match peer::create_peer(&st.api, &st.opts, codec.rtp(), tx).await {
                             Ok((h, sdp)) => {
+                                tracing::debug!(peer = %peer_id, took = ?t0.elapsed(), "offer made");
                                 Hub::lock(&hub.viewers).insert(
                                     peer_id.clone(),
-                                    ViewerSlot {
-                                        video: h.video,
-                                        audio: h.audio,
-                                        png,
-                                        connected: false,
-                                        waiting_key: false,
-                                    },
+                                    ViewerSlot::new(h.video, h.audio, png),
                                 );
                                 peer = Some(ActivePeer {
                                     id: peer_id,
@@ -241,6 +237,8 @@ async fn signaling_session(st: Arc<SigState>, mut ws: WebSocket) {
                         if let Some(p) = peer.as_ref() {
                             if let Err(e) = peer::apply_answer(&p.pc, sdp).await {
                                 queue.push(SignalInput::PeerFailed(format!("bad answer: {e}")));
+                            } else {
+                                tracing::debug!(peer = %p.id, "answer applied");
                             }
                         }
                     }

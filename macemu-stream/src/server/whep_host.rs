@@ -53,16 +53,7 @@ impl WhepBackend for WhepHost {
                 .await
                 .map_err(|e| OpenError::Rejected(e.to_string()))?;
             let id = format!("whep{}", NEXT.fetch_add(1, Relaxed));
-            Hub::lock(&hub.viewers).insert(
-                id.clone(),
-                ViewerSlot {
-                    video: h.video,
-                    audio: h.audio,
-                    png: false,
-                    connected: false,
-                    waiting_key: false,
-                },
-            );
+            Hub::lock(&hub.viewers).insert(id.clone(), ViewerSlot::new(h.video, h.audio, false));
             let s = Arc::new(Session {
                 answer,
                 pc: h.pc,
