@@ -6,14 +6,19 @@
 //! each `serve`'s log there (with `RUST_LOG` from the environment, default `warn`); `--demo` plays
 //! `macemu-cli emulate` (demo ROM) for `connect` instead of the synthetic source.
 //!
-//! - **capture → present**, at 512×342, 1024×768 and 1920×1080, split into stages: this process publishes a 60.15 Hz picture that
-//!   changes every frame (a moving block, the v4 protocol as any emulator speaks it) and
-//!   `macemu-cli serve` streams it to the server's own page. Each video frame's RTP timestamp is its
-//!   capture time (the frame-ready time the emulator wrote), so the page's `requestVideoFrameCallback`
-//!   turns it back into an age at `expectedDisplayTime`: frame ready in shm → presented.
+//! - **capture → present**, at 512×342, 1024×768 and 1920×1080, split into stages: this process
+//!   publishes a 60.15 Hz picture that changes every frame (a moving block, the v4 protocol as any
+//!   emulator speaks it) and `macemu-cli serve` streams it to the server's own page. Each video
+//!   frame's RTP timestamp is its capture time (the frame-ready time the emulator wrote), so the
+//!   page's `requestVideoFrameCallback` turns it back into an age at each point: frame ready in shm →
+//!   last packet received → presented → expected display.
 //! - **input → photon**, on `macemu-cli emulate` with the demo ROM: a key event dispatched to the page
-//!   (`KeyboardEvent.timeStamp`) → the first presented frame whose "Key $kk" status field changed.
-//!   This includes the ROM's own keyboard handling (the M0110 protocol polls every few ms).
+//!   (`KeyboardEvent.timeStamp`) → the first presented frame whose "Key $kk" status field changed, and
+//!   a mouse move (absolute mode) → the first presented frame in which the arrow moved. This includes
+//!   the ROM's own handling (the M0110 keyboard exchange; the cursor drawn at the next VBL). Times run
+//!   to `presentationTime` (the frame handed to the compositor) and, for reference, to headless
+//!   Chromium's `expectedDisplayTime`, which on a static page is no display time (it can even precede
+//!   the presentation); frames after each slow event are printed to show where it waited.
 //! - **DataChannel round trip**: the page's pings (one a second): the whole echo through the emulator,
 //!   and its network share (the round trip less the time the ping spent in server and emulator).
 //! - **page load → first frame** (`connect`): `--loads` fresh loads of the server's page (cache off, a
@@ -451,32 +456,114 @@ fn ping_figures(b: &mut Browser) -> Result<String> {
     ))
 }
 
-/// In the page: on each presented frame, compare the key field with the picture before the key
-/// event; the first frame that differs gives `expectedDisplayTime - event.timeStamp`.
+/// In the page: on each presented frame, compare a field of the picture with the frame before the
+/// input event (a key or a mouse move); the first frame presented after the event in which the field
+/// differs gives the latency, to `presentationTime` (the frame handed to the compositor) and to
+/// `expectedDisplayTime`. Every frame after the event is kept (`trace`) to show where a slow one waited.
 const PHOTON_PROBE: &str = r#"(() => {
-  const [fx, fy, fw, fh] = __FIELD__;
   const v = document.querySelector('video');
   const c = document.createElement('canvas'); c.width = v.videoWidth; c.height = v.videoHeight;
   const g = c.getContext('2d', { willReadFrequently: true });
-  const grab = () => { g.drawImage(v, 0, 0); return g.getImageData(fx, fy, fw, fh).data; };
-  const probe = { t0: null, base: null, result: null };
+  const probe = { field: [0, 0, 1, 1], t0: null, base: null, result: null, trace: [] };
+  const grab = () => { const [x, y, w, h] = probe.field; g.drawImage(v, 0, 0); return g.getImageData(x, y, w, h).data; };
   window.__photon = probe;
-  window.addEventListener('keydown', (e) => { if (probe.t0 === null) probe.t0 = e.timeStamp; }, true);
+  let captureToPresentMs = null;
+  import('/protocol.js').then((m) => { captureToPresentMs = m.captureToPresentMs; });
+  const start = (e) => { if (probe.t0 === null && probe.base) probe.t0 = e.timeStamp; };
+  window.addEventListener('keydown', start, true);
+  window.addEventListener('mousemove', start, true);
   const cb = (now, m) => {
     const px = grab();
     if (probe.t0 === null) probe.base = px;
-    else if (probe.result === null && probe.base) {
+    else if (probe.result === null) {
       let changed = 0;
       for (let i = 0; i < px.length; i += 4) if (Math.abs(px[i + 1] - probe.base[i + 1]) > 96) changed++;
-      if (changed >= 6 && m.expectedDisplayTime > probe.t0)
-        probe.result = [m.expectedDisplayTime - probe.t0, m.presentationTime - probe.t0];
+      const age = captureToPresentMs && m.rtpTimestamp !== undefined
+        ? captureToPresentMs(m.rtpTimestamp, performance.timeOrigin + m.presentationTime) : null;
+      const at = m.presentationTime - probe.t0;
+      // [captured, presented, expected display] ms after the event, and the changed pixels.
+      probe.trace.push([Math.round(age === null ? NaN : at - age), Math.round(at),
+        Math.round(m.expectedDisplayTime - probe.t0), changed]);
+      if (changed >= 6 && m.presentationTime > probe.t0)
+        probe.result = [m.presentationTime - probe.t0, m.expectedDisplayTime - probe.t0];
     }
     v.requestVideoFrameCallback(cb);
   };
   v.requestVideoFrameCallback(cb);
-  window.__photonArm = () => { probe.t0 = null; probe.result = null; };
+  window.__photonArm = (field) => {
+    probe.field = field; probe.t0 = null; probe.base = null; probe.result = null; probe.trace = [];
+  };
   return [c.width, c.height];
 })()"#;
+
+/// Latencies of one kind of input, to presentation and to expected display, and the slow ones' traces.
+#[derive(Default)]
+struct Photons {
+    present: Vec<f64>,
+    display: Vec<f64>,
+    missed: usize,
+    slow: Vec<String>,
+}
+
+impl Photons {
+    /// Arms the probe on `field`, lets a baseline build up, runs `input` and waits for the change.
+    fn trial(
+        &mut self,
+        b: &mut Browser,
+        field: (u32, u32, u32, u32),
+        settle: Duration,
+        input: impl FnOnce(&mut Browser) -> Result<()>,
+    ) -> Result<()> {
+        let (x, y, w, h) = field;
+        b.eval(&format!("window.__photonArm([{x}, {y}, {w}, {h}])"))?;
+        std::thread::sleep(settle);
+        input(b)?;
+        let res = wait_for(Duration::from_secs(2), || {
+            let r = b.eval("window.__photon.result").ok()?;
+            Some((r[0].as_f64()?, r[1].as_f64()?))
+        });
+        if res.is_none_or(|(present, _)| present > 60.0) {
+            let trace = b.eval("window.__photon.trace")?;
+            self.slow
+                .push(format!("{:?} ms: {trace}", res.map(|r| r.0.round())));
+        }
+        match res {
+            Some((present, display)) => {
+                self.present.push(present);
+                self.display.push(display);
+            }
+            None => self.missed += 1,
+        }
+        Ok(())
+    }
+
+    fn report(self, what: &str, trials: usize) -> Result<String> {
+        if self.present.len() < trials / 2 {
+            return Err(format!(
+                "{what}: only {} of {trials} were seen on screen",
+                self.present.len()
+            ));
+        }
+        let mut out = format!(
+            "{what} presented (rVFC presentationTime): {}  ({} not seen within 2 s)\n  \
+             {what}, expected display: {}",
+            summary(self.present),
+            self.missed,
+            summary(self.display),
+        );
+        for s in self.slow {
+            out += &format!(
+                "\n  slow (frames after the event: [captured, presented, expected display, changed pixels]) {s}"
+            );
+        }
+        Ok(out)
+    }
+}
+
+/// Where the mouse trials move the cursor: two points on the desktop strip between the menu bar and
+/// the window (frame pixels), and the field that covers the arrow at both.
+const MOUSE_POINTS: [(u32, u32); 2] = [(200, 28), (232, 28)];
+const MOUSE_FIELD: (u32, u32, u32, u32) = (196, 26, 56, 20);
 
 fn input_to_photon(cli: &Path, trials: usize, secs: u64, logs: Option<&Path>) -> Result<String> {
     let tmp = TempDir::new("latency-emu")?;
@@ -485,18 +572,27 @@ fn input_to_photon(cli: &Path, trials: usize, secs: u64, logs: Option<&Path>) ->
         .start(tmp.0.join("emulate.log"))?;
     let mut r = rig(cli, emu.pid(), 2, logs, "photon")?;
     let b = &mut r.browser;
-    // Focus the screen (a click on the desktop pattern, where it does nothing in the ROM).
-    let p = b.eval(
+    let rect = b.eval(
         "(() => { const r = document.querySelector('video').getBoundingClientRect(); \
-         return [r.left + r.width * 0.01, r.top + r.height * 0.97]; })()",
+         return [r.left, r.top, r.width, r.height]; })()",
     )?;
-    b.click(p[0].as_f64().unwrap_or(5.0), p[1].as_f64().unwrap_or(5.0))?;
-    let (fx, fy, fw, fh) = KEY_FIELD;
-    let size = b.eval(&PHOTON_PROBE.replace("__FIELD__", &format!("[{fx}, {fy}, {fw}, {fh}]")))?;
+    let f = |i: usize| rect[i].as_f64().unwrap_or(0.0);
+    // Frame pixel → page point (the video is scaled to fit).
+    let at = |x: u32, y: u32| {
+        (
+            f(0) + (f64::from(x) + 0.5) * f(2) / 512.0,
+            f(1) + (f64::from(y) + 0.5) * f(3) / 342.0,
+        )
+    };
+    // Focus the screen (a click on the desktop pattern, where it does nothing in the ROM).
+    let (x, y) = at(5, 332);
+    b.click(x, y)?;
+    let size = b.eval(PHOTON_PROBE)?;
     if size[0].as_u64() != Some(512) {
         return Err(format!("unexpected video size {size}"));
     }
-    // Letters whose key codes differ from the previous one, so the field changes on every press.
+    let deadline = Instant::now() + Duration::from_secs(secs.max(10) * 4);
+    // Keys: letters whose key codes differ from the previous one, so the field changes on every press.
     let keys = [
         (65, "a"),
         (83, "s"),
@@ -505,52 +601,54 @@ fn input_to_photon(cli: &Path, trials: usize, secs: u64, logs: Option<&Path>) ->
         (74, "j"),
         (75, "k"),
     ];
-    let mut got = Vec::new();
-    let mut got_present = Vec::new();
-    let mut missed = 0;
+    let mut key = Photons::default();
+    for i in 0..trials {
+        if Instant::now() > deadline {
+            break;
+        }
+        let (code, k) = keys[i % keys.len()];
+        // A stretch of frames (including the periodic refresh) to take the baseline from, at a
+        // phase that drifts against the 60 Hz frame clock.
+        let settle = Duration::from_millis(400 + (i as u64 * 37) % 100);
+        key.trial(b, KEY_FIELD, settle, |b| {
+            b.call(
+                "Input.dispatchKeyEvent",
+                serde_json::json!({"type": "keyDown", "windowsVirtualKeyCode": code, "key": k, "text": k}),
+            )
+            .map(|_| ())
+        })?;
+        b.call(
+            "Input.dispatchKeyEvent",
+            serde_json::json!({"type": "keyUp", "windowsVirtualKeyCode": code, "key": k}),
+        )?;
+    }
+    // Mouse: the cursor hops between two points (absolute mode, the page's default).
+    let mv = |b: &mut Browser, (x, y): (f64, f64)| {
+        b.call(
+            "Input.dispatchMouseEvent",
+            serde_json::json!({"type": "mouseMoved", "x": x, "y": y}),
+        )
+        .map(|_| ())
+    };
+    let (x0, y0) = MOUSE_POINTS[0];
+    mv(b, at(x0, y0))?;
+    std::thread::sleep(Duration::from_millis(500));
+    let mut mouse = Photons::default();
     let deadline = Instant::now() + Duration::from_secs(secs.max(10) * 4);
     for i in 0..trials {
         if Instant::now() > deadline {
             break;
         }
-        let (code, key) = keys[i % keys.len()];
-        b.eval("window.__photonArm()")?;
-        // A stretch of frames (including the periodic refresh) to take the baseline from, at a
-        // phase that drifts against the 60 Hz frame clock.
-        std::thread::sleep(Duration::from_millis(400 + (i as u64 * 37) % 100));
-        b.call(
-            "Input.dispatchKeyEvent",
-            serde_json::json!({"type": "keyDown", "windowsVirtualKeyCode": code, "key": key, "text": key}),
-        )?;
-        let res = wait_for(Duration::from_secs(2), || {
-            let r = b.eval("window.__photon.result").ok()?;
-            Some((r[0].as_f64()?, r[1].as_f64()?))
-        });
-        b.call(
-            "Input.dispatchKeyEvent",
-            serde_json::json!({"type": "keyUp", "windowsVirtualKeyCode": code, "key": key}),
-        )?;
-        match res {
-            Some((display, present)) => {
-                got.push(display);
-                got_present.push(present);
-            }
-            None => missed += 1,
-        }
+        let (x, y) = MOUSE_POINTS[(i + 1) % 2];
+        let settle = Duration::from_millis(400 + (i as u64 * 37) % 100);
+        mouse.trial(b, MOUSE_FIELD, settle, |b| mv(b, at(x, y)))?;
     }
-    if got.len() < trials / 2 {
-        return Err(format!(
-            "only {} of {trials} key presses were seen on screen:\n{}",
-            got.len(),
-            r.server.serve.tail()
-        ));
-    }
-    let pings = ping_figures(&mut r.browser)?;
+    let pings = ping_figures(b)?;
+    let tail = |e: String| format!("{e}:\n{}", r.server.serve.tail());
+    let key = key.report("key press → glyph", trials).map_err(tail)?;
+    let mouse = mouse.report("mouse move → cursor", trials).map_err(tail)?;
     Ok(format!(
-        "input → photon 512x342 (demo ROM), to expected display: {}  ({missed} presses not seen within 2 s)\n  \
-         input → presentation (rVFC): {}\n  {pings}",
-        summary(got),
-        summary(got_present)
+        "input → photon 512x342 (demo ROM):\n  {key}\n  {mouse}\n  {pings}"
     ))
 }
 
