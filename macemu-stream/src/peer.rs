@@ -162,12 +162,12 @@ pub enum PeerEvent {
 #[derive(Debug, Clone)]
 pub enum VideoOut {
     /// An access unit of the video track's codec, its RTP timestamp (see [`crate::video::rtp`]) and
-    /// its 65-byte metadata message.
+    /// its 65-byte metadata message when that has news (a cursor move or a ping echo not yet sent).
     Rtp {
         data: Bytes,
         rtp_timestamp: u32,
         keyframe: bool,
-        meta: Bytes,
+        meta: Option<Bytes>,
     },
     /// The PNG-mode DataChannel messages (header + PNG) of one frame.
     Png(Arc<Vec<Bytes>>),
@@ -457,8 +457,10 @@ async fn sender_task(
                             }
                         }
                     }
-                    if let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) {
-                        let _ = dc.send(&meta).await;
+                    if let Some(meta) = meta {
+                        if let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) {
+                            let _ = dc.send(&meta).await;
+                        }
                     }
                 }
                 Some(VideoOut::Meta(meta)) => {

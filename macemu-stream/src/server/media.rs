@@ -137,6 +137,11 @@ pub(super) fn media_thread(hub: Arc<Hub>, cfg: ServeConfig) {
         } else {
             FRAME_WAIT
         };
+        // Wake for a refresh when it is due, not at the next poll: the refresh period is what the
+        // viewers get.
+        let wait = pipeline
+            .until_refresh(Instant::now(), hub.connected_viewers(png))
+            .map_or(wait, |due| wait.min(due.max(Duration::from_millis(1))));
         match s.wait_frame(wait) {
             Ok(Some(view)) => {
                 let now = Instant::now();
@@ -260,7 +265,9 @@ fn send(hub: &Hub, out: VideoOutput, t5: u64) {
                 ping.t6_encoded_us = t6;
                 ping.t7_sent_us = realtime_us();
             }
-            let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping));
+            let meta = p
+                .meta
+                .then(|| Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping)));
             hub.broadcast_video(&VideoOut::Rtp {
                 data: p.data,
                 rtp_timestamp: p.rtp_timestamp,

@@ -53,6 +53,10 @@ pub struct Picture {
     pub keyframe: bool,
     /// Built without the encoder ([`Repeater`]).
     pub repeat: bool,
+    /// The metadata (cursor, ping echo) has news since the previous picture, or this is a keyframe
+    /// (a viewer may have just joined): send it. A refresh of a still screen usually has none, and
+    /// its metadata message would cost the DataChannel more than the picture costs the track.
+    pub meta: bool,
     pub rtp_timestamp: u32,
     pub cursor: Cursor,
     /// The echo to send with it; the driver fills in the encode and send times.
@@ -102,6 +106,8 @@ pub struct VideoPipeline {
     cursor: Cursor,
     ping: PingEcho,
     last_ping_sent: u32,
+    /// The cursor of the last picture sent.
+    cursor_sent: Option<Cursor>,
 }
 
 impl VideoPipeline {
@@ -147,6 +153,7 @@ impl VideoPipeline {
             cursor: Cursor::default(),
             ping: PingEcho::default(),
             last_ping_sent: 0,
+            cursor_sent: None,
         }
     }
 
@@ -247,6 +254,17 @@ impl VideoPipeline {
         }
     }
 
+    /// How long from `now` until [`Self::on_idle`] has a refresh to send; `None` when it will have
+    /// none: no viewers, no picture yet, or PNG mode (whose full-frame resend rides on frames).
+    pub fn until_refresh(&self, now: Instant, viewers: bool) -> Option<Duration> {
+        match &self.path {
+            Path::Encoded(e) if viewers && e.conv.picture().is_some() => {
+                Some(e.policy.until_refresh(now))
+            }
+            _ => None,
+        }
+    }
+
     /// No frame arrived for a while (the emulator may publish only on change): a refresh or a
     /// keyframe of the current picture may be due.
     pub fn on_idle(
@@ -316,11 +334,16 @@ impl VideoPipeline {
             }
         };
         let rtp_timestamp = e.clock.stamp(capture_us, now_us);
+        let meta = keyframe
+            || self.ping.sequence != self.last_ping_sent
+            || self.cursor_sent != Some(self.cursor);
         self.last_ping_sent = self.ping.sequence;
+        self.cursor_sent = Some(self.cursor);
         Ok(Some(VideoOutput::Picture(Picture {
             data,
             keyframe,
             repeat: repeated,
+            meta,
             rtp_timestamp,
             cursor: self.cursor,
             ping: self.ping,
@@ -418,6 +441,37 @@ mod tests {
             Some(VideoOutput::Picture(p)) => Some(p),
             _ => None,
         }
+    }
+
+    /// An emulator that publishes only on change: the driver sleeps exactly until each refresh is
+    /// due (as the video thread does), and every wake has a picture to send.
+    #[test]
+    fn a_driver_waking_when_told_refreshes_on_time() {
+        let (mut p, _) = fake(60 * MS, 500 * MS, Duration::ZERO);
+        let t0 = Instant::now();
+        assert_eq!(p.until_refresh(t0, true), None, "no picture yet");
+        let buf = screen(64, 48, 200);
+        let (now, us) = at(t0, 0);
+        let full = Rect::new(0, 0, 64, 48);
+        assert!(picture(
+            p.on_frame(&frame(&buf, 64, 48, full), now, us, true)
+                .unwrap()
+        )
+        .is_some());
+        assert_eq!(p.until_refresh(now, false), None, "nobody to refresh for");
+        let mut ms = 0;
+        let mut sent = Vec::new();
+        while ms < 300 {
+            let wait = p
+                .until_refresh(at(t0, ms).0, true)
+                .expect("a picture and a viewer");
+            ms += wait.as_millis() as u64;
+            let (now, us) = at(t0, ms);
+            if picture(p.on_idle(now, us, true).unwrap()).is_some() {
+                sent.push(ms);
+            }
+        }
+        assert_eq!(sent, [60, 120, 180, 240, 300]);
     }
 
     #[test]
@@ -690,6 +744,75 @@ mod tests {
         let (now, us) = at(t0, 60);
         let pic = picture(p.on_frame(&f, now, us, true).unwrap()).unwrap();
         assert_eq!(pic.ping, ping);
+    }
+
+    /// Refreshes of a still screen carry no metadata message; a moved cursor, a new ping echo or a
+    /// keyframe do.
+    #[test]
+    fn only_pictures_with_news_carry_metadata() {
+        let mut p = VideoPipeline::encoded(
+            Box::new(Untimed(H264Encoder::new(H264Config::default()))),
+            Some(Repeater::new()),
+            MediaClock::new(),
+            100 * MS,
+            MS,
+        );
+        let t0 = Instant::now();
+        let buf = screen(64, 48, 90);
+        let still = frame(&buf, 64, 48, Rect::default());
+        let mut sent = Vec::new();
+        let mut send = |p: &mut VideoPipeline, ms: u64, f: &Frame| {
+            let (now, us) = at(t0, ms);
+            if let Some(pic) = picture(p.on_frame(f, now, us, true).unwrap()) {
+                sent.push((ms, pic.keyframe, pic.meta));
+            }
+        };
+        send(&mut p, 0, &frame(&buf, 64, 48, Rect::new(0, 0, 64, 48)));
+        for ms in (50..400).step_by(50) {
+            send(&mut p, ms, &still);
+        }
+        let moved = Frame {
+            cursor: Cursor {
+                x: 9,
+                y: 9,
+                visible: true,
+            },
+            ..still
+        };
+        send(&mut p, 400, &moved);
+        send(&mut p, 500, &moved);
+        let pinged = Frame {
+            ping: Some(PingEcho::from_stamps(3, [1, 2, 3, 4, 5, 0, 0])),
+            ..moved
+        };
+        send(&mut p, 550, &frame(&buf, 64, 48, Rect::new(0, 0, 2, 2)));
+        send(
+            &mut p,
+            600,
+            &Frame {
+                dirty: Rect::new(0, 0, 2, 2),
+                ..pinged
+            },
+        );
+        send(&mut p, 700, &moved);
+        p.request_keyframe();
+        send(&mut p, 800, &moved);
+        assert_eq!(
+            sent,
+            [
+                (0, true, true),
+                (100, false, false),
+                (200, false, false),
+                (300, false, false),
+                (400, false, true),
+                (500, false, false),
+                (550, false, true),
+                (600, false, true),
+                (700, false, false),
+                (800, true, true),
+            ],
+            "(ms, keyframe, metadata)"
+        );
     }
 
     #[test]

@@ -87,6 +87,14 @@ impl EncodePolicy {
         }
     }
 
+    /// How long from `now` until a refresh of an unchanged screen is due (zero: due now), so the
+    /// driver can wake for it on time instead of at its next poll.
+    pub fn until_refresh(&self, now: Instant) -> Duration {
+        self.last.map_or(Duration::ZERO, |t| {
+            (t + self.refresh_period()).saturating_duration_since(now)
+        })
+    }
+
     fn refresh_due(&self, now: Instant) -> bool {
         self.last
             .is_none_or(|t| now.duration_since(t) >= self.refresh_period())
@@ -121,6 +129,30 @@ mod tests {
         assert_eq!(
             encodes, 2,
             "3 s of a static screen: refreshes at 1 s and 2 s"
+        );
+    }
+
+    #[test]
+    fn the_next_refresh_is_due_one_period_after_the_last_encode() {
+        let t0 = Instant::now();
+        let mut p = EncodePolicy::new(Duration::from_millis(60));
+        assert_eq!(p.until_refresh(t0), Duration::ZERO, "nothing sent yet");
+        p.on_frame(t0, true, true);
+        assert_eq!(p.until_refresh(t0), Duration::from_millis(60));
+        let t = t0 + Duration::from_millis(45);
+        assert_eq!(p.until_refresh(t), Duration::from_millis(15));
+        assert_eq!(p.on_idle(t, true, true), Decision::Skip);
+        let t = t0 + Duration::from_millis(60);
+        assert_eq!(p.until_refresh(t), Duration::ZERO);
+        assert_eq!(
+            p.on_idle(t, true, true),
+            Decision::Encode { keyframe: false }
+        );
+        assert_eq!(p.until_refresh(t), Duration::from_millis(60));
+        // A late wake is not made up for: the period counts from the refresh actually sent.
+        assert_eq!(
+            p.until_refresh(t + Duration::from_millis(100)),
+            Duration::ZERO
         );
     }
 
