@@ -11,7 +11,8 @@
 //!   the run fails if either process's RSS grows by 5 % or more, or its descriptor count grows at all.
 //!   The RSS slope over the last half tells a leak (still growing) from buffers that filled up.
 //!
-//! Run: `cargo bench -p macemu-cli --bench serve -- [static|soak] [--secs N] [--warmup N]`. The
+//! Run: `cargo bench -p macemu-cli --bench serve -- [static|soak] [--secs N] [--warmup N]
+//! [--serve-arg ARG]...` (each ARG passed on to `serve`). The
 //! children's logs go to a temporary directory (printed, kept when the run fails); the children are
 //! stopped on every way out, Ctrl-C included.
 
@@ -44,12 +45,15 @@ struct Args {
     mode: Mode,
     secs: u64,
     warmup: u64,
+    /// More arguments for `serve` (`--serve-arg ARG`, repeated), e.g. `--refresh-ms=50` for an A/B.
+    serve_args: Vec<String>,
 }
 
 fn parse_args() -> Result<Args> {
     let mut mode = Mode::Static;
     let mut secs = None;
     let mut warmup = 60;
+    let mut serve_args = Vec::new();
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -70,10 +74,11 @@ fn parse_args() -> Result<Args> {
                     .parse()
                     .map_err(|_| format!("--warmup {v:?}: not a number of seconds"))?;
             }
+            "--serve-arg" => serve_args.push(it.next().ok_or("--serve-arg needs an argument")?),
             // `cargo bench` passes --bench to every bench binary.
             "--bench" => {}
             "-h" | "--help" => return Err(
-                "usage: serve [static|soak] [--secs N] [--warmup N]\n  static: 30 s by default\n  \
+                "usage: serve [static|soak] [--secs N] [--warmup N] [--serve-arg ARG]...\n  static: 30 s by default\n  \
                      soak: 1800 s by default; RSS and descriptors compared from the end of the \
                      warm-up (60 s by default, at most half the run)"
                     .into(),
@@ -85,7 +90,12 @@ fn parse_args() -> Result<Args> {
         Mode::Static => 30,
         Mode::Soak => 1800,
     });
-    Ok(Args { mode, secs, warmup })
+    Ok(Args {
+        mode,
+        secs,
+        warmup,
+        serve_args,
+    })
 }
 
 fn main() -> ExitCode {
@@ -275,7 +285,7 @@ struct Setup {
     logs: PathBuf,
 }
 
-async fn start() -> Result<Setup> {
+async fn start(serve_args: &[String]) -> Result<Setup> {
     let logs = std::env::temp_dir().join(format!("macemu-serve-bench-{}", std::process::id()));
     std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     let children = Children {
@@ -293,7 +303,10 @@ async fn start() -> Result<Setup> {
             http_port.to_string(),
             "--signaling-port".into(),
             sig_port.to_string(),
-        ],
+        ]
+        .into_iter()
+        .chain(serve_args.iter().cloned())
+        .collect::<Vec<_>>(),
         &logs.join("serve.log"),
     )?;
     let http = SocketAddr::from((Ipv4Addr::LOCALHOST, http_port));
@@ -346,7 +359,7 @@ async fn start() -> Result<Setup> {
 }
 
 async fn run(args: Args) -> Result<bool> {
-    let setup = start().await?;
+    let setup = start(&args.serve_args).await?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     let outcome = tokio::select! {

@@ -105,6 +105,10 @@ pub struct ServeArgs {
     /// H.264 target bitrate in kbit/s (default: scaled with the screen size).
     #[arg(long)]
     pub bitrate_kbps: Option<u32>,
+    /// How often an unchanged screen is re-sent (H.264; a few bytes a picture), so a lost packet is
+    /// noticed and healed that soon and the browser keeps a live stream (ms; default: the server's).
+    #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(5..=10_000))]
+    pub refresh_ms: Option<u64>,
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -206,6 +210,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             bitrate_bps: args.bitrate_kbps.map(|k| k.saturating_mul(1000)),
             ..Default::default()
         },
+        refresh: args
+            .refresh_ms
+            .map_or(ServeConfig::default().refresh, Duration::from_millis),
         ..ServeConfig::default()
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
