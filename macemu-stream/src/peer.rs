@@ -162,12 +162,14 @@ pub enum PeerEvent {
 #[derive(Debug, Clone)]
 pub enum VideoOut {
     /// An access unit of the video track's codec, its RTP timestamp (see [`crate::video::rtp`]) and
-    /// its 65-byte metadata message when that has news (a cursor move or a ping echo not yet sent).
+    /// its 65-byte metadata message, sent when `news` (a cursor move, a ping echo not yet sent, a
+    /// keyframe) or when the viewer's DataChannel has had none yet.
     Rtp {
         data: Bytes,
         rtp_timestamp: u32,
         keyframe: bool,
-        meta: Option<Bytes>,
+        meta: Bytes,
+        news: bool,
     },
     /// The PNG-mode DataChannel messages (header + PNG) of one frame.
     Png(Arc<Vec<Bytes>>),
@@ -442,10 +444,13 @@ async fn sender_task(
     let mut packetizer = video.as_ref().map(|(_, c)| c.packetizer(rand::random()));
     let mut opus_rtp = OpusPacketizer::new(rand::random(), rand::random());
     let mut first_picture = true;
+    // Whether this viewer has had a metadata message: its DataChannel may open after the pictures
+    // with news went out.
+    let mut meta_sent = false;
     loop {
         tokio::select! {
             v = vrx.recv() => match v {
-                Some(VideoOut::Rtp { data, rtp_timestamp, meta, keyframe }) => {
+                Some(VideoOut::Rtp { data, rtp_timestamp, meta, keyframe, news }) => {
                     if std::mem::take(&mut first_picture) {
                         tracing::debug!(keyframe, bytes = data.len(), "first picture to the viewer");
                     }
@@ -457,15 +462,15 @@ async fn sender_task(
                             }
                         }
                     }
-                    if let Some(meta) = meta {
+                    if news || !meta_sent {
                         if let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) {
-                            let _ = dc.send(&meta).await;
+                            meta_sent |= dc.send(&meta).await.is_ok();
                         }
                     }
                 }
                 Some(VideoOut::Meta(meta)) => {
                     if let Some(dc) = dc.get().filter(|d| d.ready_state() == RTCDataChannelState::Open) {
-                        let _ = dc.send(&meta).await;
+                        meta_sent |= dc.send(&meta).await.is_ok();
                     }
                 }
                 Some(VideoOut::Png(msgs)) => {

@@ -265,14 +265,13 @@ fn send(hub: &Hub, out: VideoOutput, t5: u64) {
                 ping.t6_encoded_us = t6;
                 ping.t7_sent_us = realtime_us();
             }
-            let meta = p
-                .meta
-                .then(|| Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping)));
+            let meta = Bytes::copy_from_slice(&datachannel::encode_h264_meta(&p.cursor, &ping));
             hub.broadcast_video(&VideoOut::Rtp {
                 data: p.data,
                 rtp_timestamp: p.rtp_timestamp,
                 keyframe: p.keyframe,
                 meta,
+                news: p.meta,
             });
         }
         VideoOutput::Echo { cursor, mut ping } => {
