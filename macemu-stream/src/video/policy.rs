@@ -96,8 +96,7 @@ impl EncodePolicy {
     }
 
     fn refresh_due(&self, now: Instant) -> bool {
-        self.last
-            .is_none_or(|t| now.duration_since(t) >= self.refresh_period())
+        self.until_refresh(now).is_zero()
     }
 
     fn encoded(&mut self, now: Instant) -> Decision {
