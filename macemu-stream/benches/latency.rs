@@ -86,34 +86,32 @@ fn main() {
     let Some(cli) = e2e_cli() else { return };
     let logs = a.serve_log.as_deref();
     let mut failed = false;
+    let mut show = |what: &str, r: Result<String>| match r {
+        Ok(r) => println!("{r}"),
+        Err(e) => {
+            failed = true;
+            eprintln!("{what}: {e}");
+        }
+    };
     if run("present") {
         for (w, h) in [(512, 342), (1024, 768), (1920, 1080)] {
-            match capture_to_present(&cli, w, h, a.secs, logs) {
-                Ok(r) => println!("{r}"),
-                Err(e) => {
-                    failed = true;
-                    eprintln!("capture → present {w}x{h}: {e}");
-                }
-            }
+            show(
+                &format!("capture → present {w}x{h}"),
+                capture_to_present(&cli, w, h, a.secs, logs),
+            );
         }
     }
     if run("photon") {
-        match input_to_photon(&cli, a.trials, a.secs, logs) {
-            Ok(r) => println!("{r}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("input → photon: {e}");
-            }
-        }
+        show(
+            "input → photon",
+            input_to_photon(&cli, a.trials, a.secs, logs),
+        );
     }
     if run("connect") {
-        match load_to_first_frame(&cli, a.loads, a.demo, logs) {
-            Ok(r) => println!("{r}"),
-            Err(e) => {
-                failed = true;
-                eprintln!("page load → first frame: {e}");
-            }
-        }
+        show(
+            "page load → first frame",
+            load_to_first_frame(&cli, a.loads, a.demo, logs),
+        );
     }
     if failed {
         std::process::exit(1);
